@@ -1,0 +1,78 @@
+// Schemas of the manifest store's files. Field names follow the API contracts (snake_case).
+import { z } from 'zod';
+import semver from 'semver';
+import { ARCHES, PLATFORMS, canonicalArch, canonicalPlatform } from '../model/platforms.ts';
+import { CHANNELS } from '../model/catalog.ts';
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+const SLUG = /^[a-z0-9][a-z0-9-]*$/;
+
+export const safeFilename = z
+  .string()
+  .regex(SAFE_NAME, 'must be a plain file name (letters, digits, `._+-`, not starting with a dot)')
+  .max(255);
+
+/** A blob store key: relative, `/`-separated, every segment a safe name. */
+export const blobKey = z
+  .string()
+  .max(1024)
+  .refine((key) => key.split('/').every((segment) => SAFE_NAME.test(segment)), {
+    message: 'must be a relative key of plain names separated by `/` (no `..`, no leading `/`)',
+  });
+
+export const semverString = z.string().refine((v) => semver.valid(v) === v, {
+  message: 'must be a semantic version such as 1.12.2 or 1.13.0-beta.1',
+});
+
+const platform = z.string().transform((name, ctx) => {
+  const canonical = canonicalPlatform(name);
+  if (!canonical) ctx.addIssue({ code: 'custom', message: `unknown platform \`${name}\`; expected one of ${PLATFORMS.join(', ')}` });
+  return canonical ?? 'linux';
+});
+
+const arch = z.string().transform((name, ctx) => {
+  const canonical = canonicalArch(name);
+  if (!canonical) ctx.addIssue({ code: 'custom', message: `unknown architecture \`${name}\`; expected one of ${ARCHES.join(', ')}` });
+  return canonical ?? 'amd64';
+});
+
+export const siteFile = z.strictObject({
+  title: z.string().min(1).default('Releases'),
+  base_url: z
+    .string()
+    .refine((url) => url === '' || /^https?:\/\/[^/]+$/.test(url), { message: 'must be empty or an origin like https://releases.example.com (no path, no trailing slash)' })
+    .default(''),
+});
+
+export const productFile = z.strictObject({
+  name: z.string().regex(SLUG, 'must be lower-case letters, digits and dashes'),
+  title: z.string().min(1),
+  description: z.string().default(''),
+  homepage: z.url().nullable().default(null),
+  layout: z.enum(['binary', 'agent']),
+  file_prefix: z.string().regex(/^[a-z0-9][a-z0-9_]*$/, 'must be lower-case letters, digits and underscores').optional(),
+});
+
+export const artifactEntry = z.strictObject({
+  platform,
+  arch,
+  filename: safeFilename,
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'not a 64-character lower-case hex string'),
+  content_type: z.string().regex(/^[a-z]+\/[A-Za-z0-9.+-]+$/, 'not a MIME type').optional(),
+  blob: blobKey,
+});
+
+export const releaseFile = z.strictObject({
+  version: semverString,
+  published_at: z.iso.datetime({ offset: true }),
+  channels: z.array(z.enum(CHANNELS)).optional(),
+  notes_url: z.url().nullable().default(null),
+  status: z.enum(['active', 'yanked']).default('active'),
+  artifacts: z.array(artifactEntry).min(1, 'a release needs at least one artifact'),
+});
+
+export type SiteFileInput = z.input<typeof siteFile>;
+export type ProductFileInput = z.input<typeof productFile>;
+export type ReleaseFileInput = z.input<typeof releaseFile>;
+export type ReleaseFileData = z.output<typeof releaseFile>;

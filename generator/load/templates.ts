@@ -1,0 +1,15 @@
+// Reads the Handlebars templates that render/ compiles.
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Templates } from '../render/html.ts';
+
+export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+
+export async function loadTemplates(dir = TEMPLATES_DIR): Promise<Templates> {
+  const templates: Templates = {};
+  for (const name of (await readdir(dir)).filter((file) => file.endsWith('.hbs')).sort()) {
+    templates[name.slice(0, -'.hbs'.length)] = await readFile(path.join(dir, name), 'utf8');
+  }
+  return templates;
+}

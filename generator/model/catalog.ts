@@ -1,0 +1,82 @@
+// The typed model every later step works from. Built by load/, read by render/; no I/O here.
+import semver from 'semver';
+import type { Arch, Platform } from './platforms.ts';
+
+export const CHANNELS = ['stable', 'latest'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+/** Which API shape a product is published under. */
+export type Layout = 'binary' | 'agent';
+
+export interface SiteSettings {
+  title: string;
+  /** Absolute origin put in front of redirect targets; empty keeps them relative to the site. */
+  baseUrl: string;
+}
+
+export interface Artifact {
+  platform: Platform;
+  arch: Arch;
+  filename: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  /** Key of the bytes in the blob store. */
+  blob: string;
+}
+
+export interface Release {
+  version: string;
+  major: number;
+  minor: number;
+  patch: number;
+  prerelease: boolean;
+  publishedAt: string;
+  channels: Channel[];
+  notesUrl: string | null;
+  status: 'active' | 'yanked';
+  artifacts: Artifact[];
+}
+
+export interface Product {
+  name: string;
+  title: string;
+  description: string;
+  homepage: string | null;
+  layout: Layout;
+  /** Binary layout: artifact names are `<filePrefix>_<version>_<platform>_<arch>.<ext>`. */
+  filePrefix: string;
+  /** Ascending semver precedence. */
+  releases: Release[];
+}
+
+export interface Catalog {
+  site: SiteSettings;
+  /** Sorted by name. */
+  products: Product[];
+}
+
+/** The channels a release belongs to when its file lists none. */
+export function defaultChannels(version: string): Channel[] {
+  return semver.prerelease(version) ? ['latest'] : ['stable', 'latest'];
+}
+
+/** The newest active release in a channel, or undefined; yanked releases never resolve. */
+export function resolveChannel(product: Product, channel: Channel): Release | undefined {
+  for (let i = product.releases.length - 1; i >= 0; i--) {
+    const release = product.releases[i]!;
+    if (release.status === 'active' && release.channels.includes(channel)) return release;
+  }
+  return undefined;
+}
+
+/** The channel a release is presented under: its most conservative one. */
+export function primaryChannel(release: Release): Channel {
+  return release.channels.includes('stable') || (!release.prerelease && release.channels.length === 0)
+    ? 'stable'
+    : 'latest';
+}
+
+export function compareReleases(a: Release, b: Release): number {
+  return semver.compare(a.version, b.version);
+}

@@ -1,0 +1,151 @@
+// The binary-releases layout (seed 000): Terraform-style paths under /binary/releases/<product>.
+import type { Artifact, Product, Release } from '../model/catalog.ts';
+import type { PageRenderer } from './html.ts';
+import type { PathTarget } from './route-table.ts';
+import { CACHE_SHORT, TEXT_TYPE, jsonFile, type SiteFile } from './site-file.ts';
+
+export const BINARY_ROOT = 'binary/releases';
+
+export interface LayoutOutput {
+  files: SiteFile[];
+  paths: Record<string, PathTarget>;
+}
+
+export function renderBinaryProduct(product: Product, pages: PageRenderer): LayoutOutput {
+  const base = `${BINARY_ROOT}/${product.name}`;
+  const files: SiteFile[] = [];
+  const paths: Record<string, PathTarget> = {};
+  const crumbs = [{ label: 'releases', href: `/${BINARY_ROOT}/` }, { label: product.name, href: `/${base}/` }];
+
+  const versions = product.releases.map((release) => release.version);
+  files.push(jsonFile(`${base}/versions.json`, { success: true, versions, count: versions.length }));
+  files.push(
+    jsonFile(`${base}/index.json`, {
+      success: true,
+      product: product.name,
+      title: product.title,
+      description: product.description,
+      homepage: product.homepage,
+      versions: [...product.releases].reverse().map((release) => ({
+        version: release.version,
+        published_at: release.publishedAt,
+        status: release.status,
+        url: `/${base}/${release.version}/`,
+      })),
+    }),
+  );
+  files.push(
+    pages.page(`${base}/index.html`, 'product', {
+      title: product.title,
+      breadcrumbs: crumbs.slice(0, 1),
+      product,
+      versions: [...product.releases].reverse().map((release) => ({ ...releaseView(release), url: `/${base}/${release.version}/` })),
+    }),
+  );
+  paths[`/${base}/`] = { type: 'file', key: `${base}/index.json`, html: `${base}/index.html` };
+  paths[`/${base}/versions`] = { type: 'file', key: `${base}/versions.json`, html: `${base}/index.html` };
+
+  for (const [minorPath, releases] of groupByMinor(product, base)) {
+    const { major, minor } = releases[0]!;
+    const listing = releases.flatMap((release) => release.artifacts.map((artifact) => fileEntry(product, release, artifact)));
+    files.push(jsonFile(`${minorPath}/index.json`, { success: true, major, minor, files: listing, count: listing.length }));
+    files.push(
+      pages.page(`${minorPath}/index.html`, 'minor', {
+        title: `${product.title} ${major}.${minor}`,
+        breadcrumbs: crumbs,
+        product,
+        major,
+        minor,
+        releases: [...releases].reverse().map((release) => ({
+          ...releaseView(release),
+          sums: `/${minorPath}/${sumsName(product, release)}`,
+          files: release.artifacts.map((artifact) => ({ ...artifact, url: `/${minorPath}/${artifact.filename}` })),
+        })),
+      }),
+    );
+    paths[`/${minorPath}/`] = { type: 'file', key: `${minorPath}/index.json`, html: `${minorPath}/index.html` };
+
+    for (const release of releases) {
+      const sums = `${minorPath}/${sumsName(product, release)}`;
+      files.push({ key: sums, body: sha256sums(release.artifacts), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'checksum' });
+      paths[`/${sums}`] = { type: 'file', key: sums };
+      for (const artifact of release.artifacts) {
+        paths[`/${minorPath}/${artifact.filename}`] = {
+          type: 'blob',
+          blob: artifact.blob,
+          filename: artifact.filename,
+          contentType: artifact.contentType,
+          size: artifact.size,
+          sha256: artifact.sha256,
+        };
+      }
+
+      const versionPath = `${base}/${release.version}`;
+      const entries = release.artifacts.map((artifact) => fileEntry(product, release, artifact));
+      files.push(
+        jsonFile(`${versionPath}/index.json`, {
+          success: true,
+          version: release.version,
+          published_at: release.publishedAt,
+          status: release.status,
+          notes_url: release.notesUrl,
+          checksums_url: `/${sums}`,
+          files: entries.map((entry, i) => ({ ...entry, sha256: release.artifacts[i]!.sha256 })),
+          count: entries.length,
+        }),
+      );
+      files.push(
+        pages.page(`${versionPath}/index.html`, 'version', {
+          title: `${product.title} ${release.version}`,
+          breadcrumbs: crumbs,
+          product,
+          release: releaseView(release),
+          sums: `/${sums}`,
+          files: release.artifacts.map((artifact) => ({ ...artifact, url: `/${minorPath}/${artifact.filename}` })),
+        }),
+      );
+      paths[`/${versionPath}/`] = { type: 'file', key: `${versionPath}/index.json`, html: `${versionPath}/index.html` };
+    }
+  }
+  return { files, paths };
+}
+
+/** One entry of the seed's per-minor `files` list. */
+function fileEntry(product: Product, release: Release, artifact: Artifact) {
+  return {
+    filename: artifact.filename,
+    version: release.version,
+    platform: artifact.platform,
+    architecture: artifact.arch,
+    size: artifact.size,
+    last_modified: release.publishedAt,
+    download_url: `/${BINARY_ROOT}/${product.name}/${release.major}/${release.minor}/${artifact.filename}`,
+  };
+}
+
+function groupByMinor(product: Product, base: string): Map<string, Release[]> {
+  const groups = new Map<string, Release[]>();
+  for (const release of product.releases) {
+    const key = `${base}/${release.major}/${release.minor}`;
+    const group = groups.get(key);
+    if (group) group.push(release);
+    else groups.set(key, [release]);
+  }
+  return groups;
+}
+
+function releaseView(release: Release) {
+  return { version: release.version, publishedAt: release.publishedAt, status: release.status, yanked: release.status === 'yanked', prerelease: release.prerelease, notesUrl: release.notesUrl };
+}
+
+export function sumsName(product: Product, release: Release): string {
+  return `${product.filePrefix}_${release.version}_SHA256SUMS`;
+}
+
+/** The format `sha256sum -c` reads: hash, two spaces, file name. */
+export function sha256sums(artifacts: Artifact[]): string {
+  return [...artifacts]
+    .sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))
+    .map((artifact) => `${artifact.sha256}  ${artifact.filename}\n`)
+    .join('');
+}

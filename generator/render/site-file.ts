@@ -1,0 +1,28 @@
+// What render produces and publish consumes.
+
+export type SiteFileKind = 'artifact' | 'index' | 'page' | 'checksum' | 'signature' | 'package-index';
+
+export interface SiteFile {
+  /** Path in the site without a leading slash, e.g. `binary/releases/agent-as-code/versions.json`. */
+  key: string;
+  body: string;
+  contentType: string;
+  cacheControl: string;
+  kind: SiteFileKind;
+}
+
+export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
+export const CACHE_SHORT = 'public, max-age=60';
+
+export const JSON_TYPE = 'application/json';
+export const HTML_TYPE = 'text/html; charset=utf-8';
+export const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+/** JSON as the site serves it: two-space indent, trailing newline, key order as built. */
+export function jsonBody(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+export function jsonFile(key: string, value: unknown, kind: SiteFileKind = 'index'): SiteFile {
+  return { key, body: jsonBody(value), contentType: JSON_TYPE, cacheControl: CACHE_SHORT, kind };
+}

@@ -1,0 +1,217 @@
+// The `mirror` CLI: argument parsing and output only; the work is done by generator/ and sidecar/.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolvePaths } from '../generator/config.ts';
+import { LoadError } from '../generator/load/index.ts';
+import { CHANNELS, type Channel } from '../generator/model/catalog.ts';
+import { build, type BuildReport } from '../generator/pipeline.ts';
+import { ReleaseConflictError, addRelease, type ArtifactInput } from '../generator/release-add.ts';
+import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
+import { createApp } from '../sidecar/app.ts';
+import { drainOnSignals, listen } from '../sidecar/server.ts';
+import { createSiteSource } from '../sidecar/site-source.ts';
+
+const USAGE = `mirror: build and serve a release distribution site
+
+Usage:
+  mirror build [--releases DIR] [--out DIR]
+  mirror serve [--site DIR] [--port N] [--host HOST]
+  mirror start [--releases DIR] [--port N] [--host HOST]
+  mirror release add --product P --version V [--channel C]... FILES...
+
+Run \`mirror COMMAND --help\` for a command's options.
+Environment: MIRROR_RELEASES (manifest store, default releases/), MIRROR_DATA_DIR (blobs and
+built site, default .mirror/), PORT (default 8080), HOST (default 127.0.0.1).
+`;
+
+interface Command {
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  positionals?: boolean;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+const releasesOption = { releases: { type: 'string' } } as const;
+const listenOptions = { port: { type: 'string' }, host: { type: 'string' } } as const;
+
+const COMMANDS: Record<string, Command> = {
+  build: {
+    usage: `mirror build [--releases DIR] [--out DIR]
+
+Validates the manifest store and publishes the rendered site to a local directory.
+Only files that changed are written; the new build replaces the old one atomically.
+
+  --releases DIR   manifest store (default $MIRROR_RELEASES or releases/)
+  --out DIR        site path, a symlink to the current build (default $MIRROR_DATA_DIR/site)
+`,
+    options: { ...releasesOption, out: { type: 'string' } },
+    async run(values) {
+      const paths = resolvePaths({ releases: values.releases as string | undefined, out: values.out as string | undefined });
+      printBuild(await build(paths), paths.site);
+      return 0;
+    },
+  },
+
+  serve: {
+    usage: `mirror serve [--site DIR] [--port N] [--host HOST]
+
+Serves a built site with the route table: JSON and HTML indexes, artifacts from the blob store,
+redirects, conditional and range requests.
+
+  --site DIR    site path written by \`mirror build\` (default $MIRROR_DATA_DIR/site)
+  --port N      port (default $PORT or 8080)
+  --host HOST   address to bind (default $HOST or 127.0.0.1)
+`,
+    options: { site: { type: 'string' }, ...listenOptions },
+    async run(values) {
+      const paths = resolvePaths({ site: values.site as string | undefined });
+      await serve(paths.site, paths.blobsDir, values);
+      return 0;
+    },
+  },
+
+  start: {
+    usage: `mirror start [--releases DIR] [--port N] [--host HOST]
+
+Builds the manifest store (the bundled sample by default) and serves it: what \`npm start\` runs.
+`,
+    options: { ...releasesOption, ...listenOptions },
+    async run(values) {
+      const paths = resolvePaths({ releases: values.releases as string | undefined });
+      printBuild(await build(paths), paths.site);
+      await serve(paths.site, paths.blobsDir, values);
+      return 0;
+    },
+  },
+
+  release: {
+    usage: `mirror release add --product P --version V [options] FILES...
+
+Hashes each file, puts it in the blob store and writes releases/<product>/<version>.json.
+Adding files to an existing release is allowed; replacing an artifact is refused.
+A file's platform and architecture come from its name (tool_1.2.3_linux_amd64.zip) or are
+given as FILE#PLATFORM/ARCH (ScalepadAgent-1.8.3.pkg#darwin/arm64).
+
+  --product P          product directory in the manifest store
+  --version V          semantic version, e.g. 1.12.2 or 1.13.0-beta.1
+  --channel C          stable or latest, repeatable (default: stable and latest, prereleases latest only)
+  --notes-url URL      release notes link
+  --published-at ISO   publication time (default: now)
+  --content-type T     content type for every file (default: from the extension)
+  --releases DIR       manifest store (default $MIRROR_RELEASES or releases/)
+`,
+    options: {
+      ...releasesOption,
+      product: { type: 'string' },
+      version: { type: 'string' },
+      channel: { type: 'string', multiple: true },
+      'notes-url': { type: 'string' },
+      'published-at': { type: 'string' },
+      'content-type': { type: 'string' },
+    },
+    positionals: true,
+    async run(values, positionals) {
+      const [action, ...files] = positionals;
+      if (action !== 'add') throw new UsageError(`Unknown action \`${action ?? ''}\`; expected \`release add\``);
+      const product = required(values, 'product');
+      const version = required(values, 'version');
+      const channels = values.channel as string[] | undefined;
+      for (const channel of channels ?? []) {
+        if (!(CHANNELS as readonly string[]).includes(channel)) throw new UsageError(`Expected \`--channel\` to be one of ${CHANNELS.join(', ')}, got \`${channel}\``);
+      }
+      const publishedAt = (values['published-at'] as string | undefined) ?? new Date().toISOString();
+      const paths = resolvePaths({ releases: values.releases as string | undefined });
+      const result = await addRelease({
+        releasesDir: paths.releasesDir,
+        blobs: createFsBlobStore({ root: paths.blobsDir }),
+        product,
+        version,
+        files: files.map((file) => artifactInput(file, values['content-type'] as string | undefined)),
+        publishedAt,
+        channels: channels as Channel[] | undefined,
+        notesUrl: values['notes-url'] as string | undefined,
+      });
+      console.log(`${result.created ? 'created' : 'updated'} ${result.file}`);
+      for (const artifact of result.artifacts) console.log(`  ${artifact.sha256}  ${artifact.filename}  (${artifact.platform}/${artifact.arch}, ${artifact.size} bytes)`);
+      return 0;
+    },
+  },
+};
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`Unknown command \`${name}\`\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: command.positionals ?? false,
+      strict: true,
+    });
+    if (values.help) {
+      process.stdout.write(command.usage);
+      return 0;
+    }
+    return await command.run(values, positionals);
+  } catch (error) {
+    if (error instanceof LoadError || error instanceof ReleaseConflictError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(error as Error).message}\n\n${command.usage}`);
+      return 2;
+    }
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+function required(values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`Missing \`--${name}\``);
+  return value;
+}
+
+function artifactInput(spec: string, contentType: string | undefined): ArtifactInput {
+  const hash = spec.lastIndexOf('#');
+  if (hash === -1) return { path: spec, contentType };
+  const [platform, arch] = spec.slice(hash + 1).split('/');
+  if (!platform || !arch) throw new UsageError(`Expected FILE#PLATFORM/ARCH, got \`${spec}\``);
+  return { path: spec.slice(0, hash), platform, arch, contentType };
+}
+
+function printBuild(report: BuildReport, site: string): void {
+  const { publish, timings } = report;
+  console.log(
+    `built ${report.products} products, ${report.releases} releases: ${report.files} files (${publish.written} written, ${publish.linked} unchanged) → ${site}` +
+      ` [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`,
+  );
+}
+
+async function serve(site: string, blobsDir: string, values: Record<string, unknown>): Promise<void> {
+  const port = parsePort((values.port as string | undefined) ?? process.env.PORT ?? '8080');
+  const host = (values.host as string | undefined) ?? process.env.HOST ?? '127.0.0.1';
+  const siteSource = createSiteSource({ site });
+  await siteSource.current();
+  const app = createApp({ site: siteSource, blobs: createFsBlobStore({ root: blobsDir }) });
+  const running = await listen({ app, port, host });
+  console.log(`serving ${site} on ${running.url}`);
+  drainOnSignals(running, (line) => console.log(line));
+  await new Promise<void>((resolve) => running.server.once('close', resolve));
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) throw new UsageError(`Expected a port from 0 to 65535, got \`${value}\``);
+  return port;
+}
