@@ -1,5 +1,5 @@
 // Catalog → site files and the route table. Pure: no file system, network or clock.
-import type { Catalog } from '../model/catalog.ts';
+import { resolveChannel, type Catalog } from '../model/catalog.ts';
 import { AGENT_ROOT, DOWNLOADS_ROOT, renderAgentProduct } from './agent.ts';
 import { BINARY_ROOT, renderBinaryProduct } from './binary.ts';
 import { createPageRenderer, type Templates } from './html.ts';
@@ -44,7 +44,7 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
     description: product.description,
     layout: product.layout,
     url: product.layout === 'binary' ? `/${BINARY_ROOT}/${product.name}/` : `/${AGENT_ROOT}`,
-    latest: product.releases.at(-1)?.version ?? null,
+    latest: (resolveChannel(product, 'stable') ?? resolveChannel(product, 'latest'))?.version ?? null,
   }));
   files.push(jsonFile('index.json', { products: productLinks }));
   files.push(pages.page('index.html', 'index', { title: catalog.site.title, products: productLinks }));

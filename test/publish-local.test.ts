@@ -1,0 +1,106 @@
+// Local publishing: deterministic output, incremental writes, atomic swap.
+import assert from 'node:assert/strict';
+import { cp, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { build } from '../generator/pipeline.ts';
+import { MANIFEST_FILE, ROUTES_FILE, currentBuild } from '../generator/publish/local-dir.ts';
+import { SAMPLE_RELEASES } from './helpers/sample-site.ts';
+
+let work: string;
+before(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'mirror-publish-'));
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function tree(dir: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    files.set(path.relative(dir, file), await readFile(file));
+  }
+  return files;
+}
+
+describe('publish to a local directory', () => {
+  test('building twice gives byte-identical trees', async () => {
+    const first = path.join(work, 'a', 'site');
+    const second = path.join(work, 'b', 'site');
+    await build({ releasesDir: SAMPLE_RELEASES, site: first });
+    await build({ releasesDir: SAMPLE_RELEASES, site: second });
+    const a = await tree((await currentBuild(first))!);
+    const b = await tree((await currentBuild(second))!);
+    assert.ok(a.size > 30);
+    assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+    for (const [file, bytes] of a) assert.ok(bytes.equals(b.get(file)!), file);
+  });
+
+  test('the site path is a symlink swapped to a new build; old builds are pruned', async () => {
+    const site = path.join(work, 'swap', 'site');
+    const first = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.ok((await lstat(site)).isSymbolicLink());
+    const second = await build({ releasesDir: SAMPLE_RELEASES, site });
+    const third = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.notEqual(first.publish.build, second.publish.build);
+    assert.equal(path.resolve(path.dirname(site), await readlink(site)), third.publish.build);
+    assert.deepEqual((await readdir(`${site}.builds`)).length, 2);
+  });
+
+  test('a rebuild with nothing changed writes only the build manifest and route table', async () => {
+    const site = path.join(work, 'same', 'site');
+    const first = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.equal(first.publish.written, first.files + 2);
+    const second = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.equal(second.publish.written, 2);
+    assert.equal(second.publish.linked, second.files);
+  });
+
+  test('adding a release writes only the files it affects', async () => {
+    const store = path.join(work, 'store');
+    await cp(SAMPLE_RELEASES, store, { recursive: true });
+    const site = path.join(work, 'grow', 'site');
+    await build({ releasesDir: store, site });
+    const before = await tree((await currentBuild(site))!);
+    const release = JSON.parse(await readFile(path.join(store, 'agent-as-code', '1.12.2.json'), 'utf8'));
+    release.version = '1.12.3';
+    release.published_at = '2024-03-01T00:00:00Z';
+    release.artifacts = release.artifacts.slice(0, 1).map((artifact: { filename: string; blob: string }) => ({
+      ...artifact,
+      filename: artifact.filename.replace('1.12.2', '1.12.3'),
+      blob: artifact.blob.replace('1.12.2', '1.12.3').replace('/2/', '/3/'),
+    }));
+    await writeFile(path.join(store, 'agent-as-code', '1.12.3.json'), JSON.stringify(release));
+    const report = await build({ releasesDir: store, site });
+    const after = await tree((await currentBuild(site))!);
+    const changed = [...after.keys()].filter((file) => !before.get(file)?.equals(after.get(file)!)).sort();
+    const base = 'public/binary/releases/agent-as-code';
+    assert.deepEqual(changed, [
+      MANIFEST_FILE,
+      `${base}/1.12.3/index.html`,
+      `${base}/1.12.3/index.json`,
+      `${base}/1/12/agent_as_code_1.12.3_SHA256SUMS`,
+      `${base}/1/12/index.html`,
+      `${base}/1/12/index.json`,
+      `${base}/index.html`,
+      `${base}/index.json`,
+      `${base}/versions.json`,
+      // 1.12.3 becomes the newest stable release the site-wide indexes name.
+      'public/binary/releases/index.html',
+      'public/binary/releases/index.json',
+      'public/index.html',
+      'public/index.json',
+      ROUTES_FILE,
+    ].sort());
+    assert.equal(report.publish.written, changed.length);
+  });
+
+  test('refuses to replace a directory it did not create', async () => {
+    const site = path.join(work, 'foreign');
+    await mkdir(site, { recursive: true });
+    await assert.rejects(build({ releasesDir: SAMPLE_RELEASES, site }), /directory mirror did not create/);
+  });
+});
