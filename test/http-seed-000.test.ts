@@ -177,3 +177,14 @@ describe('HTML listings', () => {
     assert.match(response.headers.get('content-type')!, /^application\/json/);
   });
 });
+
+describe('methods', () => {
+  test('a write to a static path is 405 with Allow; to an unknown path 404', async () => {
+    const response = await get(`${BASE}/versions`, { method: 'POST', body: '{}' });
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'GET, HEAD');
+    assert.deepEqual(await response.json(), { error: 'Method Not Allowed', message: 'POST is not allowed here; use GET or HEAD' });
+    const unknown = await get(`${BASE}/nothing-here`, { method: 'DELETE' });
+    assert.equal(unknown.status, 404);
+  });
+});

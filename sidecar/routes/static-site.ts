@@ -15,9 +15,17 @@ export interface StaticSiteOptions {
 
 export function staticSite({ site, blobs }: StaticSiteOptions): Middleware {
   return async function staticSiteHandler(ctx, next) {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
     const snapshot = await site.current();
     const answer = resolve(snapshot.routes, { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      await next();
+      if (ctx.body === undefined && ctx.status === 404 && answer.type !== 'error') {
+        ctx.status = 405;
+        ctx.set('Allow', 'GET, HEAD');
+        ctx.body = { error: 'Method Not Allowed', message: `${ctx.method} is not allowed here; use GET or HEAD` };
+      }
+      return;
+    }
     switch (answer.type) {
       case 'file': {
         const facts = snapshot.manifest.files[answer.key];
