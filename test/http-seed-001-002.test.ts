@@ -18,7 +18,14 @@ after(async () => {
 
 const get = (path: string, init: RequestInit = {}) => fetch(site.url + path, { redirect: 'manual', ...init });
 const manifest = async (version: string) => JSON.parse(await readFile(path.join(SAMPLE_RELEASES, 'scalepad-agent', `${version}.json`), 'utf8'));
-const artifactOf = (release: { artifacts: { platform: string; arch: string }[] }, platform: string, arch: string) =>
+interface ManifestArtifact {
+  platform: string;
+  arch: string;
+  filename: string;
+  size: number;
+  sha256: string;
+}
+const artifactOf = (release: { artifacts: ManifestArtifact[] }, platform: string, arch: string) =>
   release.artifacts.find((artifact) => artifact.platform === platform && artifact.arch === arch)!;
 
 async function expectError(url: string, status: number, code: string, details?: Record<string, unknown>) {
@@ -132,7 +139,7 @@ describe('GET /v2/agent-releases/latest and /{version} (seed 002)', () => {
     const response = await get(`${API}/1.8.3`);
     assert.equal(response.status, 200);
     const dto = (platform: string, arch: string, query: string) => {
-      const artifact = artifactOf(release, platform, arch) as unknown as { filename: string; size: number; sha256: string };
+      const artifact = artifactOf(release, platform, arch);
       return {
         filename: artifact.filename,
         content_type: 'application/octet-stream',
