@@ -1,7 +1,8 @@
 // `mirror release add`: hash files, put them in the blob store, write the release file.
 // Blobs go in first, so a release file never names bytes that are not there yet.
 import { randomUUID } from 'node:crypto';
-import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lock } from 'proper-lockfile';
 import path from 'node:path';
 import semver from 'semver';
 import { LoadError, loadCatalog, validateRelease } from './load/index.ts';
@@ -54,11 +55,10 @@ export async function addRelease(options: AddReleaseOptions): Promise<AddRelease
   if (!product) throw new Error(`Unknown product \`${options.product}\`; the store has ${catalog.products.map((p) => `\`${p.name}\``).join(', ') || 'none'}`);
 
   const file = path.join(options.releasesDir, product.name, `${options.version}.json`);
-  const existing = await readExisting(file);
   const artifacts = await Promise.all(
     options.files.map(async (input) => {
       const filename = path.basename(input.path);
-      const { platform, arch } = targetOf(input, filename);
+      const { platform, arch } = targetOf(input, filename, options.version);
       const digest = await hashFile(input.path);
       return {
         platform,
@@ -72,28 +72,46 @@ export async function addRelease(options: AddReleaseOptions): Promise<AddRelease
       };
     }),
   );
-  for (const artifact of artifacts) {
-    const clash = existing?.artifacts?.find((old) => (old.platform === artifact.platform && old.arch === artifact.arch) || (product.layout === 'binary' && old.filename === artifact.filename));
+  const entries = artifacts.map(({ source: _source, ...entry }) => entry);
+
+  // Writers of one version take turns, so concurrent adds of different platforms all land.
+  const release = await lock(file, { realpath: false, lockfilePath: path.join(path.dirname(file), `.${path.basename(file)}.lock`), stale: 30_000, retries: { retries: 100, minTimeout: 20, maxTimeout: 500 } });
+  try {
+    const existing = await readExisting(file);
+    if (existing) checkAmendment(existing, options, product, entries);
+    const data: ReleaseFileInput = existing
+      ? { ...existing, artifacts: [...(existing.artifacts ?? []), ...entries] }
+      : {
+          version: options.version,
+          published_at: options.publishedAt,
+          ...(options.channels ? { channels: options.channels } : {}),
+          notes_url: options.notesUrl ?? null,
+          status: 'active',
+          artifacts: entries,
+        };
+    const problems = validateRelease(file, data, product);
+    if (problems.length > 0) throw new LoadError(problems);
+
+    for (const artifact of artifacts) await options.blobs.putFile(artifact.blob, artifact.source, artifact);
+    await writeReleaseFile(file, data);
+    return { file, created: existing === undefined, artifacts: entries };
+  } finally {
+    await release();
+  }
+}
+
+/** Adding to a published release may only add artifacts: no replacement, no change of its other facts. */
+function checkAmendment(existing: ReleaseFileInput, options: AddReleaseOptions, product: Product, entries: ReleaseFileInput['artifacts']): void {
+  for (const artifact of entries) {
+    const clash = existing.artifacts?.find((old) => (old.platform === artifact.platform && old.arch === artifact.arch) || (product.layout === 'binary' && old.filename === artifact.filename));
     if (clash) throw new ReleaseConflictError(`${product.name} ${options.version} already has ${clash.filename} (${clash.platform}/${clash.arch}); published artifacts are never overwritten`);
   }
-
-  const entries = artifacts.map(({ source: _source, ...entry }) => entry);
-  const data: ReleaseFileInput = existing
-    ? { ...existing, artifacts: [...(existing.artifacts ?? []), ...entries] }
-    : {
-        version: options.version,
-        published_at: options.publishedAt,
-        ...(options.channels ? { channels: options.channels } : {}),
-        notes_url: options.notesUrl ?? null,
-        status: 'active',
-        artifacts: entries,
-      };
-  const problems = validateRelease(file, data, product);
-  if (problems.length > 0) throw new LoadError(problems);
-
-  for (const artifact of artifacts) await options.blobs.putFile(artifact.blob, artifact.source, artifact);
-  await writeReleaseFile(file, data, existing === undefined);
-  return { file, created: existing === undefined, artifacts: entries };
+  if (options.channels && JSON.stringify(options.channels) !== JSON.stringify(existing.channels)) {
+    throw new ReleaseConflictError(`${product.name} ${options.version} is already published; its channels cannot be changed by adding artifacts`);
+  }
+  if (options.notesUrl !== undefined && options.notesUrl !== existing.notes_url) {
+    throw new ReleaseConflictError(`${product.name} ${options.version} is already published; its notes URL cannot be changed by adding artifacts`);
+  }
 }
 
 /** Blob keys: seed 000's `releases/<major>/<minor>/<patch>/<file>`, seed 001's `agent/<platform>[/<arch>]/<version>/<file>`. */
@@ -107,11 +125,19 @@ export function blobKeyFor(product: Pick<Product, 'layout'>, version: string, pl
   return `agent/${platformName}/${archPart}${version}/${filename}`;
 }
 
-/** Platform and architecture as given, or read from tokens of the file name (`tool_1.0.0_linux_amd64.zip`). */
-function targetOf(input: ArtifactInput, filename: string): { platform: Platform; arch: Arch } {
-  const tokens = filename.toLowerCase().split(/[_\-.]/);
-  const platform = input.platform !== undefined ? canonicalPlatform(input.platform) : tokens.map(canonicalPlatform).find(Boolean);
-  const arch = input.arch !== undefined ? canonicalArch(input.arch) : tokens.map(canonicalArch).find(Boolean);
+const PLATFORM_WORDS = /(?<=^|[-_.])(linux|darwin|macos|osx|windows|win)(?=$|[-_.])/g;
+const ARCH_WORDS = /(?<=^|[-_.])(x86_64|amd64|x64|aarch64|arm64|i386|386|x86)(?=$|[-_.])/g;
+
+/** Platform and architecture as given, or the last such words of the file name once the version is taken out (`tool_1.0.386_linux_amd64.zip`). */
+function targetOf(input: ArtifactInput, filename: string, version: string): { platform: Platform; arch: Arch } {
+  const name = filename.toLowerCase().replaceAll(version.toLowerCase(), '');
+  const lastWord = (pattern: RegExp) => [...name.matchAll(pattern)].at(-1)?.[1];
+  const platformName = input.platform ?? lastWord(PLATFORM_WORDS);
+  const archName = input.arch ?? lastWord(ARCH_WORDS);
+  const platform = platformName === undefined ? undefined : canonicalPlatform(platformName);
+  const arch = archName === undefined ? undefined : canonicalArch(archName);
+  if (input.platform !== undefined && !platform) throw new Error(`${input.path}: unknown platform \`${input.platform}\``);
+  if (input.arch !== undefined && !arch) throw new Error(`${input.path}: unknown architecture \`${input.arch}\``);
   if (!platform || !arch) {
     throw new Error(`${input.path}: cannot tell the ${platform ? 'architecture' : 'platform'} from the file name; write it as FILE#PLATFORM/ARCH (for example ${filename}#darwin/arm64)`);
   }
@@ -127,18 +153,12 @@ async function readExisting(file: string): Promise<ReleaseFileInput | undefined>
   }
 }
 
-/** Writes through a temporary file: a new release appears by link (never replacing one), a grown one by rename. */
-async function writeReleaseFile(file: string, data: ReleaseFileInput, create: boolean): Promise<void> {
+/** Writes through a temporary file renamed into place, so readers see the old file or the new one. */
+async function writeReleaseFile(file: string, data: ReleaseFileInput): Promise<void> {
   const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
   await writeFile(temporary, jsonBody(data));
   try {
-    if (!create) return await rename(temporary, file);
-    try {
-      await link(temporary, file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new ReleaseConflictError(`${file} was written by someone else meanwhile; run the command again`);
-      throw error;
-    }
+    await rename(temporary, file);
   } finally {
     await rm(temporary, { force: true });
   }

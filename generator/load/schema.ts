@@ -66,7 +66,11 @@ export const artifactEntry = z.strictObject({
 export const releaseFile = z.strictObject({
   version: semverString,
   published_at: z.iso.datetime({ offset: true }),
-  channels: z.array(z.enum(CHANNELS)).optional(),
+  channels: z
+    .array(z.enum(CHANNELS))
+    .min(1, 'list at least one channel, or leave the field out for the defaults')
+    .refine((channels) => new Set(channels).size === channels.length, { message: 'lists a channel twice' })
+    .optional(),
   notes_url: z.url().nullable().default(null),
   status: z.enum(['active', 'yanked']).default('active'),
   artifacts: z.array(artifactEntry).min(1, 'a release needs at least one artifact'),

@@ -72,9 +72,7 @@ export function resolveChannel(product: Product, channel: Channel): Release | un
 
 /** The channel a release is presented under: its most conservative one. */
 export function primaryChannel(release: Release): Channel {
-  return release.channels.includes('stable') || (!release.prerelease && release.channels.length === 0)
-    ? 'stable'
-    : 'latest';
+  return release.channels.includes('stable') ? 'stable' : 'latest';
 }
 
 export function compareReleases(a: Release, b: Release): number {

@@ -43,7 +43,7 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
         try {
           await link(temporary, target);
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'EEXIST') return checkExisting(key, target, expected);
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') return await checkExisting(key, target, expected);
           throw error;
         }
         return { created: true };
