@@ -150,7 +150,9 @@ describe('HTML listings', () => {
     assert.equal(response.headers.get('content-type'), 'text/html; charset=utf-8');
     assert.match(response.headers.get('vary')!, /Accept/);
     const html = await response.text();
-    for (const version of ['1.0.0', '1.1.0', '1.12.2', '1.13.0-beta.1']) assert.ok(html.includes(`href="${BASE}/${version}/"`), version);
+    for (const [version, minor] of [['1.0.0', '1/0'], ['1.1.0', '1/1'], ['1.12.2', '1/12'], ['1.13.0-beta.1', '1/13']]) {
+      assert.ok(html.includes(`href="${BASE}/${minor}/#v${version}"`), version);
+    }
   });
 
   test('the minor page lists files with size, sha256 and links', async () => {
@@ -163,13 +165,14 @@ describe('HTML listings', () => {
     assert.ok(html.includes(`href="${BASE}/1/12/agent_as_code_1.12.2_SHA256SUMS"`));
   });
 
-  test('the version page lists its files', async () => {
+  test("a version's page is its section of the minor page", async () => {
     const response = await get(`${BASE}/1.12.2/`, { headers: { Accept: 'text/html' } });
-    assert.equal(response.status, 200);
-    assert.match(await response.text(), /agent_as_code_1\.12\.2_windows_386\.zip/);
-    const json = await (await get(`${BASE}/1.12.2/`)).json();
-    assert.equal(json.count, 6);
-    assert.equal(json.checksums_url, `${BASE}/1/12/agent_as_code_1.12.2_SHA256SUMS`);
+    assert.equal(response.status, 302);
+    assert.equal(response.headers.get('location'), `${BASE}/1/12/#v1.12.2`);
+    const html = await (await get(`${BASE}/1/12/`, { headers: { Accept: 'text/html' } })).text();
+    const section = html.slice(html.indexOf('id="v1.12.2"'));
+    assert.match(section, /agent_as_code_1\.12\.2_windows_386\.zip/);
+    assert.match(section, /href="https:\/\/github\.com\/example\/agent-as-code\/releases\/tag\/v1\.12\.2"/);
   });
 
   test('curl-style Accept gets JSON', async () => {

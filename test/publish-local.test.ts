@@ -80,8 +80,6 @@ describe('publish to a local directory', () => {
     const base = 'public/binary/releases/agent-as-code';
     assert.deepEqual(changed, [
       MANIFEST_FILE,
-      `${base}/1.12.3/index.html`,
-      `${base}/1.12.3/index.json`,
       `${base}/1/12/agent_as_code_1.12.3_SHA256SUMS`,
       `${base}/1/12/index.html`,
       `${base}/1/12/index.json`,

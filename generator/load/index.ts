@@ -1,10 +1,11 @@
 // The only code that reads the manifest store. Validates every file and reports every problem at
 // once, each with its file and JSON path, before anything is rendered.
-import { readFile, readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import type { z } from 'zod';
-import { compareReleases, defaultChannels, type Catalog, type Product, type Release } from '../model/catalog.ts';
+import { defaultChannels, sortBySemver, type Catalog, type Product, type Release } from '../model/catalog.ts';
 import { contentTypeFor } from '../model/content-types.ts';
 import { productFile, releaseFile, siteFile } from './schema.ts';
 
@@ -28,7 +29,6 @@ export function formatProblem(problem: Problem): string {
 
 /** Directories of the store that hold something other than products. */
 const RESERVED_DIRECTORIES = new Set(['registry']);
-const READ_CONCURRENCY = 64;
 
 /** Reads and validates the whole manifest store; throws LoadError listing every problem. */
 export async function loadCatalog(dir: string): Promise<Catalog> {
@@ -80,18 +80,18 @@ async function loadProduct(dir: string, dirName: string, report: Report): Promis
 
   const names = (await readdir(dir)).filter((name) => name !== 'product.json' && !name.startsWith('.')).sort();
   const releases: Release[] = [];
-  for (let i = 0; i < names.length; i += READ_CONCURRENCY) {
-    const batch = names.slice(i, i + READ_CONCURRENCY).map(async (name) => {
-      const file = path.join(dir, name);
-      if (!name.endsWith('.json')) return report(file, '', 'unexpected file: a product directory holds product.json and <version>.json files');
-      const data = await readJson(file, releaseFile, report);
-      if (!data) return;
-      if (`${data.version}.json` !== name) report(file, 'version', `must match the file name \`${name}\`, got \`${data.version}\``);
-      const release = toRelease(data);
-      if (settings) checkRelease(release, settings.layout, filePrefixOf(settings), file, report);
-      releases.push(release);
-    });
-    await Promise.all(batch);
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (!name.endsWith('.json')) {
+      report(file, '', 'unexpected file: a product directory holds product.json and <version>.json files');
+      continue;
+    }
+    const data = await readJson(file, releaseFile, report);
+    if (!data) continue;
+    if (`${data.version}.json` !== name) report(file, 'version', `must match the file name \`${name}\`, got \`${data.version}\``);
+    const release = toRelease(data);
+    if (settings) checkRelease(release, settings.layout, filePrefixOf(settings), file, report);
+    releases.push(release);
   }
   if (!settings) return undefined;
   return {
@@ -101,7 +101,7 @@ async function loadProduct(dir: string, dirName: string, report: Report): Promis
     homepage: settings.homepage,
     layout: settings.layout,
     filePrefix: filePrefixOf(settings),
-    releases: releases.sort(compareReleases),
+    releases: sortBySemver(releases),
   };
 }
 
@@ -161,8 +161,8 @@ function checkBlobKeys(products: Product[], dir: string, report: Report): void {
   const seen = new Map<string, { sha256: string; where: string }>();
   for (const product of products) {
     for (const release of product.releases) {
+      const where = path.join(dir, product.name, `${release.version}.json`);
       release.artifacts.forEach((artifact, i) => {
-        const where = path.join(dir, product.name, `${release.version}.json`);
         const first = seen.get(artifact.blob);
         if (!first) seen.set(artifact.blob, { sha256: artifact.sha256, where });
         else if (first.sha256 !== artifact.sha256) report(where, `artifacts[${i}].blob`, `\`${artifact.blob}\` is also used by ${first.where} with other content`);
@@ -174,7 +174,8 @@ function checkBlobKeys(products: Product[], dir: string, report: Report): void {
 async function readJson<S extends z.ZodType>(file: string, schema: S, report: Report, options: { optional?: boolean } = {}): Promise<z.output<S> | undefined> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Synchronous: thousands of small files read several times faster than through the thread pool.
+    text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && options.optional) return schema.parse({}) as z.output<S>;

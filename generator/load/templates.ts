@@ -1,4 +1,4 @@
-// Reads the Handlebars templates that render/ compiles.
+// Reads the Handlebars templates that render/ compiles, and the stylesheet the pages share.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,8 +8,9 @@ export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.me
 
 export async function loadTemplates(dir = TEMPLATES_DIR): Promise<Templates> {
   const templates: Templates = {};
-  for (const name of (await readdir(dir)).filter((file) => file.endsWith('.hbs')).sort()) {
-    templates[name.slice(0, -'.hbs'.length)] = await readFile(path.join(dir, name), 'utf8');
+  for (const name of (await readdir(dir)).sort()) {
+    if (name.endsWith('.hbs')) templates[name.slice(0, -'.hbs'.length)] = await readFile(path.join(dir, name), 'utf8');
+    else if (name.endsWith('.css')) templates[name] = await readFile(path.join(dir, name), 'utf8');
   }
   return templates;
 }

@@ -75,6 +75,10 @@ export function primaryChannel(release: Release): Channel {
   return release.channels.includes('stable') ? 'stable' : 'latest';
 }
 
-export function compareReleases(a: Release, b: Release): number {
-  return semver.compare(a.version, b.version);
+/** Sorts by semver precedence, ascending; parses each version once. */
+export function sortBySemver<T extends { version: string }>(items: T[]): T[] {
+  return items
+    .map((item) => ({ item, parsed: new semver.SemVer(item.version) }))
+    .sort((a, b) => a.parsed.compare(b.parsed))
+    .map(({ item }) => item);
 }

@@ -2,7 +2,8 @@
 // one; unchanged files are hard-linked from it, changed ones written, and a symlink swap makes the
 // whole build visible at once. A half-written build is never served.
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { RenderedSite } from '../render/index.ts';
 import type { RouteTable } from '../render/route-table.ts';
@@ -47,24 +48,21 @@ export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendere
   outputs.push({ relative: ROUTES_FILE, body: `${JSON.stringify(rendered.routes)}\n` });
   outputs.push({ relative: MANIFEST_FILE, body: `${JSON.stringify(manifest)}\n` });
 
+  // Synchronous calls: tens of thousands of small files go several times faster than through
+  // the promise API's thread-pool round trips, and nothing else runs during a build.
   let written = 0;
   let linked = 0;
   const directories = new Set(outputs.map((output) => path.dirname(path.join(build, output.relative))));
-  for (const directory of [...directories].sort()) await mkdir(directory, { recursive: true });
-  await inBatches(outputs, 64, async (output) => {
+  for (const directory of [...directories].sort()) mkdirSync(directory, { recursive: true });
+  for (const output of outputs) {
     const target = path.join(build, output.relative);
-    if (previous && unchangedSince(previousManifest, output)) {
-      try {
-        await link(path.join(previous, output.relative), target);
-        linked++;
-        return;
-      } catch {
-        // The previous build lost the file: write it instead.
-      }
+    if (previous && unchangedSince(previousManifest, output) && tryLink(path.join(previous, output.relative), target)) {
+      linked++;
+      continue;
     }
-    await writeFile(target, output.body);
+    writeFileSync(target, output.body);
     written++;
-  });
+  }
 
   await swapSymlink(site, build);
   const removed = await pruneBuilds(buildsDir, build);
@@ -119,7 +117,13 @@ async function pruneBuilds(buildsDir: string, current: string): Promise<number> 
   return stale.length;
 }
 
-async function inBatches<T>(items: T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
+/** Hard-links an unchanged file from the previous build; false when the previous build lost it. */
+function tryLink(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+    return true;
+  } catch {
+    return false;
+  }
 }
 

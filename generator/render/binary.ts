@@ -30,7 +30,7 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
         version: release.version,
         published_at: release.publishedAt,
         status: release.status,
-        url: `/${base}/${release.version}/`,
+        url: `/${base}/${release.major}/${release.minor}/`,
       })),
     }),
   );
@@ -39,7 +39,7 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
       title: product.title,
       breadcrumbs: crumbs.slice(0, 1),
       product,
-      versions: [...product.releases].reverse().map((release) => ({ ...releaseView(release), url: `/${base}/${release.version}/` })),
+      versions: [...product.releases].reverse().map((release) => ({ ...releaseView(release), url: `/${base}/${release.major}/${release.minor}/${versionAnchor(release)}` })),
     }),
   );
   paths[`/${base}/`] = { type: 'file', key: `${base}/index.json`, html: `${base}/index.html` };
@@ -80,31 +80,8 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
         };
       }
 
-      const versionPath = `${base}/${release.version}`;
-      const entries = release.artifacts.map((artifact) => fileEntry(product, release, artifact));
-      files.push(
-        jsonFile(`${versionPath}/index.json`, {
-          success: true,
-          version: release.version,
-          published_at: release.publishedAt,
-          status: release.status,
-          notes_url: release.notesUrl,
-          checksums_url: `/${sums}`,
-          files: entries.map((entry, i) => ({ ...entry, sha256: release.artifacts[i]!.sha256 })),
-          count: entries.length,
-        }),
-      );
-      files.push(
-        pages.page(`${versionPath}/index.html`, 'version', {
-          title: `${product.title} ${release.version}`,
-          breadcrumbs: crumbs,
-          product,
-          release: releaseView(release),
-          sums: `/${sums}`,
-          files: release.artifacts.map((artifact) => ({ ...artifact, url: `/${minorPath}/${artifact.filename}` })),
-        }),
-      );
-      paths[`/${versionPath}/`] = { type: 'file', key: `${versionPath}/index.json`, html: `${versionPath}/index.html` };
+      // A version's page is its section of the minor page: one file per minor, not three per release.
+      paths[`/${base}/${release.version}/`] = { type: 'redirect', location: `/${minorPath}/${versionAnchor(release)}` };
     }
   }
   return { files, paths };
@@ -132,6 +109,10 @@ function groupByMinor(product: Product, base: string): Map<string, Release[]> {
     else groups.set(key, [release]);
   }
   return groups;
+}
+
+function versionAnchor(release: Release): string {
+  return `#v${release.version}`;
 }
 
 function releaseView(release: Release) {

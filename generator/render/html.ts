@@ -2,7 +2,7 @@
 import Handlebars from 'handlebars';
 import { CACHE_SHORT, HTML_TYPE, type SiteFile } from './site-file.ts';
 
-/** Template sources by name (file name without `.hbs`); `layout` wraps every page. */
+/** Template sources by name (file name without `.hbs`); `layout` wraps every page; `site.css` is their stylesheet. */
 export type Templates = Record<string, string>;
 
 export interface PageRenderer {

@@ -46,6 +46,10 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
     url: product.layout === 'binary' ? `/${BINARY_ROOT}/${product.name}/` : `/${AGENT_ROOT}`,
     latest: (resolveChannel(product, 'stable') ?? resolveChannel(product, 'latest'))?.version ?? null,
   }));
+  const stylesheet = templates['site.css'];
+  if (stylesheet === undefined) throw new Error('The stylesheet `site.css` is missing from templates/');
+  files.push({ key: 'assets/site.css', body: stylesheet, contentType: 'text/css; charset=utf-8', cacheControl: CACHE_SHORT, kind: 'page' });
+  addPaths({ '/assets/site.css': { type: 'file', key: 'assets/site.css' } });
   files.push(jsonFile('index.json', { products: productLinks }));
   files.push(pages.page('index.html', 'index', { title: catalog.site.title, products: productLinks }));
   addPaths({ '/': { type: 'file', key: 'index.json', html: 'index.html' } });

@@ -22,6 +22,7 @@ export function resolve(table: RouteTable, request: RouteRequest): Answer {
 
   const target = table.paths[path];
   if (target?.type === 'blob') return { type: 'blob', target };
+  if (target?.type === 'redirect') return { type: 'redirect', status: 302, location: target.location, cacheControl: table.errorCacheControl };
   if (target?.type === 'file') {
     const html = target.html !== undefined && prefersHtml(request.accept);
     return { type: 'file', key: html ? target.html! : target.key, negotiated: target.html !== undefined };

@@ -19,7 +19,13 @@ export interface BlobTarget {
   sha256: string;
 }
 
-export type PathTarget = FileTarget | BlobTarget;
+/** A path answered by a temporary redirect, e.g. a version's page to its section of the minor page. */
+export interface RedirectTarget {
+  type: 'redirect';
+  location: string;
+}
+
+export type PathTarget = FileTarget | BlobTarget | RedirectTarget;
 
 /** `{"error": "Not Found", "message": ...}` (seed 000) or `{"error": {"code", "message", "details"}}` (seeds 001/002). */
 export type ErrorShape = 'flat' | 'nested';

@@ -14,19 +14,33 @@ export interface Run {
 /** Runs `argv` (a leading `node` is this Node binary) and measures its wall time; fails on a non-zero exit. */
 export async function timed(argv: string[], cwd: string): Promise<Run> {
   const [program, ...args] = argv as [string, ...string[]];
+  // Flush dirty pages first, so writeback left by an earlier run is not billed to this one.
+  await execFileAsync('sync');
   const started = performance.now();
   const { stdout } = await execFileAsync(program === 'node' ? process.execPath : program, args, { cwd, maxBuffer: 16 << 20 });
   return { command: argv.join(' '), ms: performance.now() - started, stdout };
 }
 
+export interface Best extends Run {
+  /** Wall times of every attempt, in order: how noisy the machine was. */
+  allMs: number[];
+}
+
 /** Runs `times` times and keeps the fastest run; `run` gets the attempt number (1-based). */
-export async function bestOf(times: number, run: (attempt: number) => Promise<Run>): Promise<Run> {
-  let best: Run | undefined;
-  for (let attempt = 1; attempt <= times; attempt++) {
-    const result = await run(attempt);
-    if (!best || result.ms < best.ms) best = result;
-  }
-  return best!;
+export async function bestOf(times: number, run: (attempt: number) => Promise<Run>): Promise<Best> {
+  const runs: Run[] = [];
+  for (let attempt = 1; attempt <= times; attempt++) runs.push(await run(attempt));
+  return fastest(runs);
+}
+
+export function fastest(runs: Run[]): Best {
+  const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
+  return { ...best, allMs: runs.map((r) => r.ms) };
+}
+
+/** `12.34 s (runs 12.34, 13.10, 12.90)` */
+export function bestSeconds(best: Best): string {
+  return `${seconds(best.ms)} (runs ${best.allMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')})`;
 }
 
 export function seconds(ms: number): string {
