@@ -15,10 +15,18 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
-  app.on('error', (error: unknown) => (deps.logError ?? defaultLogError)(error));
+  app.on('error', (error: unknown) => {
+    if (!isClientGone(error)) (deps.logError ?? defaultLogError)(error);
+  });
   app.use(errorBodies());
   app.use(staticSite({ site: deps.site, blobs: deps.blobs }));
   return app;
+}
+
+/** A client that hangs up mid-response (curl's Ctrl-C, a closed tab) is not a server error. */
+function isClientGone(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 function defaultLogError(error: unknown): void {
