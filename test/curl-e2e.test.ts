@@ -6,22 +6,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+import { serveSampleForSuite } from './helpers/sample-site.ts';
 
 const run = promisify(execFile);
-let site: SampleSite;
+const site = serveSampleForSuite();
 let work: string;
 before(async () => {
-  site = await startSampleSite();
   work = await mkdtemp(path.join(tmpdir(), 'mirror-curl-'));
 });
 after(async () => {
-  await site.close();
   await rm(work, { recursive: true, force: true });
 });
 
 test('curl downloads every file of 1.12.2 and sha256sum -c accepts them', async () => {
-  const base = `${site.url}/binary/releases/agent-as-code/1/12`;
+  const base = `${site.url()}/binary/releases/agent-as-code/1/12`;
   const { stdout: listing } = await run('curl', ['-fsS', `${base}/`]);
   const files = (JSON.parse(listing) as { files: { filename: string; version: string }[] }).files.filter((file) => file.version === '1.12.2');
   assert.equal(files.length, 6);
@@ -33,7 +31,7 @@ test('curl downloads every file of 1.12.2 and sha256sum -c accepts them', async 
 
 test('sha256sum -c fails on a corrupted download', async () => {
   const dir = await mkdtemp(path.join(work, 'bad-'));
-  const base = `${site.url}/binary/releases/agent-as-code/1/0`;
+  const base = `${site.url()}/binary/releases/agent-as-code/1/0`;
   await run('curl', ['-fsSO', `${base}/agent_as_code_1.0.0_SHA256SUMS`], { cwd: dir });
   for (const name of ['agent_as_code_1.0.0_linux_amd64.zip', 'agent_as_code_1.0.0_darwin_arm64.zip', 'agent_as_code_1.0.0_darwin_amd64.zip']) {
     await run('curl', ['-fsSO', `${base}/${name}`], { cwd: dir });
@@ -43,8 +41,8 @@ test('sha256sum -c fails on a corrupted download', async () => {
 });
 
 test('curl -L follows the seed-001 redirect to the installer named in the release', async () => {
-  const release = JSON.parse((await run('curl', ['-fsS', `${site.url}/v2/agent-releases/latest?channel=stable`])).stdout);
-  const { stdout } = await run('curl', ['-fsSL', '-o', 'agent.pkg', '-w', '%{http_code} %{num_redirects}', `${site.url}/v2/agent-releases/latest/download?channel=stable&platform=macos&arch=arm64`], { cwd: work });
+  const release = JSON.parse((await run('curl', ['-fsS', `${site.url()}/v2/agent-releases/latest?channel=stable`])).stdout);
+  const { stdout } = await run('curl', ['-fsSL', '-o', 'agent.pkg', '-w', '%{http_code} %{num_redirects}', `${site.url()}/v2/agent-releases/latest/download?channel=stable&platform=macos&arch=arm64`], { cwd: work });
   assert.equal(stdout, '200 1');
   const { stdout: sum } = await run('sha256sum', ['agent.pkg'], { cwd: work });
   assert.equal(sum.split(' ')[0], release.artifacts.macos.arm64.sha256);

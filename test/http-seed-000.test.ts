@@ -3,20 +3,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+import { describe, test } from 'node:test';
+import { SAMPLE_RELEASES, serveSampleForSuite } from './helpers/sample-site.ts';
 
 const BASE = '/binary/releases/agent-as-code';
-let site: SampleSite;
-before(async () => {
-  site = await startSampleSite();
-});
-after(async () => {
-  assert.deepEqual(site.errors, []);
-  await site.close();
-});
-
-const get = (path: string, init: RequestInit = {}) => fetch(site.url + path, { redirect: 'manual', ...init });
+const { get } = serveSampleForSuite();
 const manifest = async (version: string) => JSON.parse(await readFile(path.join(SAMPLE_RELEASES, 'agent-as-code', `${version}.json`), 'utf8'));
 
 describe('GET /binary/releases/<product>/versions', () => {
@@ -191,3 +182,4 @@ describe('methods', () => {
     assert.equal(unknown.status, 404);
   });
 });
+

@@ -3,20 +3,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+import { describe, test } from 'node:test';
+import { SAMPLE_RELEASES, serveSampleForSuite } from './helpers/sample-site.ts';
 
 const API = '/v2/agent-releases';
-let site: SampleSite;
-before(async () => {
-  site = await startSampleSite();
-});
-after(async () => {
-  assert.deepEqual(site.errors, []);
-  await site.close();
-});
-
-const get = (path: string, init: RequestInit = {}) => fetch(site.url + path, { redirect: 'manual', ...init });
+const { get } = serveSampleForSuite();
 const manifest = async (version: string) => JSON.parse(await readFile(path.join(SAMPLE_RELEASES, 'scalepad-agent', `${version}.json`), 'utf8'));
 interface ManifestArtifact {
   platform: string;

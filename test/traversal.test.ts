@@ -1,20 +1,14 @@
 // Paths that try to leave the site: every encoding of `..`, backslashes, NUL, encoded slashes.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { after, before, describe, test } from 'node:test';
-import { startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+import { describe, test } from 'node:test';
+import { serveSampleForSuite } from './helpers/sample-site.ts';
 
-let site: SampleSite;
-before(async () => {
-  site = await startSampleSite();
-});
-after(async () => {
-  await site.close();
-});
+const site = serveSampleForSuite();
 
 /** Sends the path exactly as written: fetch() and curl would normalise the dots away. */
 function rawGet(path: string): Promise<{ status: number; body: string }> {
-  const { hostname, port } = new URL(site.url);
+  const { hostname, port } = new URL(site.url());
   return new Promise((resolve, reject) => {
     const req = request({ hostname, port, path, method: 'GET' }, (response) => {
       let body = '';

@@ -3,7 +3,7 @@
 import { CHANNELS, primaryChannel, resolveChannel, type Artifact, type Channel, type Product, type Release } from '../model/catalog.ts';
 import { AGENT_LAYOUT_NAMES } from '../model/platforms.ts';
 import type { LayoutOutput } from './binary.ts';
-import { lookupKey, type Endpoint, type PathTarget, type QueryParam } from './route-table.ts';
+import { blobTarget, lookupKey, type Endpoint, type PathTarget, type QueryParam } from './route-table.ts';
 import { CACHE_SHORT, jsonFile, type SiteFile } from './site-file.ts';
 
 export const AGENT_ROOT = 'v2/agent-releases';
@@ -80,14 +80,7 @@ export function renderAgentProduct(product: Product, baseUrl: string): AgentOutp
       download.entries[lookupKey(downloadPath, query)] = `${baseUrl}/${DOWNLOADS_ROOT}/${artifact.blob}`;
     }
     for (const artifact of release.artifacts) {
-      paths[`/${DOWNLOADS_ROOT}/${artifact.blob}`] = {
-        type: 'blob',
-        blob: artifact.blob,
-        filename: artifact.filename,
-        contentType: artifact.contentType,
-        size: artifact.size,
-        sha256: artifact.sha256,
-      };
+      paths[`/${DOWNLOADS_ROOT}/${artifact.blob}`] = blobTarget(artifact);
     }
   }
   return { files, paths, endpoints: [latestDownload, latest, download, one, list] };

@@ -1,7 +1,7 @@
 // The binary-releases layout (seed 000): Terraform-style paths under /binary/releases/<product>.
 import type { Artifact, Product, Release } from '../model/catalog.ts';
 import type { PageRenderer } from './html.ts';
-import type { PathTarget } from './route-table.ts';
+import { blobTarget, type PathTarget } from './route-table.ts';
 import { CACHE_SHORT, TEXT_TYPE, jsonFile, type SiteFile } from './site-file.ts';
 
 export const BINARY_ROOT = 'binary/releases';
@@ -70,14 +70,7 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
       files.push({ key: sums, body: sha256sums(release.artifacts), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'checksum' });
       paths[`/${sums}`] = { type: 'file', key: sums };
       for (const artifact of release.artifacts) {
-        paths[`/${minorPath}/${artifact.filename}`] = {
-          type: 'blob',
-          blob: artifact.blob,
-          filename: artifact.filename,
-          contentType: artifact.contentType,
-          size: artifact.size,
-          sha256: artifact.sha256,
-        };
+        paths[`/${minorPath}/${artifact.filename}`] = blobTarget(artifact);
       }
 
       // A version's page is its section of the minor page: one file per minor, not three per release.

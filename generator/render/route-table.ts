@@ -1,5 +1,6 @@
 // The one routing table every serving adapter (sidecar, CloudFront function, nginx) follows.
 // It is plain JSON so it can be shipped to the edge and into key-value stores unchanged.
+import type { Artifact } from '../model/catalog.ts';
 
 /** A file of the rendered site, addressed by its key (path without the leading slash). */
 export interface FileTarget {
@@ -75,4 +76,10 @@ export interface RouteTable {
 /** The key an endpoint's entries are stored under: path, then the query in parameter order, defaults applied. */
 export function lookupKey(path: string, query: [string, string][]): string {
   return query.length === 0 ? path : `${path}?${query.map(([name, value]) => `${name}=${value}`).join('&')}`;
+}
+
+/** The route that serves an artifact's bytes from the blob store. */
+export function blobTarget(artifact: Artifact): BlobTarget {
+  const { blob, filename, contentType, size, sha256 } = artifact;
+  return { type: 'blob', blob, filename, contentType, size, sha256 };
 }

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build } from '../../generator/pipeline.ts';
 import { createFsBlobStore } from '../../generator/stores/blob-fs.ts';
@@ -36,4 +37,28 @@ export async function startSampleSite(releasesDir = SAMPLE_RELEASES): Promise<Sa
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface SuiteSite {
+  /** Fetches a path of the running site without following redirects. */
+  get(path: string, init?: RequestInit): Promise<Response>;
+  url(): string;
+}
+
+/** Serves the sample for the suite that calls it; fails the suite if the server logged an error. */
+export function serveSampleForSuite(): SuiteSite {
+  let site: SampleSite | undefined;
+  before(async () => {
+    site = await startSampleSite();
+  });
+  after(async () => {
+    const errors = site?.errors ?? [];
+    await site?.close();
+    if (errors.length > 0) throw new Error(`The server logged errors: ${errors.map(String).join('; ')}`);
+  });
+  const url = () => {
+    if (!site) throw new Error('The sample site is not running');
+    return site.url;
+  };
+  return { url, get: (path, init = {}) => fetch(url() + path, { redirect: 'manual', ...init }) };
 }
