@@ -2,8 +2,7 @@
 // one; unchanged files are hard-linked from it, changed ones written, and a symlink swap makes the
 // whole build visible at once. A half-written build is never served.
 import { randomUUID } from 'node:crypto';
-import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RenderedSite } from '../render/index.ts';
 import type { RouteTable } from '../render/route-table.ts';
@@ -27,6 +26,7 @@ export const PUBLIC_DIR = 'public';
 export const MANIFEST_FILE = 'site.json';
 export const ROUTES_FILE = 'routes.json';
 const BUILDS_KEPT = 2;
+const WRITE_CONCURRENCY = 32;
 
 export interface LocalDirTargetOptions {
   /** The path clients of the site use; becomes a symlink to the current build. */
@@ -48,21 +48,20 @@ export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendere
   outputs.push({ relative: ROUTES_FILE, body: `${JSON.stringify(rendered.routes)}\n` });
   outputs.push({ relative: MANIFEST_FILE, body: `${JSON.stringify(manifest)}\n` });
 
-  // Synchronous calls: tens of thousands of small files go several times faster than through
-  // the promise API's thread-pool round trips, and nothing else runs during a build.
   let written = 0;
   let linked = 0;
   const directories = new Set(outputs.map((output) => path.dirname(path.join(build, output.relative))));
-  for (const directory of [...directories].sort()) mkdirSync(directory, { recursive: true });
-  for (const output of outputs) {
+  for (const directory of [...directories].sort()) await mkdir(directory, { recursive: true });
+  // Asynchronous, a few at a time: the sidecar publishes in-process and must keep serving meanwhile.
+  await inBatches(outputs, WRITE_CONCURRENCY, async (output) => {
     const target = path.join(build, output.relative);
-    if (previous && unchangedSince(previousManifest, output) && tryLink(path.join(previous, output.relative), target)) {
+    if (previous && unchangedSince(previousManifest, output) && (await tryLink(path.join(previous, output.relative), target))) {
       linked++;
-      continue;
+      return;
     }
-    writeFileSync(target, output.body);
+    await writeFile(target, output.body);
     written++;
-  }
+  });
 
   await swapSymlink(site, build);
   const removed = await pruneBuilds(buildsDir, build);
@@ -118,12 +117,16 @@ async function pruneBuilds(buildsDir: string, current: string): Promise<number> 
 }
 
 /** Hard-links an unchanged file from the previous build; false when the previous build lost it. */
-function tryLink(from: string, to: string): boolean {
+async function tryLink(from: string, to: string): Promise<boolean> {
   try {
-    linkSync(from, to);
+    await link(from, to);
     return true;
   } catch {
     return false;
   }
+}
+
+async function inBatches<T>(items: T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
 }
 
