@@ -1,9 +1,12 @@
-// The build, step by step: load → render → publish. Each step gets what it needs and returns what
-// it makes; a failing step's error names the step.
+// The build and the deploy, step by step: load → render → publish. Each step gets what it needs
+// and returns what it makes; a failing step's error names the step.
 import { loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
+import { deploy as deployToTarget, type DeployReport } from './publish/deploy.ts';
 import { publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
+import type { S3Target } from './publish/s3-target.ts';
+import type { BlobStore } from './stores/blob-store.ts';
 import { render, type RenderedSite } from './render/index.ts';
 import type { Templates } from './render/html.ts';
 
@@ -24,8 +27,46 @@ export interface BuildReport {
 }
 
 export async function build(options: BuildOptions): Promise<BuildReport> {
+  const { step, timings } = stepTimer();
+  const { catalog, site } = await renderStore(options.releasesDir, step);
+  // 4. Publish: write what changed into a new build folder and swap it in atomically.
+  const publish = await step('publish', () => publishToLocalDir({ site: options.site }, site));
+  return { ...counts(catalog, site), publish, timings };
+}
+
+export interface DeployPipelineOptions {
+  releasesDir: string;
+  blobs: BlobStore;
+  target: S3Target;
+  dryRun: boolean;
+  delete: boolean;
+  log: (line: string) => void;
+}
+
+export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: DeployReport; timings: Record<string, number> }> {
+  const { step, timings } = stepTimer();
+  const { site } = await renderStore(options.releasesDir, step);
+  // 4. Deploy: diff against what the target holds, upload in the safe order, delete last.
+  const report = await step('deploy', () => deployToTarget({ ...options, site }));
+  return { deploy: report, timings };
+}
+
+type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
+
+async function renderStore(releasesDir: string, step: Step): Promise<{ catalog: Catalog; site: RenderedSite }> {
+  // 1. Read and validate every release file; every problem is reported at once.
+  const catalog: Catalog = await step('load', () => loadCatalog(releasesDir));
+  // 2. Read the HTML templates the renderer compiles.
+  const templates: Templates = await step('templates', () => loadTemplates());
+  // 3. Render indexes, pages, checksum files and the route table (pure).
+  const site: RenderedSite = await step('render', () => render(catalog, templates));
+  return { catalog, site };
+}
+
+/** Runs named steps, timing each and prefixing its errors with its name. */
+function stepTimer(): { step: Step; timings: Record<string, number> } {
   const timings: Record<string, number> = {};
-  const step = async <T>(name: string, run: () => Promise<T> | T): Promise<T> => {
+  const step: Step = async (name, run) => {
     const started = performance.now();
     try {
       return await run();
@@ -36,21 +77,13 @@ export async function build(options: BuildOptions): Promise<BuildReport> {
       timings[name] = Math.round(performance.now() - started);
     }
   };
+  return { step, timings };
+}
 
-  // 1. Read and validate every release file; every problem is reported at once.
-  const catalog: Catalog = await step('load', () => loadCatalog(options.releasesDir));
-  // 2. Read the HTML templates the renderer compiles.
-  const templates: Templates = await step('templates', () => loadTemplates());
-  // 3. Render indexes, pages, checksum files and the route table (pure).
-  const site: RenderedSite = await step('render', () => render(catalog, templates));
-  // 4. Publish: write what changed into a new build folder and swap it in atomically.
-  const publish = await step('publish', () => publishToLocalDir({ site: options.site }, site));
-
+function counts(catalog: Catalog, site: RenderedSite) {
   return {
     products: catalog.products.length,
     releases: catalog.products.reduce((sum, product) => sum + product.releases.length, 0),
     files: site.files.length,
-    publish,
-    timings,
   };
 }

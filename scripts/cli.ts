@@ -3,7 +3,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { resolvePaths } from '../generator/config.ts';
 import { LoadError } from '../generator/load/index.ts';
 import { CHANNELS, type Channel } from '../generator/model/catalog.ts';
-import { build, type BuildReport } from '../generator/pipeline.ts';
+import { formatPlan } from '../generator/publish/deploy.ts';
+import { createS3Target } from '../generator/publish/s3-target.ts';
+import { build, deploy, type BuildReport } from '../generator/pipeline.ts';
 import { ReleaseConflictError, addRelease, type ArtifactInput } from '../generator/release-add.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { createApp } from '../sidecar/app.ts';
@@ -17,6 +19,7 @@ Usage:
   mirror serve [--site DIR] [--port N] [--host HOST]
   mirror start [--releases DIR] [--port N] [--host HOST]
   mirror release add --product P --version V [--channel C]... FILES...
+  mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL] [--dry-run] [--no-delete]
 
 Run \`mirror COMMAND --help\` for a command's options.
 Environment: MIRROR_RELEASES (manifest store, default releases/), MIRROR_DATA_DIR (blobs and
@@ -79,6 +82,54 @@ Builds the manifest store (the bundled sample by default) and serves it: what \`
       const paths = resolvePaths({ releases: values.releases as string | undefined });
       printBuild(await build(paths), paths.site);
       await serve(paths.site, paths.blobsDir, values);
+      return 0;
+    },
+  },
+
+  deploy: {
+    usage: `mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL] [--dry-run] [--no-delete]
+
+Renders the manifest store and uploads the site and its artifacts to an S3 bucket: only objects
+whose sha256 (kept in each object's metadata) changed, artifacts first, then indexes from the
+deepest paths up, so no index ever names an object not yet uploaded; unreferenced objects are
+deleted last. Credentials come from the standard AWS chain (environment, profile, role).
+
+  --bucket B        bucket name
+  --prefix P        key prefix inside the bucket (default: the bucket root)
+  --region R        AWS region (default: from the AWS configuration)
+  --endpoint URL    S3-compatible endpoint, path-style (default $AWS_ENDPOINT_URL_S3)
+  --dry-run         print the plan (uploads with reasons, deletions) and change nothing
+  --no-delete       keep objects the site no longer references
+  --releases DIR    manifest store (default $MIRROR_RELEASES or releases/)
+`,
+    options: {
+      ...releasesOption,
+      bucket: { type: 'string' },
+      prefix: { type: 'string' },
+      region: { type: 'string' },
+      endpoint: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      'no-delete': { type: 'boolean' },
+    },
+    async run(values) {
+      const paths = resolvePaths({ releases: values.releases as string | undefined });
+      const target = await createS3Target({
+        bucket: required(values, 'bucket'),
+        prefix: values.prefix as string | undefined,
+        region: values.region as string | undefined,
+        endpoint: values.endpoint as string | undefined,
+      });
+      const dryRun = values['dry-run'] === true;
+      const { deploy: report, timings } = await deploy({
+        releasesDir: paths.releasesDir,
+        blobs: createFsBlobStore({ root: paths.blobsDir }),
+        target,
+        dryRun,
+        delete: values['no-delete'] !== true,
+        log: (line) => console.log(line),
+      });
+      if (dryRun) console.log(formatPlan(report.plan, target.describe()));
+      else console.log(`deployed to ${target.describe()}: ${report.uploaded} uploaded (${report.uploadedBytes} bytes), ${report.deleted} deleted, ${report.plan.unchanged} unchanged [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`);
       return 0;
     },
   },

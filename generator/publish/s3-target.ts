@@ -1,0 +1,132 @@
+// Publish target: an S3 bucket (or an S3-compatible server). The AWS SDK loads only when a deploy
+// runs. Each object carries its sha256 in metadata; a state object indexes them so a deploy learns
+// what the bucket holds from a listing and one read, not one request per object.
+import type { Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { BlobStore } from '../stores/blob-store.ts';
+import type { DeployObject, RemoteObject } from './deploy-plan.ts';
+
+export interface S3TargetOptions {
+  bucket: string;
+  /** Key prefix inside the bucket, without a trailing slash; empty for the bucket root. */
+  prefix?: string;
+  region?: string;
+  /** An S3-compatible endpoint, addressed path-style (also from AWS_ENDPOINT_URL_S3). */
+  endpoint?: string;
+  /** Attempts per request, with the SDK's backoff on throttling and 5xx answers. */
+  maxAttempts?: number;
+  /** Extra client settings, e.g. credentials in tests. */
+  clientConfig?: Record<string, unknown>;
+}
+
+export interface S3Target {
+  describe(): string;
+  list(): Promise<Map<string, RemoteObject>>;
+  /** Uploads a rendered file from its body, an artifact from the blob store. */
+  put(object: DeployObject, blobs: BlobStore): Promise<void>;
+  delete(keys: string[]): Promise<void>;
+  /** Records what was deployed, so the next deploy needs no per-object reads. */
+  saveState(objects: Map<string, RemoteObject>): Promise<void>;
+}
+
+/** The deployer's own object; never listed as site content. */
+export const STATE_KEY = '.mirror/deploy-state.json';
+const HEAD_CONCURRENCY = 16;
+const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
+
+export async function createS3Target(options: S3TargetOptions): Promise<S3Target> {
+  const sdk = await import('@aws-sdk/client-s3');
+  const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL_S3;
+  const client: S3Client = new sdk.S3Client({
+    ...(options.region ? { region: options.region } : {}),
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    maxAttempts: options.maxAttempts ?? 6,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...options.clientConfig,
+  });
+  const prefix = options.prefix ? `${options.prefix.replace(/\/+$/, '')}/` : '';
+  const Bucket = options.bucket;
+
+  return {
+    describe: () => `s3://${Bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}`,
+
+    async list() {
+      const listed = new Map<string, number>();
+      let ContinuationToken: string | undefined;
+      do {
+        const page = await client.send(new sdk.ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
+        for (const item of page.Contents ?? []) if (item.Key) listed.set(item.Key.slice(prefix.length), item.Size ?? 0);
+        ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+
+      const state = listed.has(STATE_KEY) ? await readState(client, sdk, Bucket, prefix + STATE_KEY) : {};
+      listed.delete(STATE_KEY);
+      const remote = new Map<string, RemoteObject>();
+      const unknown: string[] = [];
+      for (const [key, size] of listed) {
+        const known = state[key];
+        if (known && known.size === size) remote.set(key, known);
+        else unknown.push(key);
+      }
+      for (let i = 0; i < unknown.length; i += HEAD_CONCURRENCY) {
+        await Promise.all(
+          unknown.slice(i, i + HEAD_CONCURRENCY).map(async (key) => {
+            const head = await client.send(new sdk.HeadObjectCommand({ Bucket, Key: prefix + key }));
+            remote.set(key, { size: head.ContentLength ?? 0, sha256: head.Metadata?.sha256 });
+          }),
+        );
+      }
+      return remote;
+    },
+
+    async put(object, blobs) {
+      const params = {
+        Bucket,
+        Key: prefix + object.key,
+        ContentType: object.contentType,
+        CacheControl: object.cacheControl,
+        ...(object.contentDisposition ? { ContentDisposition: object.contentDisposition } : {}),
+        Metadata: { sha256: object.sha256 },
+      };
+      if (object.source.type === 'body') {
+        await client.send(new sdk.PutObjectCommand({ ...params, Body: object.source.body }));
+      } else if (object.size < MULTIPART_THRESHOLD) {
+        // In memory, so the SDK can send it again after a throttled or failed attempt.
+        await client.send(new sdk.PutObjectCommand({ ...params, Body: await buffer(await blobs.open(object.source.blob)) }));
+      } else {
+        const { Upload } = await import('@aws-sdk/lib-storage');
+        await new Upload({ client, params: { ...params, Body: await blobs.open(object.source.blob) }, partSize: 8 * 1024 * 1024, queueSize: 4 }).done();
+      }
+    },
+
+    async delete(keys) {
+      for (let i = 0; i < keys.length; i += 1000) {
+        const batch = keys.slice(i, i + 1000);
+        const result = await client.send(new sdk.DeleteObjectsCommand({ Bucket, Delete: { Objects: batch.map((key) => ({ Key: prefix + key })), Quiet: true } }));
+        if (result.Errors?.length) throw new Error(`Deleting failed for ${result.Errors.map((error) => `${error.Key} (${error.Code})`).join(', ')}`);
+      }
+    },
+
+    async saveState(objects) {
+      const body = `${JSON.stringify(Object.fromEntries([...objects].sort(([a], [b]) => (a < b ? -1 : 1))))}\n`;
+      await client.send(new sdk.PutObjectCommand({ Bucket, Key: prefix + STATE_KEY, Body: body, ContentType: 'application/json', CacheControl: 'no-store' }));
+    },
+  };
+}
+
+async function buffer(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function readState(client: S3Client, sdk: typeof import('@aws-sdk/client-s3'), Bucket: string, Key: string): Promise<Record<string, RemoteObject>> {
+  try {
+    const response = await client.send(new sdk.GetObjectCommand({ Bucket, Key }));
+    return JSON.parse(await response.Body!.transformToString()) as Record<string, RemoteObject>;
+  } catch {
+    // An unreadable state only costs per-object reads.
+    return {};
+  }
+}

@@ -1,0 +1,194 @@
+// mirror deploy against S3 (s3rver over real HTTP): what lands, what is skipped, the upload order,
+// faults and convergence, dry runs and deletions.
+import assert from 'node:assert/strict';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { loadCatalog } from '../generator/load/index.ts';
+import { loadTemplates } from '../generator/load/templates.ts';
+import { deploy } from '../generator/pipeline.ts';
+import { STATE_KEY, createS3Target } from '../generator/publish/s3-target.ts';
+import { render } from '../generator/render/index.ts';
+import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
+import { SAMPLE_BLOBS, SAMPLE_RELEASES } from './helpers/sample-site.ts';
+import { CREDENTIALS, startFakeS3, type FakeS3 } from './helpers/s3.ts';
+
+const BUCKET = 'mirror-site';
+let s3: FakeS3;
+let blobs: ReturnType<typeof createFsBlobStore>;
+let work: string;
+let store: string;
+
+before(async () => {
+  s3 = await startFakeS3();
+});
+after(async () => {
+  await s3.close();
+});
+let bucketNumber = 0;
+let bucket: string;
+beforeEach(async () => {
+  bucket = `${BUCKET}-${++bucketNumber}`;
+  await s3.createBucket(bucket);
+  work = await mkdtemp(path.join(tmpdir(), 'mirror-deploy-'));
+  store = path.join(work, 'releases');
+  await cp(SAMPLE_RELEASES, store, { recursive: true });
+  await cp(SAMPLE_BLOBS, path.join(work, 'blobs'), { recursive: true });
+  blobs = createFsBlobStore({ root: path.join(work, 'blobs') });
+  s3.requests.length = 0;
+  s3.afterPut = undefined;
+  s3.fault = undefined;
+});
+afterEach(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function runDeploy(options: { dryRun?: boolean; delete?: boolean; maxAttempts?: number } = {}) {
+  const target = await createS3Target({ bucket, endpoint: s3.endpoint, region: 'us-east-1', maxAttempts: options.maxAttempts ?? 6, clientConfig: { credentials: CREDENTIALS } });
+  return deploy({ releasesDir: store, blobs, target, dryRun: options.dryRun ?? false, delete: options.delete ?? true, log: () => undefined });
+}
+
+async function bucketKeys(): Promise<string[]> {
+  const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket }));
+  return (listed.Contents ?? []).map((item) => item.Key!).sort();
+}
+
+async function getBytes(key: string): Promise<Buffer> {
+  const response = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await response.Body!.transformToByteArray());
+}
+
+const puts = () => s3.requests.filter((r) => r.method === 'PUT' && r.key !== STATE_KEY).map((r) => r.key).sort();
+
+async function renderedSample(dir: string) {
+  return render(await loadCatalog(dir), await loadTemplates());
+}
+
+describe('mirror deploy to S3', () => {
+  test('uploads every site file and artifact byte for byte, with type, cache and checksum metadata', async () => {
+    await runDeploy();
+    const site = await renderedSample(store);
+    const blobTargets = Object.values(site.routes.paths).filter((target) => target.type === 'blob');
+    const expected = [...site.files.map((file) => file.key), ...blobTargets.map((target) => target.blob), STATE_KEY].sort();
+    assert.deepEqual(await bucketKeys(), expected);
+    for (const file of site.files) {
+      assert.equal((await getBytes(file.key)).toString('utf8'), file.body, file.key);
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: file.key }));
+      assert.equal(head.ContentType, file.contentType);
+      assert.equal(head.CacheControl, 'public, max-age=60');
+    }
+    for (const target of blobTargets) {
+      assert.deepEqual(await getBytes(target.blob), await readFile(path.join(SAMPLE_BLOBS, target.blob)), target.blob);
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: target.blob }));
+      assert.equal(head.Metadata?.sha256, target.sha256);
+      assert.equal(head.ContentType, target.contentType);
+      assert.equal(head.CacheControl, 'public, max-age=31536000, immutable');
+      assert.equal(head.ContentDisposition, `attachment; filename="${target.filename}"`);
+    }
+  });
+
+  test('a second deploy with nothing changed makes no PUT and no DELETE', async () => {
+    await runDeploy();
+    s3.requests.length = 0;
+    const { deploy: report } = await runDeploy();
+    assert.equal(report.uploaded, 0);
+    assert.deepEqual(s3.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD').map((r) => `${r.method} ${r.key}`), [`PUT ${STATE_KEY}`]);
+    assert.equal(s3.requests.filter((r) => r.method === 'HEAD').length, 0, 'the state object spares per-object reads');
+  });
+
+  test('a new release uploads its artifact and only the files it changes, artifacts first', async () => {
+    await runDeploy();
+    const before = await renderedSample(store);
+    await addPatchRelease(store);
+    const after = await renderedSample(store);
+    const changed = after.files.filter((file) => before.files.find((old) => old.key === file.key)?.body !== file.body).map((file) => file.key);
+    s3.requests.length = 0;
+    await runDeploy();
+    const newBlob = 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip';
+    assert.deepEqual(puts(), [newBlob, ...changed].sort());
+    assert.equal(s3.requests.find((r) => r.method === 'PUT')?.key, newBlob);
+  });
+
+  test('at every moment, every listing names only artifacts already in the bucket', async () => {
+    await addPatchRelease(store);
+    const site = await renderedSample(store);
+    let checks = 0;
+    s3.afterPut = async () => {
+      const keys = new Set(await bucketKeys());
+      for (const key of keys) {
+        if (!/\/\d+\/\d+\/index\.json$/.test(key)) continue;
+        const listing = JSON.parse((await getBytes(key)).toString('utf8')) as { files: { download_url: string }[] };
+        for (const file of listing.files) {
+          const target = site.routes.paths[file.download_url];
+          assert.ok(target?.type === 'blob' && keys.has(target.blob), `${key} names ${file.download_url} before it is uploaded`);
+        }
+        checks++;
+      }
+    };
+    await runDeploy();
+    assert.ok(checks > 0);
+  });
+
+  test('--dry-run plans and changes nothing', async () => {
+    const { deploy: report } = await runDeploy({ dryRun: true });
+    assert.ok(report.plan.steps.length > 1);
+    assert.equal(report.plan.steps[0]!.name, 'artifacts');
+    assert.ok(report.plan.steps.every((step) => step.puts.every((put) => put.reason === 'new')));
+    assert.deepEqual(await bucketKeys(), []);
+    assert.deepEqual(s3.requests.filter((r) => r.method === 'PUT' || r.method === 'DELETE' || r.method === 'POST'), []);
+  });
+
+  test('objects the site no longer references are deleted last, or kept with --no-delete', async () => {
+    await addPatchRelease(store);
+    await runDeploy();
+    await rm(path.join(store, 'agent-as-code', '1.12.3.json'));
+    await runDeploy({ delete: false });
+    assert.ok((await bucketKeys()).includes('releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip'));
+    s3.requests.length = 0;
+    await runDeploy();
+    assert.ok(!(await bucketKeys()).includes('releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip'));
+    const methods = s3.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD').map((r) => r.method);
+    assert.ok(methods.lastIndexOf('PUT') > methods.indexOf('POST'), 'only the state record follows the deletion');
+    assert.equal(methods.filter((method) => method === 'PUT').length - 1, methods.indexOf('POST'));
+  });
+
+  test('throttling and 5xx answers are retried; a failed deploy names its step and a re-run converges', async () => {
+    let n = 0;
+    s3.fault = (method) => method === 'PUT' && n++ % 4 === 1;
+    await runDeploy();
+    const expected = await bucketKeys();
+    assert.ok(expected.length > 40);
+
+    await addPatchRelease(store);
+    s3.fault = (method) => method === 'PUT';
+    await assert.rejects(runDeploy({ maxAttempts: 1 }), /deploy step "upload artifacts" failed/);
+    s3.fault = undefined;
+    await runDeploy();
+    const site = await renderedSample(store);
+    for (const file of site.files) assert.equal((await getBytes(file.key)).toString('utf8'), file.body, file.key);
+  });
+
+  test('an artifact key holding other bytes is refused, not overwritten', async () => {
+    await runDeploy();
+    const release = JSON.parse(await readFile(path.join(store, 'agent-as-code', '1.0.0.json'), 'utf8'));
+    const other = await readFile(path.join(SAMPLE_BLOBS, release.artifacts[1].blob));
+    await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: release.artifacts[0].blob, Body: other, Metadata: { sha256: 'f'.repeat(64) } }));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: STATE_KEY }));
+    await assert.rejects(runDeploy(), /never overwritten/);
+  });
+});
+
+/** Adds 1.12.3 with one linux/amd64 artifact, the bytes of 1.12.2's under the new version's key. */
+async function addPatchRelease(dir: string): Promise<void> {
+  const release = JSON.parse(await readFile(path.join(dir, 'agent-as-code', '1.12.2.json'), 'utf8'));
+  const source = release.artifacts.find((artifact: { platform: string; arch: string }) => artifact.platform === 'linux' && artifact.arch === 'amd64');
+  const blob = 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip';
+  await mkdir(path.dirname(path.join(work, 'blobs', blob)), { recursive: true });
+  await cp(path.join(work, 'blobs', source.blob), path.join(work, 'blobs', blob));
+  await writeFile(
+    path.join(dir, 'agent-as-code', '1.12.3.json'),
+    JSON.stringify({ ...release, version: '1.12.3', published_at: '2024-03-01T00:00:00Z', artifacts: [{ ...source, filename: 'agent_as_code_1.12.3_linux_amd64.zip', blob }] }),
+  );
+}
