@@ -20,6 +20,8 @@ export interface ArtifactInput {
   platform?: string | undefined;
   arch?: string | undefined;
   contentType?: string | undefined;
+  /** The digest the file must have, e.g. from a build tool's checksums file. */
+  sha256?: string | undefined;
 }
 
 export interface AddReleaseOptions {
@@ -60,6 +62,9 @@ export async function addRelease(options: AddReleaseOptions): Promise<AddRelease
       const filename = path.basename(input.path);
       const { platform, arch } = targetOf(input, filename, options.version);
       const digest = await hashFile(input.path);
+      if (input.sha256 !== undefined && input.sha256 !== digest.sha256) {
+        throw new Error(`${input.path}: sha256 is ${digest.sha256}, but the checksums file says ${input.sha256}`);
+      }
       return {
         platform,
         arch,

@@ -6,6 +6,7 @@ import { CHANNELS, type Channel } from '../generator/model/catalog.ts';
 import { formatPlan } from '../generator/publish/deploy.ts';
 import { createS3Target } from '../generator/publish/s3-target.ts';
 import { build, deploy, type BuildReport } from '../generator/pipeline.ts';
+import { readGoreleaserDist } from '../generator/goreleaser.ts';
 import { ReleaseConflictError, addRelease, type ArtifactInput } from '../generator/release-add.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { createApp } from '../sidecar/app.ts';
@@ -135,7 +136,7 @@ deleted last. Credentials come from the standard AWS chain (environment, profile
   },
 
   release: {
-    usage: `mirror release add --product P --version V [options] FILES...
+    usage: `mirror release add --product P [--version V] [options] [--goreleaser DIST] FILES...
 
 Hashes each file, puts it in the blob store and writes releases/<product>/<version>.json.
 Adding files to an existing release is allowed; replacing an artifact is refused.
@@ -148,6 +149,8 @@ given as FILE#PLATFORM/ARCH (ScalepadAgent-1.8.3.pkg#darwin/arm64).
   --notes-url URL      release notes link
   --published-at ISO   publication time (default: now)
   --content-type T     content type for every file (default: from the extension)
+  --goreleaser DIST    add the archives GoReleaser listed in DIST/artifacts.json, checked
+                       against its checksums file; the version defaults to DIST/metadata.json's
   --releases DIR       manifest store (default $MIRROR_RELEASES or releases/)
 `,
     options: {
@@ -158,13 +161,16 @@ given as FILE#PLATFORM/ARCH (ScalepadAgent-1.8.3.pkg#darwin/arm64).
       'notes-url': { type: 'string' },
       'published-at': { type: 'string' },
       'content-type': { type: 'string' },
+      goreleaser: { type: 'string' },
     },
     positionals: true,
     async run(values, positionals) {
       const [action, ...files] = positionals;
       if (action !== 'add') throw new UsageError(`Unknown action \`${action ?? ''}\`; expected \`release add\``);
       const product = required(values, 'product');
-      const version = required(values, 'version');
+      const dist = values.goreleaser === undefined ? undefined : await readGoreleaserDist(values.goreleaser as string);
+      for (const line of dist?.skipped ?? []) console.log(`skipped ${line}`);
+      const version = (values.version as string | undefined) ?? dist?.version ?? required(values, 'version');
       const channels = values.channel as string[] | undefined;
       for (const channel of channels ?? []) {
         if (!(CHANNELS as readonly string[]).includes(channel)) throw new UsageError(`Expected \`--channel\` to be one of ${CHANNELS.join(', ')}, got \`${channel}\``);
@@ -176,7 +182,7 @@ given as FILE#PLATFORM/ARCH (ScalepadAgent-1.8.3.pkg#darwin/arm64).
         blobs: createFsBlobStore({ root: paths.blobsDir }),
         product,
         version,
-        files: files.map((file) => artifactInput(file, values['content-type'] as string | undefined)),
+        files: [...(dist?.files ?? []), ...files.map((file) => artifactInput(file, values['content-type'] as string | undefined))],
         publishedAt,
         channels: channels as Channel[] | undefined,
         notesUrl: values['notes-url'] as string | undefined,

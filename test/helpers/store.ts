@@ -4,10 +4,9 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO, SAMPLE_RELEASES } from './sample-site.ts';
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-export const SAMPLE_RELEASES = path.join(REPO, 'releases');
+export { REPO, SAMPLE_RELEASES } from './sample-site.ts';
 
 /** A fresh directory under the OS temp dir; remove it with `removeDir`. */
 export function tempDir(prefix = 'mirror-test-'): Promise<string> {
