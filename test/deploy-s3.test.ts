@@ -192,3 +192,19 @@ async function addPatchRelease(dir: string): Promise<void> {
     JSON.stringify({ ...release, version: '1.12.3', published_at: '2024-03-01T00:00:00Z', artifacts: [{ ...source, filename: 'agent_as_code_1.12.3_linux_amd64.zip', blob }] }),
   );
 }
+
+describe('mirror deploy from a CI job', () => {
+  test('needs local bytes only for the artifacts it uploads, and refuses when those are missing', async () => {
+    await runDeploy();
+    await addPatchRelease(store);
+    const newBlob = 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip';
+    const bytes = await readFile(path.join(work, 'blobs', newBlob));
+    await rm(path.join(work, 'blobs'), { recursive: true });
+    await assert.rejects(runDeploy(), new RegExp(`lacks artifact bytes this deploy must upload: ${newBlob} \\(missing\\)`));
+    await mkdir(path.dirname(path.join(work, 'blobs', newBlob)), { recursive: true });
+    await writeFile(path.join(work, 'blobs', newBlob), bytes);
+    const { deploy: report } = await runDeploy();
+    assert.ok(report.uploaded > 0);
+    assert.deepEqual(await getBytes(newBlob), bytes);
+  });
+});

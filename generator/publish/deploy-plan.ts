@@ -35,7 +35,7 @@ export interface PublishPlan {
 }
 
 /** Every object the site needs on a remote target: rendered files, and artifact bytes under their blob keys. */
-export function deployObjects(site: RenderedSite, blobSizes: ReadonlyMap<string, number>): DeployObject[] {
+export function deployObjects(site: RenderedSite): DeployObject[] {
   const objects: DeployObject[] = [];
   const blobs = new Set<string>();
   for (const target of Object.values(site.routes.paths)) {
@@ -44,7 +44,7 @@ export function deployObjects(site: RenderedSite, blobSizes: ReadonlyMap<string,
     objects.push({
       key: target.blob,
       sha256: target.sha256,
-      size: blobSizes.get(target.blob) ?? target.size,
+      size: target.size,
       contentType: target.contentType,
       cacheControl: CACHE_IMMUTABLE,
       contentDisposition: `attachment; filename="${target.filename}"`,

@@ -27,11 +27,11 @@ const PUT_CONCURRENCY = 8;
 
 export async function deploy(options: DeployOptions): Promise<DeployReport> {
   const { site, blobs, target, log } = options;
-  const blobSizes = await statBlobs(site, blobs);
-  const objects = deployObjects(site, blobSizes);
+  const objects = deployObjects(site);
   const remote = await target.list();
   const plan = planPublish(objects, remote, { delete: options.delete });
   const report: DeployReport = { plan, uploaded: 0, uploadedBytes: 0, deleted: 0 };
+  await checkBlobsToUpload(plan, blobs);
   if (options.dryRun) return report;
 
   const total = plan.steps.reduce((sum, step) => sum + step.puts.length, 0);
@@ -60,19 +60,19 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
   return report;
 }
 
-/** Sizes of the artifacts to upload; a missing one stops the deploy before anything is sent. */
-async function statBlobs(site: RenderedSite, blobs: BlobStore): Promise<Map<string, number>> {
-  const sizes = new Map<string, number>();
-  const missing: string[] = [];
-  for (const target of Object.values(site.routes.paths)) {
-    if (target.type !== 'blob' || sizes.has(target.blob)) continue;
-    const info = await blobs.stat(target.blob);
-    if (!info) missing.push(target.blob);
-    else if (info.size !== target.size) missing.push(`${target.blob} (${info.size} bytes, the release says ${target.size})`);
-    else sizes.set(target.blob, info.size);
+/**
+ * The local blob store needs only the artifacts this deploy uploads (a CI job has the new
+ * release's files, not every earlier one's); a missing or mis-sized one stops it before anything is sent.
+ */
+async function checkBlobsToUpload(plan: PublishPlan, blobs: BlobStore): Promise<void> {
+  const problems: string[] = [];
+  for (const { object } of plan.steps.flatMap((step) => step.puts)) {
+    if (object.source.type !== 'blob') continue;
+    const info = await blobs.stat(object.source.blob);
+    if (!info) problems.push(`${object.source.blob} (missing)`);
+    else if (info.size !== object.size) problems.push(`${object.source.blob} (${info.size} bytes, the release says ${object.size})`);
   }
-  if (missing.length > 0) throw new Error(`The blob store lacks artifact bytes the releases name: ${missing.join(', ')}`);
-  return sizes;
+  if (problems.length > 0) throw new Error(`The blob store lacks artifact bytes this deploy must upload: ${problems.join(', ')}`);
 }
 
 async function inStep<T>(name: string, run: () => Promise<T>): Promise<T> {
