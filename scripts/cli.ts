@@ -7,6 +7,7 @@ import { formatPlan } from '../generator/publish/deploy.ts';
 import { createS3Target } from '../generator/publish/s3-target.ts';
 import { build, deploy, type BuildReport } from '../generator/pipeline.ts';
 import { readGoreleaserDist } from '../generator/goreleaser.ts';
+import { formatVerifyReport, verifyMirror } from '../generator/verify.ts';
 import { ReleaseConflictError, addRelease, type ArtifactInput } from '../generator/release-add.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { createApp } from '../sidecar/app.ts';
@@ -21,6 +22,7 @@ Usage:
   mirror start [--releases DIR] [--port N] [--host HOST]
   mirror release add --product P --version V [--channel C]... FILES...
   mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL] [--dry-run] [--no-delete]
+  mirror verify --base-url URL [--concurrency N] [--timeout SECONDS]
 
 Run \`mirror COMMAND --help\` for a command's options.
 Environment: MIRROR_RELEASES (manifest store, default releases/), MIRROR_DATA_DIR (blobs and
@@ -135,6 +137,30 @@ deleted last. Credentials come from the standard AWS chain (environment, profile
     },
   },
 
+  verify: {
+    usage: `mirror verify --base-url URL [--concurrency N] [--timeout SECONDS]
+
+Crawls a mirror from its indexes, over HTTP only: downloads every artifact and checks its size
+and sha256, checks every SHA256SUMS file, follows every download redirect and checks where it
+lands. Prints each problem; exits 1 if there is any. Works against mirror serve, nginx or a CDN.
+
+  --base-url URL        the mirror's origin, e.g. https://releases.example.com
+  --concurrency N       downloads at a time (default 4)
+  --timeout SECONDS     limit for each request, body included (default 300)
+`,
+    options: { 'base-url': { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' } },
+    async run(values) {
+      const timeoutMs = positiveInteger(values, 'timeout', 300) * 1000;
+      const report = await verifyMirror({
+        baseUrl: required(values, 'base-url'),
+        concurrency: positiveInteger(values, 'concurrency', 4),
+        fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+      });
+      console.log(formatVerifyReport(report).trimEnd());
+      return report.problems.length > 0 ? 1 : 0;
+    },
+  },
+
   release: {
     usage: `mirror release add --product P [--version V] [options] [--goreleaser DIST] FILES...
 
@@ -237,6 +263,13 @@ function required(values: Record<string, unknown>, name: string): string {
   const value = values[name];
   if (typeof value !== 'string' || value === '') throw new UsageError(`Missing \`--${name}\``);
   return value;
+}
+
+function positiveInteger(values: Record<string, unknown>, name: string, fallback: number): number {
+  const value = values[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^[1-9][0-9]*$/.test(value)) throw new UsageError(`Expected \`--${name}\` to be a positive integer, got \`${String(value)}\``);
+  return Number(value);
 }
 
 function artifactInput(spec: string, contentType: string | undefined): ArtifactInput {

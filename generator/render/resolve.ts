@@ -16,6 +16,8 @@ export type Answer =
   | { type: 'redirect'; status: 301 | 302; location: string; cacheControl: string }
   | { type: 'error'; status: 400 | 404; body: unknown; cacheControl: string };
 
+export type ErrorAnswer = Extract<Answer, { type: 'error' }>;
+
 export function resolve(table: RouteTable, request: RouteRequest): Answer {
   const path = decodePath(request.path);
   if (path === undefined) return error(table, 400, fallbackFor(table, request.path), 'invalid_request', 'Invalid path: encoded `/`, `\\`, NUL, `.` or `..` segments are refused');
@@ -34,6 +36,11 @@ export function resolve(table: RouteTable, request: RouteRequest): Answer {
     const pathParams = matchPattern(endpoint.pattern, path);
     if (pathParams) return answerEndpoint(table, endpoint, path, pathParams, request);
   }
+  return notFound(table, path);
+}
+
+/** The 404 of the contract that owns the path, e.g. when a routed artifact's bytes are missing. */
+export function notFound(table: RouteTable, path: string): ErrorAnswer {
   const fallback = fallbackFor(table, path);
   return error(table, 404, fallback, 'not_found', fallback.message);
 }
@@ -151,7 +158,7 @@ function fallbackFor(table: RouteTable, path: string): Fallback {
   return best;
 }
 
-function error(table: RouteTable, status: 400 | 404, fallback: { shape: ErrorShape }, code: string, message: string, details?: Record<string, string | null>): Answer {
+function error(table: RouteTable, status: 400 | 404, fallback: { shape: ErrorShape }, code: string, message: string, details?: Record<string, string | null>): ErrorAnswer {
   const body =
     fallback.shape === 'flat'
       ? { error: status === 400 ? 'Bad Request' : 'Not Found', message }

@@ -3,7 +3,7 @@
 import type { Context, Middleware } from 'koa';
 import type { Readable } from 'node:stream';
 import parseRange from 'range-parser';
-import { resolve } from '../../generator/render/resolve.ts';
+import { notFound, resolve } from '../../generator/render/resolve.ts';
 import { CACHE_IMMUTABLE } from '../../generator/render/site-file.ts';
 import type { BlobStore, ByteRange } from '../../generator/stores/blob-store.ts';
 import type { SiteSource } from '../site-source.ts';
@@ -40,8 +40,9 @@ export function staticSite({ site, blobs }: StaticSiteOptions): Middleware {
         const info = await blobs.stat(target.blob);
         if (!info) {
           ctx.app.emit('error', new Error(`Blob ${target.blob} is missing from the blob store`), ctx);
-          ctx.status = 404;
-          ctx.body = { error: 'Not Found', message: 'Binary not found' };
+          const missing = notFound(snapshot.routes, ctx.path);
+          ctx.status = missing.status;
+          ctx.body = missing.body;
           return;
         }
         ctx.set('Cache-Control', CACHE_IMMUTABLE);
