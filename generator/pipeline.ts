@@ -3,7 +3,7 @@
 import { loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
-import { deploy as deployToTarget, type DeployReport } from './publish/deploy.ts';
+import { deploy as deployToTarget, type DeployProgress, type DeployReport } from './publish/deploy.ts';
 import { publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
 import type { S3Target } from './publish/s3-target.ts';
 import type { BlobStore } from './stores/blob-store.ts';
@@ -40,7 +40,7 @@ export interface DeployPipelineOptions {
   target: S3Target;
   dryRun: boolean;
   delete: boolean;
-  log: (line: string) => void;
+  onProgress?: (progress: DeployProgress) => void;
 }
 
 export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: DeployReport; timings: Record<string, number> }> {

@@ -1,9 +1,10 @@
 // The `mirror` CLI: argument parsing and output only; the work is done by generator/ and sidecar/.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import cliProgress from 'cli-progress';
 import { resolvePaths } from '../generator/config.ts';
 import { LoadError } from '../generator/load/index.ts';
 import { CHANNELS, type Channel } from '../generator/model/catalog.ts';
-import { formatPlan } from '../generator/publish/deploy.ts';
+import { formatPlan, type DeployProgress } from '../generator/publish/deploy.ts';
 import { createS3Target } from '../generator/publish/s3-target.ts';
 import { build, deploy, type BuildReport } from '../generator/pipeline.ts';
 import { readGoreleaserDist } from '../generator/goreleaser.ts';
@@ -13,6 +14,9 @@ import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { createApp } from '../sidecar/app.ts';
 import { drainOnSignals, listen } from '../sidecar/server.ts';
 import { createSiteSource } from '../sidecar/site-source.ts';
+
+const { SingleBar, Presets } = cliProgress;
+type SingleBar = InstanceType<typeof SingleBar>;
 
 const USAGE = `mirror: build and serve a release distribution site
 
@@ -123,14 +127,16 @@ deleted last. Credentials come from the standard AWS chain (environment, profile
         endpoint: values.endpoint as string | undefined,
       });
       const dryRun = values['dry-run'] === true;
+      const progress = deployProgress();
       const { deploy: report, timings } = await deploy({
         releasesDir: paths.releasesDir,
         blobs: createFsBlobStore({ root: paths.blobsDir }),
         target,
         dryRun,
         delete: values['no-delete'] !== true,
-        log: (line) => console.log(line),
+        onProgress: progress.update,
       });
+      progress.stop();
       if (dryRun) console.log(formatPlan(report.plan, target.describe()));
       else console.log(`deployed to ${target.describe()}: ${report.uploaded} uploaded (${report.uploadedBytes} bytes), ${report.deleted} deleted, ${report.plan.unchanged} unchanged [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`);
       return 0;
@@ -298,6 +304,35 @@ async function serve(site: string, blobsDir: string, values: Record<string, unkn
   console.log(`serving ${site} on ${running.url}`);
   drainOnSignals(running, (line) => console.log(line));
   await new Promise<void>((resolve) => running.server.once('close', resolve));
+}
+
+/** A live bar of objects and bytes on a terminal; a plain line every few seconds otherwise (CI logs). */
+function deployProgress(): { update: (progress: DeployProgress) => void; stop: () => void } {
+  if (process.stdout.isTTY) {
+    let bar: SingleBar | undefined;
+    return {
+      update(progress) {
+        bar ??= new SingleBar({ format: 'deploy [{bar}] {value}/{total} objects | {mib}/{totalMib} MiB | {step}', hideCursor: true }, Presets.shades_classic);
+        if (!bar.isActive) bar.start(progress.totalObjects, 0, {});
+        bar.update(progress.objects, { step: progress.step, mib: mib(progress.bytes), totalMib: mib(progress.totalBytes) });
+      },
+      stop: () => bar?.stop(),
+    };
+  }
+  let last = 0;
+  return {
+    update(progress) {
+      const now = Date.now();
+      if (now - last < 5_000 && progress.objects < progress.totalObjects) return;
+      last = now;
+      console.log(`deploy: ${progress.objects}/${progress.totalObjects} objects, ${mib(progress.bytes)}/${mib(progress.totalBytes)} MiB, step ${progress.step}`);
+    },
+    stop: () => undefined,
+  };
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1048576).toFixed(1);
 }
 
 function parsePort(value: string): number {

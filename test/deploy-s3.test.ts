@@ -47,7 +47,7 @@ afterEach(async () => {
 
 async function runDeploy(options: { dryRun?: boolean; delete?: boolean; maxAttempts?: number } = {}) {
   const target = await createS3Target({ bucket, endpoint: s3.endpoint, region: 'us-east-1', maxAttempts: options.maxAttempts ?? 6, clientConfig: { credentials: CREDENTIALS } });
-  return deploy({ releasesDir: store, blobs, target, dryRun: options.dryRun ?? false, delete: options.delete ?? true, log: () => undefined });
+  return deploy({ releasesDir: store, blobs, target, dryRun: options.dryRun ?? false, delete: options.delete ?? true });
 }
 
 async function bucketKeys(): Promise<string[]> {

@@ -13,7 +13,16 @@ export interface DeployOptions {
   dryRun: boolean;
   /** Remove objects the site no longer references. */
   delete: boolean;
-  log: (line: string) => void;
+  /** Called after each upload and deletion batch. */
+  onProgress?: (progress: DeployProgress) => void;
+}
+
+export interface DeployProgress {
+  step: string;
+  objects: number;
+  totalObjects: number;
+  bytes: number;
+  totalBytes: number;
 }
 
 export interface DeployReport {
@@ -26,7 +35,7 @@ export interface DeployReport {
 const PUT_CONCURRENCY = 8;
 
 export async function deploy(options: DeployOptions): Promise<DeployReport> {
-  const { site, blobs, target, log } = options;
+  const { site, blobs, target } = options;
   const objects = deployObjects(site);
   const remote = await target.list();
   const plan = planPublish(objects, remote, { delete: options.delete });
@@ -34,7 +43,9 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
   await checkBlobsToUpload(plan, blobs);
   if (options.dryRun) return report;
 
-  const total = plan.steps.reduce((sum, step) => sum + step.puts.length, 0);
+  const puts = plan.steps.flatMap((step) => step.puts);
+  const progress = (step: string) =>
+    options.onProgress?.({ step, objects: report.uploaded, totalObjects: puts.length, bytes: report.uploadedBytes, totalBytes: puts.reduce((sum, put) => sum + put.object.size, 0) });
   for (const step of plan.steps) {
     await inStep(`upload ${step.name}`, async () => {
       for (let i = 0; i < step.puts.length; i += PUT_CONCURRENCY) {
@@ -45,14 +56,14 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
             report.uploadedBytes += object.size;
           }),
         );
-        log(`uploaded ${report.uploaded}/${total} objects (${report.uploadedBytes} bytes), step ${step.name}`);
+        progress(step.name);
       }
     });
   }
   if (plan.deletes.length > 0) {
     await inStep('delete', () => target.delete(plan.deletes));
     report.deleted = plan.deletes.length;
-    log(`deleted ${plan.deletes.length} objects no longer referenced`);
+    progress('delete');
   }
   const state = new Map<string, RemoteObject>(options.delete ? [] : remote);
   for (const object of objects) state.set(object.key, { size: object.size, sha256: object.sha256 });
