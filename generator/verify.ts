@@ -28,6 +28,7 @@ const LAYOUTS: Record<string, (crawl: Crawl, productUrl: URL) => Promise<void>> 
 
 export async function verifyMirror({ baseUrl, concurrency = 4, fetch = globalThis.fetch, onProgress }: VerifyOptions): Promise<VerifyReport> {
   const root = rootOf(baseUrl);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`Expected \`concurrency\` to be an integer of at least 1, got \`${concurrency}\``);
   const record = createRecorder(root.href, onProgress);
   const crawl: Crawl = { http: createMirrorHttp({ fetch, concurrency, record }), record };
   const index = await crawl.http.json(root, rootIndex);

@@ -1,9 +1,10 @@
 // Executes a publish plan against a remote target: steps in order, uploads within a step a few at
 // a time, deletions after every upload, then the state record. A failure names its step; running
 // the deploy again converges, since the plan is computed afresh from what the target holds.
+import pLimit from 'p-limit';
 import type { RenderedSite } from '../render/index.ts';
 import type { BlobStore } from '../stores/blob-store.ts';
-import { deployObjects, planPublish, type PublishPlan, type RemoteObject } from './deploy-plan.ts';
+import { deployObjects, planPublish, type DeployObject, type PublishPlan, type RemoteObject } from './deploy-plan.ts';
 import type { S3Target } from './s3-target.ts';
 
 export interface DeployOptions {
@@ -44,20 +45,22 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
   if (options.dryRun) return report;
 
   const puts = plan.steps.flatMap((step) => step.puts);
-  const progress = (step: string) =>
-    options.onProgress?.({ step, objects: report.uploaded, totalObjects: puts.length, bytes: report.uploadedBytes, totalBytes: puts.reduce((sum, put) => sum + put.object.size, 0) });
+  const totalBytes = puts.reduce((sum, put) => sum + put.object.size, 0);
+  const progress = (step: string) => options.onProgress?.({ step, objects: report.uploaded, totalObjects: puts.length, bytes: report.uploadedBytes, totalBytes });
   for (const step of plan.steps) {
     await inStep(`upload ${step.name}`, async () => {
-      for (let i = 0; i < step.puts.length; i += PUT_CONCURRENCY) {
-        await Promise.all(
-          step.puts.slice(i, i + PUT_CONCURRENCY).map(async ({ object }) => {
-            await target.put(object, blobs);
-            report.uploaded++;
-            report.uploadedBytes += object.size;
-          }),
-        );
+      const limit = pLimit(PUT_CONCURRENCY);
+      const upload = async (object: DeployObject) => {
+        await target.put(object, blobs);
+        report.uploaded++;
+        report.uploadedBytes += object.size;
         progress(step.name);
-      }
+      };
+      // After a failure, start nothing more of the step: the deploy stops where it failed.
+      await Promise.all(step.puts.map(({ object }) => limit(upload, object))).catch((error: unknown) => {
+        limit.clearQueue();
+        throw error;
+      });
     });
   }
   if (plan.deletes.length > 0) {

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import type { RenderedSite } from '../render/index.ts';
 import type { RouteTable } from '../render/route-table.ts';
 import type { SiteFileKind } from '../render/site-file.ts';
@@ -53,15 +54,20 @@ export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendere
   const directories = new Set(outputs.map((output) => path.dirname(path.join(build, output.relative))));
   for (const directory of [...directories].sort()) await mkdir(directory, { recursive: true });
   // Asynchronous, a few at a time: the sidecar publishes in-process and must keep serving meanwhile.
-  await inBatches(outputs, WRITE_CONCURRENCY, async (output) => {
-    const target = path.join(build, output.relative);
-    if (previous && unchangedSince(previousManifest, output) && (await tryLink(path.join(previous, output.relative), target))) {
-      linked++;
-      return;
-    }
-    await writeFile(target, output.body);
-    written++;
-  });
+  const limit = pLimit(WRITE_CONCURRENCY);
+  await Promise.all(
+    outputs.map((output) =>
+      limit(async () => {
+        const target = path.join(build, output.relative);
+        if (previous && unchangedSince(previousManifest, output) && (await tryLink(path.join(previous, output.relative), target))) {
+          linked++;
+          return;
+        }
+        await writeFile(target, output.body);
+        written++;
+      }),
+    ),
+  );
 
   await swapSymlink(site, build);
   const removed = await pruneBuilds(buildsDir, build);
@@ -124,9 +130,5 @@ async function tryLink(from: string, to: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function inBatches<T>(items: T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
 }
 

@@ -3,6 +3,7 @@
 // what the bucket holds from a listing and one read, not one request per object.
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
 import type { BlobStore } from '../stores/blob-store.ts';
 import type { DeployObject, RemoteObject } from './deploy-plan.ts';
 
@@ -69,14 +70,15 @@ export async function createS3Target(options: S3TargetOptions): Promise<S3Target
         if (known && known.size === size) remote.set(key, known);
         else unknown.push(key);
       }
-      for (let i = 0; i < unknown.length; i += HEAD_CONCURRENCY) {
-        await Promise.all(
-          unknown.slice(i, i + HEAD_CONCURRENCY).map(async (key) => {
+      const limit = pLimit(HEAD_CONCURRENCY);
+      await Promise.all(
+        unknown.map((key) =>
+          limit(async () => {
             const head = await client.send(new sdk.HeadObjectCommand({ Bucket, Key: prefix + key }));
             remote.set(key, { size: head.ContentLength ?? 0, sha256: head.Metadata?.sha256 });
           }),
-        );
-      }
+        ),
+      );
       return remote;
     },
 

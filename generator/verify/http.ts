@@ -1,8 +1,8 @@
 // The verifier's only way to the mirror: GETs that never follow redirects on their own, a cap on
 // requests in flight, and every failure recorded as a problem rather than thrown.
 import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
 import type { z } from 'zod';
-import { createLimit } from './limit.ts';
 import type { Recorder } from './report.ts';
 
 /** What each layout's checks are given: the way to the mirror and where findings go. */
@@ -42,7 +42,7 @@ export interface MirrorHttp {
 const JSON_ACCEPT = 'application/json';
 
 export function createMirrorHttp({ fetch, concurrency, record }: MirrorHttpOptions): MirrorHttp {
-  const limit = createLimit(concurrency);
+  const limit = pLimit(concurrency);
 
   async function get(url: URL, accept?: string): Promise<Response | undefined> {
     try {
