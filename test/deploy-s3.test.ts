@@ -149,9 +149,11 @@ describe('mirror deploy to S3', () => {
     s3.requests.length = 0;
     await runDeploy();
     assert.ok(!(await bucketKeys()).includes('releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip'));
-    const methods = s3.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD').map((r) => r.method);
-    assert.ok(methods.lastIndexOf('PUT') > methods.indexOf('POST'), 'only the state record follows the deletion');
-    assert.equal(methods.filter((method) => method === 'PUT').length - 1, methods.indexOf('POST'));
+    const [clear, ...methods] = s3.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD').map((r) => `${r.method} ${r.key}`);
+    assert.equal(clear, `DELETE ${STATE_KEY}`);
+    const deletion = methods.findIndex((method) => method.startsWith('POST'));
+    assert.ok(deletion >= 0 && methods.slice(0, deletion).every((method) => method.startsWith('PUT')), 'any uploads come before the deletion');
+    assert.deepEqual(methods.slice(deletion + 1), [`PUT ${STATE_KEY}`], 'only the state record follows the deletion');
   });
 
   test('throttling and 5xx answers are retried; a failed deploy names its step and a re-run converges', async () => {
@@ -165,7 +167,9 @@ describe('mirror deploy to S3', () => {
     s3.fault = (method) => method === 'PUT';
     await assert.rejects(runDeploy({ maxAttempts: 1 }), /deploy step "upload artifacts" failed/);
     s3.fault = undefined;
+    s3.requests.length = 0;
     await runDeploy();
+    assert.ok(s3.requests.filter((r) => r.method === 'HEAD').length > 40, 'after a cut-short deploy, objects are read one by one, not trusted from a stale record');
     const site = await renderedSample(store);
     for (const file of site.files) assert.equal((await getBytes(file.key)).toString('utf8'), file.body, file.key);
   });

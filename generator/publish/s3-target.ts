@@ -28,6 +28,8 @@ export interface S3Target {
   delete(keys: string[]): Promise<void>;
   /** Records what was deployed, so the next deploy needs no per-object reads. */
   saveState(objects: Map<string, RemoteObject>): Promise<void>;
+  /** Drops the record before changing anything: if this deploy is cut short, the next reads each object's own metadata. */
+  clearState(): Promise<void>;
 }
 
 /** The deployer's own object; never listed as site content. */
@@ -108,6 +110,10 @@ export async function createS3Target(options: S3TargetOptions): Promise<S3Target
         const result = await client.send(new sdk.DeleteObjectsCommand({ Bucket, Delete: { Objects: batch.map((key) => ({ Key: prefix + key })), Quiet: true } }));
         if (result.Errors?.length) throw new Error(`Deleting failed for ${result.Errors.map((error) => `${error.Key} (${error.Code})`).join(', ')}`);
       }
+    },
+
+    async clearState() {
+      await client.send(new sdk.DeleteObjectCommand({ Bucket, Key: prefix + STATE_KEY }));
     },
 
     async saveState(objects) {
