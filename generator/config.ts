@@ -3,7 +3,6 @@ import path from 'node:path';
 
 export interface Paths {
   releasesDir: string;
-  dataDir: string;
   blobsDir: string;
   site: string;
 }
@@ -12,7 +11,6 @@ export function resolvePaths(flags: { releases?: string | undefined; out?: strin
   const dataDir = path.resolve(env.MIRROR_DATA_DIR || '.mirror');
   return {
     releasesDir: path.resolve(flags.releases ?? (env.MIRROR_RELEASES || 'releases')),
-    dataDir,
     blobsDir: path.join(dataDir, 'blobs'),
     site: path.resolve(flags.out ?? flags.site ?? path.join(dataDir, 'site')),
   };
