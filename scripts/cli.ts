@@ -5,6 +5,7 @@ import { resolvePaths } from '../generator/config.ts';
 import { LoadError } from '../generator/load/index.ts';
 import { CHANNELS, type Channel } from '../generator/model/catalog.ts';
 import { formatPlan, type DeployProgress } from '../generator/publish/deploy.ts';
+import { nginxConfig } from '../generator/publish/nginx.ts';
 import { createS3Target } from '../generator/publish/s3-target.ts';
 import { build, deploy, type BuildReport } from '../generator/pipeline.ts';
 import { readGoreleaserDist } from '../generator/goreleaser.ts';
@@ -27,6 +28,7 @@ Usage:
   mirror release add --product P --version V [--channel C]... FILES...
   mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL] [--dry-run] [--no-delete]
   mirror verify --base-url URL [--concurrency N] [--timeout SECONDS]
+  mirror nginx-conf [--site DIR] [--listen HOST:PORT]
 
 Run \`mirror COMMAND --help\` for a command's options.
 Environment: MIRROR_RELEASES (manifest store, default releases/), MIRROR_DATA_DIR (blobs and
@@ -139,6 +141,26 @@ deleted last. Credentials come from the standard AWS chain (environment, profile
       progress.stop();
       if (dryRun) console.log(formatPlan(report.plan, target.describe()));
       else console.log(`deployed to ${target.describe()}: ${report.uploaded} uploaded (${report.uploadedBytes} bytes), ${report.deleted} deleted, ${report.plan.unchanged} unchanged [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`);
+      return 0;
+    },
+  },
+
+  'nginx-conf': {
+    usage: `mirror nginx-conf [--site DIR] [--listen HOST:PORT]
+
+Prints an nginx.conf that serves a built site with the same routes as mirror serve: files and
+artifacts (from the blob store, not copied), content negotiation, redirects, and the contracts'
+400/404 bodies (through nginx's JavaScript module: apt-get install nginx libnginx-mod-http-js).
+The config names the current build: write it again and reload nginx after each mirror build.
+Its njs script is written next to the site, in <site>.nginx/.
+
+  --site DIR            site path written by \`mirror build\` (default $MIRROR_DATA_DIR/site)
+  --listen HOST:PORT    address nginx listens on (default 127.0.0.1:8080)
+`,
+    options: { site: { type: 'string' }, listen: { type: 'string' } },
+    async run(values) {
+      const paths = resolvePaths({ site: values.site as string | undefined });
+      process.stdout.write(await nginxConfig({ site: paths.site, blobs: paths.blobsDir, listen: (values.listen as string | undefined) ?? '127.0.0.1:8080' }));
       return 0;
     },
   },

@@ -75,11 +75,10 @@ export interface RouteTable {
 
 /** The key an endpoint's entries are stored under: path, then the query in parameter order, defaults applied. */
 export function lookupKey(path: string, query: [string, string][]): string {
-  return query.length === 0 ? path : `${path}?${query.map(([name, value]) => `${name}=${value}`).join('&')}`;
+  return query.length === 0 ? path : `${path}?${query.map((pair) => `${pair[0]}=${pair[1]}`).join('&')}`;
 }
 
 /** The route that serves an artifact's bytes from the blob store. */
 export function blobTarget(artifact: Artifact): BlobTarget {
-  const { blob, filename, contentType, size, sha256 } = artifact;
-  return { type: 'blob', blob, filename, contentType, size, sha256 };
+  return { type: 'blob', blob: artifact.blob, filename: artifact.filename, contentType: artifact.contentType, size: artifact.size, sha256: artifact.sha256 };
 }

@@ -1,0 +1,403 @@
+// The generated nginx.conf against the sidecar: the sample served by both, the same requests sent
+// to each, status, body bytes and the headers clients act on compared one by one.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { createServer, connect } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
+import { DEBIAN_NJS_MODULE, bundleNjsModule, nginxConfig } from '../generator/publish/nginx.ts';
+import { parseFormUrlEncoded, type RouteRequest } from '../generator/render/resolve.ts';
+import type { RouteTable } from '../generator/render/route-table.ts';
+import { SAMPLE_BLOBS, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+
+/** The headers a client or cache acts on; Date, Server, Connection and reason phrases are not compared. */
+const COMPARED = ['content-type', 'content-length', 'cache-control', 'etag', 'location', 'content-disposition', 'x-checksum-sha256', 'vary', 'content-range', 'accept-ranges', 'allow', 'last-modified'];
+
+const API = '/v2/agent-releases';
+const BINARY = '/binary/releases/agent-as-code';
+const ZIP = `${BINARY}/1/12/agent_as_code_1.12.2_linux_amd64.zip`;
+const MSI = '/downloads/agent/windows/1.8.3/ScalepadAgent-1.8.3.msi';
+const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+
+interface Sent {
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+}
+
+interface Received {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** Sends the request target exactly as written: fetch() would normalise dots and encodings. */
+function send(base: string, { method = 'GET', path: target, headers = {} }: Sent): Promise<Received> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ hostname, port, path: target, method, headers, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolvePromise({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function comparable(received: Received) {
+  const headers: Record<string, string | string[] | undefined> = {};
+  for (const name of COMPARED) headers[name] = received.headers[name];
+  return { status: received.status, headers, body: received.body.toString('latin1') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The resolver as njs runs it: the same generator/render/resolve.ts, bundled.
+
+describe('the resolver bundled for njs', () => {
+  test('its query parser reads queries exactly as URLSearchParams does', () => {
+    const queries = ['', 'a=1&b=2', 'a+b=c+d', '%zz=1', 'x=%E2%82%AC', 'x=%FF', 'x=%E2%82', '&&a=&', '=v', 'a==b', 'platform=macos&arch=x86%5F64', 'q=%', 'q=%2', 'k%00=v', 'caf%C3%A9=1'];
+    for (const raw of queries) assert.deepEqual(parseFormUrlEncoded(raw), [...new URLSearchParams(raw)], raw);
+  });
+
+  test('the bundle is a module njs 0.7.9 parses: one default export, none of the syntax it lacks', async () => {
+    const source = await bundleNjsModule();
+    assert.match(source, /\nexport default \w+;\n$/);
+    assert.equal(source.match(/^export /gm)!.length, 1);
+    assert.doesNotMatch(source, /\?\?|\?\.[\w[(]|\bfor \((const|let|var) [^;)]* of\b/);
+  });
+});
+
+/** Requests for every path, endpoint and malformed input the comparison suites use. */
+function requestsFor(table: RouteTable): RouteRequest[] {
+  const targets = [...Object.keys(table.paths), ...withoutSlash(table), ...endpointTargets(), ...TRAVERSAL, ...UNKNOWN, ...ODD_QUERIES];
+  return targets.map((target) => {
+    const question = target.indexOf('?');
+    return question === -1 ? { path: target, query: '' } : { path: target.slice(0, question), query: target.slice(question + 1) };
+  });
+}
+
+function withoutSlash(table: RouteTable): string[] {
+  return Object.keys(table.paths)
+    .filter((key) => key.endsWith('/') && key !== '/')
+    .flatMap((key) => [key.slice(0, -1), `${key.slice(0, -1)}?a=b`]);
+}
+
+/** Seeds 001/002: valid and invalid queries of every endpoint (test/http-seed-001-002.test.ts). */
+function endpointTargets(): string[] {
+  const download = ['platform=windows', 'channel=latest&platform=macos&arch=arm64', 'channel=stable&platform=macos&arch=arm64', 'platform=macos&arch=x86_64', 'platform=macos', 'platform=linux', 'platform=macos&arch=ppc', 'channel=nightly&platform=windows', 'platform=windows&flavour=x', 'platform=windows&arch=arm64', 'platform=windows&platform=macos', ''];
+  return [
+    ...download.map((query) => `${API}/latest/download${query ? `?${query}` : ''}`),
+    ...download.map((query) => `${API}/1.8.3/download${query ? `?${query}` : ''}`),
+    `${API}/1.8.4/download?platform=macos&arch=x86_64`,
+    `${API}/9.9.9/download?platform=windows`,
+    `${API}/9.9.9/download?platform=macos`,
+    `${API}/1.9.0-rc.1/download?platform=macos&arch=x86_64`,
+    API,
+    `${API}?limit=10&page=1`,
+    `${API}?page=0`,
+    `${API}?page=abc`,
+    `${API}?limit=7`,
+    `${API}?page=2`,
+    `${API}?page=1&limit=100`,
+    `${API}?page=0001`,
+    `${API}?page=1234567890`,
+    `${API}/latest`,
+    `${API}/latest?channel=latest`,
+    `${API}/latest?channel=beta`,
+    `${API}/latest?x=1`,
+    `${API}/1.8.3`,
+    `${API}/1.8.3?x=1`,
+    `${API}/2.0.0`,
+    `${API}/`,
+  ];
+}
+
+const TRAVERSAL = [
+  `${BINARY}/1/12/../../../../../../etc/passwd`,
+  `${BINARY}/1/12/%2e%2e/%2e%2e/%2e%2e/etc/passwd`,
+  `${BINARY}/1/12/%2E%2E%2F%2E%2E%2Fversions`,
+  `${BINARY}/1/12/..%2f..%2f..%2f..%2fetc%2fpasswd`,
+  `${BINARY}/1/12/..%5c..%5cetc%5cpasswd`,
+  `${BINARY}/1/12/..\\..\\etc\\passwd`,
+  `${ZIP}%00.txt`,
+  `${BINARY}/1/12/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd`,
+  `${BINARY}/1/12/./agent_as_code_1.12.2_linux_amd64.zip`,
+  '/downloads/agent/../../../../etc/passwd',
+  `${API}/..%2F..%2Fetc/download?platform=windows`,
+  `${BINARY}/1/12/%252e%252e/%252e%252e/etc/passwd`,
+  `${BINARY}/1/12/%ed%a0%80`,
+  `${BINARY}/1/12/%f4%90%80%80`,
+  `${BINARY}/1/1%32`,
+  `${BINARY}/1/%31%32/`,
+  '/..',
+  '/./',
+];
+
+const UNKNOWN = ['/nope', `${BINARY}/nope`, '/binary/releases/nope/', `${API}/x/y/z`, '/downloads/nope', '/site.json', '/routes.json', '/public/index.json', `${BINARY}/versions.json`, '/_mirror/site', '/_mirror/blob', '/_mirror/not-found', '/_mirror/bad-request', '//binary/releases/', '/constructor', `${API}/constructor`, `${API}/__proto__/download?platform=windows`, `${BINARY}/1/12/x#fragment`];
+
+/** Query strings whose decoding must follow URLSearchParams byte for byte (they end up in error details). */
+const ODD_QUERIES = [
+  `${API}/latest/download?platform=%zz`,
+  `${API}/latest/download?platform=%e2%82`,
+  `${API}/latest/download?platform=%e2%82%ac`,
+  `${API}/latest/download?platform=%EF%BB%BFwindows`,
+  `${API}/latest/download?platform=a+b%2B`,
+  `${API}/latest/download?platform==windows`,
+  `${API}/latest/download?platform`,
+  `${API}/latest/download?&&platform=windows&`,
+  `${API}/latest/download??platform=windows`,
+  `${API}/latest/download?plat%66orm=windows`,
+  `${API}/latest/download?%=1`,
+  `${API}?page=%31`,
+];
+
+// ---------------------------------------------------------------------------------------------
+// nginx itself.
+
+const nginxMissing = whyNginxCannotRun();
+
+describe('nginx serving the sample like the sidecar', { skip: nginxMissing }, () => {
+  let sidecar: SampleSite;
+  let nginx: RunningNginx;
+  let table: RouteTable;
+  before(async () => {
+    sidecar = await startSampleSite();
+    table = await readRoutes((await currentBuild(sidecar.site))!);
+    nginx = await startNginx(sidecar.site);
+  });
+  after(async () => {
+    await nginx?.close();
+    await sidecar?.close();
+    assert.deepEqual(sidecar?.errors ?? [], []);
+  });
+
+  async function same(sent: Sent): Promise<Received> {
+    const [expected, actual] = await Promise.all([send(sidecar.url, sent), send(nginx.url, sent)]);
+    assert.deepEqual(comparable(actual), comparable(expected), `${sent.method ?? 'GET'} ${sent.path} ${JSON.stringify(sent.headers ?? {})}\nnginx log:\n${nginx.log().slice(-2000)}`);
+    return expected;
+  }
+
+  test('every path of the route table: GET, HEAD, and GET from a browser', async () => {
+    for (const path of Object.keys(table.paths)) {
+      await same({ path });
+      await same({ path, method: 'HEAD' });
+      await same({ path, headers: { Accept: BROWSER } });
+    }
+  });
+
+  test('paths without their trailing slash, with and without a query: 301', async () => {
+    for (const path of withoutSlash(table)) {
+      const answer = await same({ path });
+      assert.equal(answer.status, 301, path);
+    }
+  });
+
+  test('every endpoint with valid and invalid queries (seeds 001 and 002)', async () => {
+    for (const path of endpointTargets()) {
+      await same({ path });
+      await same({ path, method: 'HEAD' });
+    }
+    assert.equal((await same({ path: `${API}/latest/download?platform=windows` })).status, 302);
+    assert.equal((await same({ path: `${API}/latest/download?platform=windows&platform=macos` })).status, 400);
+    assert.equal((await same({ path: `${API}/1.8.4/download?platform=macos&arch=x86_64` })).status, 404);
+  });
+
+  test('query strings decode byte for byte like URLSearchParams', async () => {
+    for (const path of ODD_QUERIES) await same({ path });
+  });
+
+  test('Accept negotiation between JSON and HTML on the same URL', async () => {
+    for (const accept of [BROWSER, 'application/json', 'text/html', 'text/html;q=0.5, application/json', 'application/json;q=0.5, text/html', '*/*', 'text/html;q=0', 'TEXT/HTML']) {
+      for (const path of ['/', '/binary/releases/', `${BINARY}/`, `${BINARY}/versions`, `${BINARY}/1/12/`, API, `${API}/latest?channel=latest`]) {
+        await same({ path, headers: { Accept: accept } });
+      }
+    }
+  });
+
+  test('If-None-Match: 304 for the sidecar\'s ETag, weak or in a list, and for *', async () => {
+    for (const path of [ZIP, MSI, `${BINARY}/versions`, `${BINARY}/1/12/agent_as_code_1.12.2_SHA256SUMS`, `${API}/1.8.3`]) {
+      const etag = (await same({ path })).headers.etag as string;
+      assert.match(etag, /^"[0-9a-f]{64}"$/);
+      for (const value of [etag, `W/${etag}`, `"other", ${etag}`, '*', '"other"']) {
+        await same({ path, headers: { 'If-None-Match': value } });
+        await same({ path, method: 'HEAD', headers: { 'If-None-Match': value } });
+      }
+    }
+    const html = (await same({ path: `${BINARY}/1/12/`, headers: { Accept: BROWSER } })).headers.etag as string;
+    assert.equal((await same({ path: `${BINARY}/1/12/`, headers: { Accept: BROWSER, 'If-None-Match': html } })).status, 304);
+  });
+
+  test('Range: one range is 206, unsatisfiable 416, malformed or several ignored; If-Range', async () => {
+    const etag = (await send(sidecar.url, { path: ZIP })).headers.etag as string;
+    for (const path of [ZIP, MSI, `${BINARY}/versions`]) {
+      for (const range of ['bytes=0-9', 'bytes=-5', 'bytes=5-', 'bytes=0-0', 'bytes=0-100000', 'bytes=1000-2000', 'bytes=5-2', 'bytes=abc', 'bytes=0-1,5-6', 'items=0-5', 'bytes=']) {
+        await same({ path, headers: { Range: range } });
+        await same({ path, method: 'HEAD', headers: { Range: range } });
+      }
+    }
+    assert.equal((await same({ path: ZIP, headers: { Range: 'bytes=0-9', 'If-Range': etag } })).status, 206);
+    assert.equal((await same({ path: ZIP, headers: { Range: 'bytes=0-9', 'If-Range': '"other"' } })).status, 200);
+    assert.equal((await same({ path: ZIP, headers: { Range: 'bytes=0-9', 'If-Range': 'Mon, 01 Jan 2035 00:00:00 GMT' } })).status, 200);
+    assert.equal((await same({ path: ZIP, headers: { Range: 'bytes=0-9', 'If-None-Match': etag } })).status, 304);
+  });
+
+  test('path traversal is refused with the sidecar\'s 400 bodies, before nginx normalises the path', async () => {
+    for (const path of TRAVERSAL) await same({ path });
+    const refused = await same({ path: `${BINARY}/1/12/../../../../../../etc/passwd` });
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.toString(), /Invalid path/);
+  });
+
+  test('unknown paths, internal locations and build files answer the fallback 404s', async () => {
+    for (const path of UNKNOWN) await same({ path });
+  });
+
+  test('other methods: 405 with Allow where GET answers, 404 elsewhere', async () => {
+    for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE']) {
+      for (const path of ['/', ZIP, `${API}/latest/download?platform=windows`, '/nope', `${BINARY}/1/12/%2e%2e/x`, `${BINARY}/../../x`, '/../x', `${ZIP}%00`, '/_mirror/site']) await same({ method, path });
+    }
+  });
+
+  test('Authorization is accepted and ignored on downloads', async () => {
+    await same({ path: `${API}/latest/download?platform=windows`, headers: { Authorization: 'Bearer x' } });
+    await same({ path: MSI, headers: { Authorization: 'Bearer x' } });
+  });
+
+  test('an artifact missing from the blob store: the sidecar\'s 404 body', async () => {
+    const emptyBlobs = await mkdtemp(path.join(tmpdir(), 'mirror-no-blobs-'));
+    const bare = await startNginx(sidecar.site, emptyBlobs);
+    try {
+      for (const path of [ZIP, MSI]) {
+        const answer = comparable(await send(bare.url, { path }));
+        assert.equal(answer.status, 404);
+        assert.equal(answer.body, JSON.stringify({ error: 'Not Found', message: 'Binary not found' }));
+        assert.deepEqual(
+          Object.entries(answer.headers).filter(([, value]) => value !== undefined),
+          [
+            ['content-type', 'application/json; charset=utf-8'],
+            ['content-length', String(answer.body.length)],
+          ],
+        );
+      }
+    } finally {
+      await bare.close();
+      await rm(emptyBlobs, { recursive: true, force: true });
+    }
+  });
+
+  describe('documented differences', () => {
+    test('several ranges that range-parser merges into one: the sidecar sends 206 of the merged range, nginx the whole file', async () => {
+      const sent = { path: ZIP, headers: { Range: 'bytes=0-1,2-3' } };
+      const [expected, actual] = await Promise.all([send(sidecar.url, sent), send(nginx.url, sent)]);
+      assert.equal(expected.status, 206);
+      assert.equal(expected.headers['content-range'], `bytes 0-3/${actual.body.length}`);
+      assert.equal(actual.status, 200);
+      assert.equal(actual.headers['content-range'], undefined);
+    });
+
+    test('If-Match and a past If-Unmodified-Since: the sidecar ignores them, nginx answers 412 (its own HTML page)', async () => {
+      const preconditions: Record<string, string>[] = [{ 'If-Match': '"other"' }, { 'If-Unmodified-Since': 'Mon, 01 Jan 2001 00:00:00 GMT' }];
+      for (const headers of preconditions) {
+        const [expected, actual] = await Promise.all([send(sidecar.url, { path: ZIP, headers }), send(nginx.url, { path: ZIP, headers })]);
+        assert.equal(expected.status, 200, JSON.stringify(headers));
+        assert.equal(actual.status, 412, JSON.stringify(headers));
+        assert.equal(actual.headers['content-type'], 'text/html');
+      }
+    });
+
+    test('the config pins the build it was generated for (the sidecar follows the site symlink): regenerate and reload after a build', async () => {
+      const config = await nginxConfig({ site: sidecar.site, blobs: SAMPLE_BLOBS, listen: '127.0.0.1:1' });
+      const build = (await currentBuild(sidecar.site))!;
+      assert.ok(config.includes(`"${build}/routes.json"`));
+      assert.ok(config.includes(`alias "${build}/public/$mirror_file"`));
+      assert.ok(config.includes(`alias "${SAMPLE_BLOBS}/$mirror_file"`));
+    });
+  });
+});
+
+interface RunningNginx {
+  url: string;
+  log(): string;
+  close(): Promise<void>;
+}
+
+/** nginx as a child process on a free port, with its prefix, temp folders and pid file in a temporary folder. */
+async function startNginx(site: string, blobs = SAMPLE_BLOBS): Promise<RunningNginx> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mirror-nginx-'));
+  const port = await freePort();
+  const file = path.join(dir, 'nginx.conf');
+  await writeFile(file, await nginxConfig({ site, blobs, listen: `127.0.0.1:${port}` }));
+  await mkdir(path.join(dir, 'logs'));
+  // As root, nginx's workers would switch to `nobody`, who cannot read the 0700 temporary folders.
+  const user = process.getuid?.() === 0 ? `user ${userInfo().username};` : '';
+  const child = spawn('nginx', ['-p', dir, '-c', file, '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')}; error_log stderr; ${user}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => (log += chunk));
+  try {
+    await waitForPort(port, child, () => log);
+  } catch (error) {
+    child.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    log: () => log,
+    async close() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolvePromise) => child.once('exit', resolvePromise));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${log()}`);
+    const open = await new Promise<boolean>((resolvePromise) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolvePromise(true);
+      });
+      socket.on('error', () => resolvePromise(false));
+    });
+    if (open) return;
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 50));
+  }
+  throw new Error(`nginx did not listen on ${port} within 10 s:\n${log()}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
+/** A reason to skip, or false. CI installs `nginx` and `libnginx-mod-http-js`, and there a missing one fails the run. */
+function whyNginxCannotRun(): string | false {
+  const version = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
+  const reason = version.error
+    ? 'nginx is not installed (apt-get install nginx libnginx-mod-http-js)'
+    : !existsSync(DEBIAN_NJS_MODULE)
+      ? `the njs module is not at ${DEBIAN_NJS_MODULE} (apt-get install libnginx-mod-http-js)`
+      : false;
+  if (reason && process.env.CI) throw new Error(`CI must run the nginx suite, but ${reason}`);
+  return reason;
+}
+
