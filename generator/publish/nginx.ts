@@ -63,7 +63,7 @@ export async function nginxConfig({ site, blobs, listen, jsModule = DEBIAN_NJS_M
 
 /** Bundles the njs module for Debian's njs 0.7.9, which parses ES5 plus let/const, arrows and template literals. */
 export async function bundleNjsModule(): Promise<string> {
-  // esbuild comes with tsx; loaded here only, so other commands never start it.
+  // Loaded here only, so other commands never start esbuild.
   const { build } = await import('esbuild');
   const result = await build({
     entryPoints: [NJS_ENTRY],
