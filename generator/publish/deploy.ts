@@ -45,7 +45,10 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
   if (options.dryRun) return report;
 
   const puts = plan.steps.flatMap((step) => step.puts);
-  if (puts.length > 0 || plan.deletes.length > 0) await inStep('clear state', () => target.clearState());
+  if (puts.length === 0 && plan.deletes.length === 0) return report;
+  const touched = new Set([...puts.map((put) => put.object.key), ...plan.deletes]);
+  const untouched = new Map([...remote].filter(([key]) => !touched.has(key)));
+  await inStep('record pending changes', () => target.saveState(untouched, [...touched]));
   const totalBytes = puts.reduce((sum, put) => sum + put.object.size, 0);
   const progress = (step: string) => options.onProgress?.({ step, objects: report.uploaded, totalObjects: puts.length, bytes: report.uploadedBytes, totalBytes });
   for (const step of plan.steps) {

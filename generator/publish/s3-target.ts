@@ -1,6 +1,6 @@
 // Publish target: an S3 bucket (or an S3-compatible server). The AWS SDK loads only when a deploy
-// runs. Each object carries its sha256 in metadata; a state object indexes them so a deploy learns
-// what the bucket holds from a listing and one read, not one request per object.
+// runs. Each object carries its sha256 in metadata; a state object records them all, so a deploy
+// learns what the bucket holds from one read instead of a listing and a request per object.
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
@@ -26,14 +26,24 @@ export interface S3Target {
   /** Uploads a rendered file from its body, an artifact from the blob store. */
   put(object: DeployObject, blobs: BlobStore): Promise<void>;
   delete(keys: string[]): Promise<void>;
-  /** Records what was deployed, so the next deploy needs no per-object reads. */
-  saveState(objects: Map<string, RemoteObject>): Promise<void>;
-  /** Drops the record before changing anything: if this deploy is cut short, the next reads each object's own metadata. */
-  clearState(): Promise<void>;
+  /**
+   * Records what the bucket holds, so the next deploy needs neither a listing nor per-object reads.
+   * `pending` names keys a deploy is about to change: if it is cut short, the next reads those
+   * objects' own metadata.
+   */
+  saveState(objects: Map<string, RemoteObject>, pending?: string[]): Promise<void>;
 }
 
 /** The deployer's own object; never listed as site content. */
 export const STATE_KEY = '.mirror/deploy-state.json';
+
+interface DeployState {
+  version: 1;
+  objects: Record<string, RemoteObject>;
+  pending: string[];
+}
+
+type Sdk = typeof import('@aws-sdk/client-s3');
 const HEAD_CONCURRENCY = 16;
 const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 
@@ -55,29 +65,22 @@ export async function createS3Target(options: S3TargetOptions): Promise<S3Target
     describe: () => `s3://${Bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}`,
 
     async list() {
-      const listed = new Map<string, number>();
-      let ContinuationToken: string | undefined;
-      do {
-        const page = await client.send(new sdk.ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
-        for (const item of page.Contents ?? []) if (item.Key) listed.set(item.Key.slice(prefix.length), item.Size ?? 0);
-        ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (ContinuationToken);
-
-      const state = listed.has(STATE_KEY) ? await readState(client, sdk, Bucket, prefix + STATE_KEY) : {};
-      listed.delete(STATE_KEY);
+      const state = await readState(client, sdk, Bucket, prefix + STATE_KEY);
       const remote = new Map<string, RemoteObject>();
-      const unknown: string[] = [];
-      for (const [key, size] of listed) {
-        const known = state[key];
-        if (known && known.size === size) remote.set(key, known);
-        else unknown.push(key);
+      let unknown: string[];
+      if (state) {
+        for (const [key, object] of Object.entries(state.objects)) remote.set(key, object);
+        unknown = state.pending;
+      } else {
+        unknown = await listKeys(client, sdk, Bucket, prefix);
       }
       const limit = pLimit(HEAD_CONCURRENCY);
       await Promise.all(
         unknown.map((key) =>
           limit(async () => {
-            const head = await client.send(new sdk.HeadObjectCommand({ Bucket, Key: prefix + key }));
-            remote.set(key, { size: head.ContentLength ?? 0, sha256: head.Metadata?.sha256 });
+            const head = await headObject(client, sdk, Bucket, prefix + key);
+            if (head) remote.set(key, head);
+            else remote.delete(key);
           }),
         ),
       );
@@ -112,13 +115,9 @@ export async function createS3Target(options: S3TargetOptions): Promise<S3Target
       }
     },
 
-    async clearState() {
-      await client.send(new sdk.DeleteObjectCommand({ Bucket, Key: prefix + STATE_KEY }));
-    },
-
-    async saveState(objects) {
-      const body = `${JSON.stringify(Object.fromEntries([...objects].sort(([a], [b]) => (a < b ? -1 : 1))))}\n`;
-      await client.send(new sdk.PutObjectCommand({ Bucket, Key: prefix + STATE_KEY, Body: body, ContentType: 'application/json', CacheControl: 'no-store' }));
+    async saveState(objects, pending = []) {
+      const state: DeployState = { version: 1, objects: Object.fromEntries([...objects].sort(([a], [b]) => (a < b ? -1 : 1))), pending: [...pending].sort() };
+      await client.send(new sdk.PutObjectCommand({ Bucket, Key: prefix + STATE_KEY, Body: `${JSON.stringify(state)}\n`, ContentType: 'application/json', CacheControl: 'no-store' }));
     },
   };
 }
@@ -129,12 +128,43 @@ async function buffer(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function readState(client: S3Client, sdk: typeof import('@aws-sdk/client-s3'), Bucket: string, Key: string): Promise<Record<string, RemoteObject>> {
+/** What the deployer last recorded; undefined when there is no record (a first deploy, or one made before records). */
+async function readState(client: S3Client, sdk: Sdk, Bucket: string, Key: string): Promise<DeployState | undefined> {
   try {
     const response = await client.send(new sdk.GetObjectCommand({ Bucket, Key }));
-    return JSON.parse(await response.Body!.transformToString()) as Record<string, RemoteObject>;
-  } catch {
-    // An unreadable state only costs per-object reads.
-    return {};
+    const state = JSON.parse(await response.Body!.transformToString()) as DeployState;
+    return state.version === 1 ? state : undefined;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
   }
+}
+
+/** Every key under the prefix but the record itself: the slow way, when there is no record. */
+async function listKeys(client: S3Client, sdk: Sdk, Bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let ContinuationToken: string | undefined;
+  do {
+    const page = await client.send(new sdk.ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
+    for (const item of page.Contents ?? []) if (item.Key && item.Key !== prefix + STATE_KEY) keys.push(item.Key.slice(prefix.length));
+    ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (ContinuationToken);
+  return keys;
+}
+
+/** An object's size and recorded sha256, or undefined when it does not exist. */
+async function headObject(client: S3Client, sdk: Sdk, Bucket: string, Key: string): Promise<RemoteObject | undefined> {
+  try {
+    const head = await client.send(new sdk.HeadObjectCommand({ Bucket, Key }));
+    return { size: head.ContentLength ?? 0, sha256: head.Metadata?.sha256 };
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  const name = (error as { name?: string })?.name;
+  return status === 404 || name === 'NotFound' || name === 'NoSuchKey';
 }
