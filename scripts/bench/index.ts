@@ -1,26 +1,59 @@
-// `npm run bench`: times a full build of 10,000 releases, rebuilds after adding one release, and
-// file hashing against sha256sum; prints a Markdown table. Progress goes to stderr.
+// `npm run bench`: times a full build of 10,000 releases, rebuilds after adding one release,
+// deploys of the same store to S3 (s3rver) against `aws s3 sync`, and file hashing against
+// sha256sum; prints a Markdown table. Progress goes to stderr.
 // Work files go under $TMPDIR (default /tmp): the build rows measure that file system as much as our code.
+// BENCH_ROWS=build,deploy,hashing picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
+// deploy store to N × 1,000 releases (default 10), for trying the deploy rows out quickly;
+// BENCH_DEPLOY_AWS_FULL=1 also times `aws s3 sync` of the full store into an empty bucket (minutes more).
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, release, tmpdir, type } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchBuilds } from './build.ts';
+import { benchBuilds, type BuildBench } from './build.ts';
+import { benchDeploys, type DeployBench } from './deploy.ts';
 import { benchHashing } from './hashing.ts';
-import { markdownTable } from './table.ts';
+import { DEFAULT_SHAPE } from './synthetic-store.ts';
+import { markdownTable, type Row } from './table.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const work = await mkdtemp(path.join(tmpdir(), 'mirror-bench-'));
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
+const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,hashing').split(',').map((group) => group.trim()));
+const majors = Number(process.env.BENCH_DEPLOY_MAJORS ?? DEFAULT_SHAPE.majors);
+
 try {
-  const builds = await benchBuilds(work, repo, progress);
-  const hashing = await benchHashing(work, repo, progress);
+  const started = performance.now();
+  let builds: BuildBench | undefined;
+  let deploys: DeployBench | undefined;
+  let hashing: Row[] = [];
+  if (groups.has('build')) builds = await benchBuilds(work, repo, progress);
+  if (groups.has('deploy')) deploys = await benchDeploys(work, repo, progress, { ...DEFAULT_SHAPE, majors });
+  if (groups.has('hashing')) hashing = await benchHashing(work, repo, progress);
   console.log(`Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${type()} ${release()}`);
-  console.log(`Commands ran from ${repo} in ${work} (removed afterwards).\n`);
-  console.log(markdownTable([...builds.rows, ...hashing]));
-  console.log('\nBuild steps, from the CLI output:');
-  for (const line of builds.steps) console.log(`- ${line}`);
+  console.log(`Code: ${revision()}.`);
+  console.log(`Commands ran from ${repo} in ${work} (removed afterwards); the whole bench took ${((performance.now() - started) / 60_000).toFixed(1)} min.\n`);
+  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...hashing]));
+  if (builds) {
+    console.log('\nBuild steps, from the CLI output:');
+    for (const line of builds.steps) console.log(`- ${line}`);
+  }
+  if (deploys) {
+    console.log('\nDeploys:');
+    for (const line of deploys.notes) console.log(`- ${line}`);
+  }
 } finally {
   await rm(work, { recursive: true, force: true });
+}
+
+/** The commit measured, and whether files outside scripts/bench/ differed from it (read-only git). */
+function revision(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['--no-optional-locks', 'status', '--porcelain', '--', '.', ':!scripts/bench'], { cwd: repo, encoding: 'utf8' }).trim();
+    return `commit ${commit}${changed ? `, with uncommitted changes outside scripts/bench/ (${changed.split('\n').length} paths)` : ''}`;
+  } catch {
+    return 'not a git checkout';
+  }
 }

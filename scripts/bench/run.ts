@@ -11,14 +11,18 @@ export interface Run {
   stdout: string;
 }
 
-/** Runs `argv` (a leading `node` is this Node binary) and measures its wall time; fails on a non-zero exit. */
-export async function timed(argv: string[], cwd: string): Promise<Run> {
+/**
+ * Runs `argv` (a leading `node` is this Node binary) and measures its wall time; fails on a non-zero exit.
+ * `env` is added to this process's environment and shown in front of the command, as a shell would take it.
+ */
+export async function timed(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
   const [program, ...args] = argv as [string, ...string[]];
   // Flush dirty pages first, so writeback left by an earlier run is not billed to this one.
   await execFileAsync('sync');
   const started = performance.now();
-  const { stdout } = await execFileAsync(program === 'node' ? process.execPath : program, args, { cwd, maxBuffer: 16 << 20 });
-  return { command: argv.join(' '), ms: performance.now() - started, stdout };
+  const { stdout } = await execFileAsync(program === 'node' ? process.execPath : program, args, { cwd, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
+  const prefix = Object.entries(env).map(([name, value]) => `${name}=${value} `).join('');
+  return { command: prefix + argv.join(' '), ms: performance.now() - started, stdout };
 }
 
 export interface Best extends Run {
