@@ -199,6 +199,16 @@ describe('addRelease: an existing release', () => {
     assert.deepEqual(release.artifacts.map((a) => `${a.platform}/${a.arch}`), ['linux/amd64', 'darwin/arm64']);
   });
 
+  test('adding to an existing version cannot change its channels or notes URL', async () => {
+    const linux = await artifactFile('agent_as_code_2.0.0_linux_amd64.zip');
+    await add('agent-as-code', '2.0.0', [{ path: linux.path }]);
+    const before = await readRelease('agent-as-code', '2.0.0');
+    const mac = await artifactFile('agent_as_code_2.0.0_darwin_arm64.zip');
+    await assert.rejects(add('agent-as-code', '2.0.0', [{ path: mac.path }], { channels: ['latest'] }), /its channels cannot be changed/);
+    await assert.rejects(add('agent-as-code', '2.0.0', [{ path: mac.path }], { notesUrl: 'https://example.com/other' }), /its notes URL cannot be changed/);
+    assert.deepEqual(await readRelease('agent-as-code', '2.0.0'), before);
+  });
+
   test('adds a platform to a release of the sample store', async () => {
     await copySampleStore(releasesDir + '-full', { releases: true });
     releasesDir = releasesDir + '-full';
