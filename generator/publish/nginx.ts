@@ -9,6 +9,7 @@ import Handlebars from 'handlebars';
 import { CACHE_IMMUTABLE } from '../render/site-file.ts';
 import { MANIFEST_FILE, PUBLIC_DIR, ROUTES_FILE, currentBuild } from './local-dir.ts';
 import { INTERNAL } from './nginx/locations.ts';
+import { bundleForNjs } from './njs-bundle.ts';
 
 export interface NginxConfigOptions {
   /** The published site path (the symlink `mirror build` maintains); the config pins the build it points at now. */
@@ -61,42 +62,10 @@ export async function nginxConfig({ site, blobs, listen, jsModule = DEBIAN_NJS_M
   });
 }
 
-/** Bundles the njs module for Debian's njs 0.7.9, which parses ES5 plus let/const, arrows and template literals. */
+/** The njs module for Debian's njs 0.7.9, which takes only `export default <expression>`. */
 export async function bundleNjsModule(): Promise<string> {
-  // Loaded here only, so other commands never start esbuild.
-  const { build } = await import('esbuild');
-  const result = await build({
-    entryPoints: [NJS_ENTRY],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'neutral',
-    mainFields: ['main'],
-    target: 'es2015',
-    // Syntax njs 0.7.9 lacks: esbuild lowers what it can and fails the build on the rest.
-    supported: {
-      'optional-chain': false,
-      'nullish-coalescing': false,
-      'optional-catch-binding': false,
-      'default-argument': false,
-      'rest-argument': false,
-      'array-spread': false,
-      'object-rest-spread': false,
-      destructuring: false,
-      'for-of': false,
-      class: false,
-      generator: false,
-      'async-await': false,
-    },
-    define: { CACHE_IMMUTABLE: JSON.stringify(CACHE_IMMUTABLE) },
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  // njs takes only `export default <expression>`, not the export list esbuild writes.
-  const text = result.outputFiles[0]!.text;
-  const exported = /\nexport \{\s*(\w+) as default\s*\};\s*$/.exec(text);
-  if (!exported) throw new Error('The bundled njs module does not end with a default export only');
-  return `${text.slice(0, exported.index)}\nexport default ${exported[1]};\n`;
+  const { code, exported } = await bundleForNjs({ entry: NJS_ENTRY, define: { CACHE_IMMUTABLE: JSON.stringify(CACHE_IMMUTABLE) } });
+  return `${code}\nexport default ${exported};\n`;
 }
 
 async function writeNjsModule(dir: string): Promise<string> {

@@ -1,8 +1,9 @@
-// Answers one request from the RouteTable. Pure, and the one implementation of the routing rules:
-// the sidecar runs it, and the nginx adapter bundles it for njs. It is therefore written in the
-// JavaScript Debian's njs 0.7.9 parses: no destructuring, for-of, spread, default parameters, `?.`
-// or `??`, and no URLSearchParams (esbuild fails the nginx bundle if such syntax slips in).
-import { lookupKey, type BlobTarget, type Endpoint, type ErrorShape, type Fallback, type RouteTable } from './route-table.ts';
+// Answers one request from the routing table. Pure, and the one implementation of the routing
+// rules: the sidecar runs it, and the nginx and CloudFront adapters bundle it for njs. It is
+// therefore written in the JavaScript Debian's njs 0.7.9 and CloudFront's cloudfront-js-2.0 both
+// parse: no destructuring, for-of, spread, default parameters, classes, `?.` or `??`, and no
+// URLSearchParams or TextEncoder (esbuild fails those bundles if such syntax slips in).
+import { lookupKey, type BlobTarget, type EndpointRule, type ErrorShape, type Fallback, type PathTarget, type RouteTable } from './route-table.ts';
 
 export interface RouteRequest {
   /** The raw path as received, percent-encoded, without the query. */
@@ -22,43 +23,80 @@ export type ErrorAnswer = Extract<Answer, { type: 'error' }>;
 
 type Query = [string, string][];
 
-export function resolve(table: RouteTable, request: RouteRequest): Answer {
-  const path = decodePath(request.path);
-  if (path === undefined) return error(table, 400, fallbackFor(table, request.path), 'invalid_request', 'Invalid path: encoded `/`, `\\`, NUL, `.` or `..` segments are refused');
+/**
+ * What `resolve` reads, one lookup at a time: a RouteTable held in memory (`tableSource`), or the
+ * CloudFront function's KeyValueStore, which is read key by key.
+ */
+export interface RouteSource {
+  path(path: string): PathTarget | undefined;
+  /** Endpoint patterns in the order they are tried. */
+  patterns(): string[];
+  endpoint(index: number): EndpointRule;
+  /** The endpoint's entry under a lookup key: redirect location or site file key, and the file's browser alternative. */
+  entry(index: number, key: string): { value: string; html: string | undefined } | undefined;
+  /** True when the path is a scope of the endpoint (an existing release, say). */
+  inScope(index: number, path: string): boolean;
+  fallbacks(): Fallback[];
+  errorCacheControl(): string;
+}
 
-  const target = own(table.paths, path);
+export function tableSource(table: RouteTable): RouteSource {
+  return {
+    path: (path) => own(table.paths, path),
+    patterns: () => list(table.endpoints).map((endpoint) => endpoint.pattern),
+    endpoint: (index) => table.endpoints[index]!,
+    entry: (index, key) => {
+      const endpoint = table.endpoints[index]!;
+      const value = own(endpoint.entries, key);
+      if (value === undefined) return undefined;
+      return { value: value, html: endpoint.html ? own(endpoint.html, value) : undefined };
+    },
+    inScope: (index, path) => {
+      const scopes = table.endpoints[index]!.scopes;
+      return scopes !== undefined && list(scopes).indexOf(path) !== -1;
+    },
+    fallbacks: () => list(table.fallbacks),
+    errorCacheControl: () => table.errorCacheControl,
+  };
+}
+
+export function resolve(source: RouteSource, request: RouteRequest): Answer {
+  const path = decodePath(request.path);
+  if (path === undefined) return error(source, 400, fallbackFor(source, request.path), 'invalid_request', 'Invalid path: encoded `/`, `\\`, NUL, `.` or `..` segments are refused');
+
+  const target = source.path(path);
   if (target !== undefined && target.type === 'blob') return { type: 'blob', target: target };
-  if (target !== undefined && target.type === 'redirect') return { type: 'redirect', status: 302, location: target.location, cacheControl: table.errorCacheControl };
+  if (target !== undefined && target.type === 'redirect') return { type: 'redirect', status: 302, location: target.location, cacheControl: source.errorCacheControl() };
   if (target !== undefined && target.type === 'file') {
     const html = target.html !== undefined && prefersHtml(request.accept);
     return { type: 'file', key: html ? target.html! : target.key, negotiated: target.html !== undefined };
   }
-  if (!path.endsWith('/') && own(table.paths, `${path}/`)) {
-    return { type: 'redirect', status: 301, location: request.query ? `${path}/?${request.query}` : `${path}/`, cacheControl: table.errorCacheControl };
+  if (!path.endsWith('/') && source.path(`${path}/`) !== undefined) {
+    return { type: 'redirect', status: 301, location: request.query ? `${path}/?${request.query}` : `${path}/`, cacheControl: source.errorCacheControl() };
   }
-  for (let i = 0; i < table.endpoints.length; i++) {
-    const endpoint = table.endpoints[i]!;
-    const pathParams = matchPattern(endpoint.pattern, path);
-    if (pathParams) return answerEndpoint(table, endpoint, path, pathParams, request);
+  const patterns = source.patterns();
+  for (let i = 0; i < patterns.length; i++) {
+    const pathParams = matchPattern(patterns[i]!, path);
+    if (pathParams) return answerEndpoint(source, i, path, pathParams, request);
   }
-  return notFound(table, path);
+  return notFound(source, path);
 }
 
 /** The 404 of the contract that owns the path, e.g. when a routed artifact's bytes are missing. */
-export function notFound(table: RouteTable, path: string): ErrorAnswer {
-  const fallback = fallbackFor(table, path);
-  return error(table, 404, fallback, 'not_found', fallback.message);
+export function notFound(source: RouteSource, path: string): ErrorAnswer {
+  const fallback = fallbackFor(source, path);
+  return error(source, 404, fallback, 'not_found', fallback.message);
 }
 
-function answerEndpoint(table: RouteTable, endpoint: Endpoint, path: string, pathParams: Record<string, string>, request: RouteRequest): Answer {
+function answerEndpoint(source: RouteSource, index: number, path: string, pathParams: Record<string, string>, request: RouteRequest): Answer {
+  const endpoint = source.endpoint(index);
   const parsed = parseQuery(endpoint, request.query);
-  if (!Array.isArray(parsed)) return error(table, 400, { shape: 'nested' }, 'invalid_request', parsed.message, { parameter: parsed.parameter, value: parsed.value });
-  const key = lookupKey(path, parsed);
-  const entry = own(endpoint.entries, key);
+  if (!Array.isArray(parsed)) return error(source, 400, { shape: 'nested' }, 'invalid_request', parsed.message, { parameter: parsed.parameter, value: parsed.value });
+  const entry = source.entry(index, lookupKey(path, parsed));
   if (entry !== undefined) {
-    if (endpoint.answer === 'redirect') return { type: 'redirect', status: 302, location: entry, cacheControl: endpoint.cacheControl };
-    const html = endpoint.html ? own(endpoint.html, entry) : undefined;
-    return { type: 'file', key: html !== undefined && prefersHtml(request.accept) ? html : entry, negotiated: html !== undefined };
+    if (endpoint.answer === 'redirect') return { type: 'redirect', status: 302, location: entry.value, cacheControl: endpoint.cacheControl };
+    const html = entry.html;
+    return { type: 'file', key: html !== undefined && prefersHtml(request.accept) ? html : entry.value, negotiated: html !== undefined };
   }
   const details: Record<string, string | null> = {};
   Object.keys(pathParams).forEach((name) => {
@@ -67,8 +105,8 @@ function answerEndpoint(table: RouteTable, endpoint: Endpoint, path: string, pat
   list(endpoint.params).forEach((param) => {
     details[param.name] = valueOf(parsed, param.name);
   });
-  const scoped = endpoint.scopes !== undefined && list(endpoint.scopes).indexOf(path) !== -1 && endpoint.notFound.scopedMessage !== undefined;
-  return error(table, 404, { shape: 'nested' }, endpoint.notFound.code, scoped ? endpoint.notFound.scopedMessage! : endpoint.notFound.message, details);
+  const scoped = endpoint.notFound.scopedMessage !== undefined && source.inScope(index, path);
+  return error(source, 404, { shape: 'nested' }, endpoint.notFound.code, scoped ? endpoint.notFound.scopedMessage! : endpoint.notFound.message, details);
 }
 
 interface QueryProblem {
@@ -78,7 +116,7 @@ interface QueryProblem {
 }
 
 /** Validates the query against the endpoint's parameters; returns them normalised, or the reason for a 400. */
-function parseQuery(endpoint: Endpoint, raw: string): Query | QueryProblem {
+function parseQuery(endpoint: EndpointRule, raw: string): Query | QueryProblem {
   const params = list(endpoint.params);
   const names = params.map((param) => param.name);
   const given: Record<string, string> = {};
@@ -181,20 +219,20 @@ export function prefersHtml(accept: string | undefined): boolean {
   return html > 0 && html > json;
 }
 
-function fallbackFor(table: RouteTable, path: string): Fallback {
+function fallbackFor(source: RouteSource, path: string): Fallback {
   let best: Fallback = { prefix: '/', shape: 'flat', message: 'Not found' };
-  list(table.fallbacks).forEach((fallback) => {
+  source.fallbacks().forEach((fallback) => {
     if (path.startsWith(fallback.prefix) && fallback.prefix.length >= best.prefix.length) best = fallback;
   });
   return best;
 }
 
-function error(table: RouteTable, status: 400 | 404, fallback: { shape: ErrorShape }, code: string, message: string, details?: Record<string, string | null>): ErrorAnswer {
+function error(source: RouteSource, status: 400 | 404, fallback: { shape: ErrorShape }, code: string, message: string, details?: Record<string, string | null>): ErrorAnswer {
   const body =
     fallback.shape === 'flat'
       ? { error: status === 400 ? 'Bad Request' : 'Not Found', message: message }
       : { error: { code: code, message: message, details: details === undefined ? {} : details } };
-  return { type: 'error', status: status, body: body, cacheControl: table.errorCacheControl };
+  return { type: 'error', status: status, body: body, cacheControl: source.errorCacheControl() };
 }
 
 /** A real array: njs 0.7.9 gives the arrays of a `js_preload_object` no prototype, so no methods. */
@@ -226,19 +264,55 @@ export function parseFormUrlEncoded(raw: string): [string, string][] {
   return pairs;
 }
 
-const HEX = /^[0-9A-Fa-f]{2}$/;
-
+/** Percent-decodes each run of `%XX` escapes as UTF-8; literal characters are already text. */
 function formDecode(text: string): string {
-  const bytes = new TextEncoder().encode(text.replace(/\+/g, ' '));
-  const out: number[] = [];
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!;
-    if (byte === 0x25 && i + 2 < bytes.length && HEX.test(String.fromCharCode(bytes[i + 1]!, bytes[i + 2]!))) {
-      out.push(parseInt(String.fromCharCode(bytes[i + 1]!, bytes[i + 2]!), 16));
-      i += 2;
-    } else {
-      out.push(byte);
+  return text.replace(/\+/g, ' ').replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    const bytes: number[] = [];
+    for (let i = 0; i < run.length; i += 3) bytes.push(parseInt(run.slice(i + 1, i + 3), 16));
+    return decodeUtf8(bytes);
+  });
+}
+
+/** UTF-8 decoding as the Encoding standard does it: one U+FFFD per maximal invalid subsequence. */
+function decodeUtf8(bytes: number[]): string {
+  let out = '';
+  let i = 0;
+  while (i < bytes.length) {
+    const lead = bytes[i]!;
+    let need = 0;
+    let point = 0;
+    let lower = 0x80;
+    let upper = 0xbf;
+    if (lead < 0x80) need = 0;
+    else if (lead >= 0xc2 && lead <= 0xdf) need = 1;
+    else if (lead >= 0xe0 && lead <= 0xef) need = 2;
+    else if (lead >= 0xf0 && lead <= 0xf4) need = 3;
+    else {
+      out += '\ufffd';
+      i++;
+      continue;
     }
+    if (lead === 0xe0) lower = 0xa0;
+    if (lead === 0xed) upper = 0x9f;
+    if (lead === 0xf0) lower = 0x90;
+    if (lead === 0xf4) upper = 0x8f;
+    point = need === 0 ? lead : lead & (0x3f >> need);
+    let seen = 1;
+    while (seen <= need) {
+      const next = bytes[i + seen];
+      if (next === undefined || next < lower || next > upper) break;
+      point = (point << 6) | (next & 0x3f);
+      lower = 0x80;
+      upper = 0xbf;
+      seen++;
+    }
+    if (seen <= need) {
+      out += '\ufffd';
+      i += seen;
+      continue;
+    }
+    out += String.fromCodePoint(point);
+    i += seen;
   }
-  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(new Uint8Array(out));
+  return out;
 }

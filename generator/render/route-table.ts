@@ -41,19 +41,23 @@ export interface QueryParam {
   onlyWith?: { param: string; value: string };
 }
 
-/** A path pattern (`:name` matches one segment) answered from its query parameters. */
-export interface Endpoint {
+/** How an endpoint answers: a path pattern (`:name` matches one segment) and its query parameters. */
+export interface EndpointRule {
   pattern: string;
   params: QueryParam[];
   answer: 'redirect' | 'file';
+  notFound: { code: string; message: string; scopedMessage?: string };
+  cacheControl: string;
+}
+
+/** A path pattern answered from its query parameters, with every answer it can give. */
+export interface Endpoint extends EndpointRule {
   /** Lookup key (see `lookupKey`) → redirect location, or site file key. */
   entries: Record<string, string>;
   /** Browser alternatives of file entries: site file key → HTML key. */
   html?: Record<string, string>;
   /** Matched paths that exist: a miss under one of them is "artifact not found", otherwise the message of `notFound`. */
   scopes?: string[];
-  notFound: { code: string; message: string; scopedMessage?: string };
-  cacheControl: string;
 }
 
 /** Answer for unknown paths under a prefix. */

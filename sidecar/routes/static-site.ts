@@ -3,7 +3,7 @@
 import type { Context, Middleware } from 'koa';
 import type { Readable } from 'node:stream';
 import parseRange from 'range-parser';
-import { notFound, resolve } from '../../generator/render/resolve.ts';
+import { notFound, resolve, tableSource } from '../../generator/render/resolve.ts';
 import { CACHE_IMMUTABLE } from '../../generator/render/site-file.ts';
 import type { BlobStore, ByteRange } from '../../generator/stores/blob-store.ts';
 import type { SiteSource } from '../site-source.ts';
@@ -16,7 +16,7 @@ export interface StaticSiteOptions {
 export function staticSite({ site, blobs }: StaticSiteOptions): Middleware {
   return async function staticSiteHandler(ctx, next) {
     const snapshot = await site.current();
-    const answer = resolve(snapshot.routes, { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
+    const answer = resolve(tableSource(snapshot.routes), { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       await next();
       if (ctx.body === undefined && ctx.status === 404 && answer.type !== 'error') {
@@ -40,7 +40,7 @@ export function staticSite({ site, blobs }: StaticSiteOptions): Middleware {
         const info = await blobs.stat(target.blob);
         if (!info) {
           ctx.app.emit('error', new Error(`Blob ${target.blob} is missing from the blob store`), ctx);
-          const missing = notFound(snapshot.routes, ctx.path);
+          const missing = notFound(tableSource(snapshot.routes), ctx.path);
           ctx.status = missing.status;
           ctx.body = missing.body;
           return;

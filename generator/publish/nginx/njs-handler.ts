@@ -6,7 +6,7 @@
 import parseRange from 'range-parser';
 import type { SiteManifest } from '../local-dir.ts';
 import type { RouteTable } from '../../render/route-table.ts';
-import { resolve, type Answer } from '../../render/resolve.ts';
+import { resolve, tableSource, type Answer } from '../../render/resolve.ts';
 import { INTERNAL } from './locations.ts';
 
 declare const mirrorRoutes: RouteTable;
@@ -32,13 +32,13 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 function serve(r: NjsRequest): void {
   const raw = splitRequestTarget(r.variables.request_uri || '');
-  respond(r, r.method, resolve(mirrorRoutes, { path: raw.path, query: raw.query, accept: r.headersIn.Accept || undefined }));
+  respond(r, r.method, resolve(tableSource(mirrorRoutes), { path: raw.path, query: raw.query, accept: r.headersIn.Accept || undefined }));
 }
 
 /** nginx refused the request line (a `..` above the root, `%00`, an encoded `/` it decodes): answer as resolve does. */
 function badRequest(r: NjsRequest): void {
   const request = original(r);
-  const answer = resolve(mirrorRoutes, request);
+  const answer = resolve(tableSource(mirrorRoutes), request);
   if (answer.type === 'error' && answer.status === 400) return respond(r, request.method, answer);
   sendJson(r, 400, { error: 'Bad Request', message: 'Bad Request' });
 }
@@ -46,13 +46,13 @@ function badRequest(r: NjsRequest): void {
 /** nginx refused the method itself (TRACE). */
 function notAllowed(r: NjsRequest): void {
   const request = original(r);
-  refuseMethod(r, request.method, resolve(mirrorRoutes, request));
+  refuseMethod(r, request.method, resolve(tableSource(mirrorRoutes), request));
 }
 
 /** The static handler found no file: an artifact missing from the blob store, or a request for an internal location. */
 function notFound(r: NjsRequest): void {
   const request = original(r);
-  const answer = resolve(mirrorRoutes, { path: request.path, query: request.query, accept: r.headersIn.Accept || undefined });
+  const answer = resolve(tableSource(mirrorRoutes), { path: request.path, query: request.query, accept: r.headersIn.Accept || undefined });
   ['Cache-Control', 'Content-Disposition', 'X-Checksum-Sha256', 'Vary', 'ETag'].forEach((name) => {
     delete r.headersOut[name];
   });

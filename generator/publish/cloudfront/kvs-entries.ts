@@ -1,0 +1,75 @@
+// The KeyValueStore contents for a route table (kvs-format.ts describes the layout), and
+// CloudFront's limits checked before a deploy changes anything. Pure.
+import type { EndpointRule, PathTarget, RouteTable } from '../../render/route-table.ts';
+import { META_KEY, derivedBlob, endpointKey, entryKey, scopeKey, type KvsMeta } from './kvs-format.ts';
+
+/** CloudFront KeyValueStore quotas, in UTF-8 bytes. */
+export const KVS_LIMITS = { keyBytes: 512, valueBytes: 1024, storeBytes: 5 * 1024 * 1024 };
+
+export class KvsLimitError extends Error {
+  constructor(problems: string[]) {
+    const shown = problems.slice(0, 5).join('; ');
+    super(`The route table does not fit a CloudFront KeyValueStore: ${shown}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`);
+    this.name = 'KvsLimitError';
+  }
+}
+
+export function kvsEntries(table: RouteTable): Map<string, string> {
+  const entries = new Map<string, string>();
+  const add = (key: string, value: string) => {
+    if (entries.has(key)) throw new Error(`Two KeyValueStore entries for \`${key}\``);
+    entries.set(line(key), value);
+  };
+  const meta: KvsMeta = { patterns: table.endpoints.map((endpoint) => endpoint.pattern), fallbacks: table.fallbacks, errorCacheControl: table.errorCacheControl };
+  add(META_KEY, JSON.stringify(meta));
+  for (const [path, target] of Object.entries(table.paths)) {
+    const value = pathValue(path, target);
+    if (value !== undefined) add(path, value);
+  }
+  for (const endpoint of table.endpoints) {
+    const { entries: answers, html, scopes, ...rule } = endpoint;
+    add(endpointKey(endpoint.pattern), JSON.stringify(rule satisfies EndpointRule));
+    for (const [key, value] of Object.entries(answers)) {
+      const alternative = html?.[value];
+      add(entryKey(key), alternative === undefined ? line(value) : `${line(value)}\n${line(alternative)}`);
+    }
+    for (const path of scopes ?? []) add(scopeKey(path), '1');
+  }
+  return entries;
+}
+
+/** Every key and value within its quota, and the store within its total; the total in bytes. */
+export function checkKvsLimits(entries: ReadonlyMap<string, string>): number {
+  const problems: string[] = [];
+  let total = 0;
+  for (const [key, value] of entries) {
+    const keyBytes = Buffer.byteLength(key);
+    const valueBytes = Buffer.byteLength(value);
+    total += keyBytes + valueBytes;
+    if (keyBytes > KVS_LIMITS.keyBytes) problems.push(`key \`${key.slice(0, 80)}…\` is ${keyBytes} bytes, over ${KVS_LIMITS.keyBytes}`);
+    if (valueBytes > KVS_LIMITS.valueBytes) problems.push(`the value of \`${key.slice(0, 80)}\` is ${valueBytes} bytes, over ${KVS_LIMITS.valueBytes}`);
+  }
+  if (total > KVS_LIMITS.storeBytes) problems.unshift(`${entries.size} entries take ${total} bytes, over the store's ${KVS_LIMITS.storeBytes}`);
+  if (problems.length > 0) throw new KvsLimitError(problems);
+  return total;
+}
+
+function pathValue(path: string, target: PathTarget): string | undefined {
+  const own = path.slice(1);
+  switch (target.type) {
+    case 'redirect':
+      return `r${line(target.location)}`;
+    case 'blob':
+      return derivedBlob(path) === target.blob ? undefined : `o${line(target.blob)}`;
+    case 'file':
+      if (target.html === undefined) return target.key === own ? 'f' : `o${line(target.key)}`;
+      if (path.endsWith('/') && target.key === `${own}index.json` && target.html === `${own}index.html`) return 'd';
+      return `h${line(target.key)}\n${line(target.html)}`;
+  }
+}
+
+/** A line break would split a value in two (see the layout in kvs-format.ts). */
+function line(text: string): string {
+  if (text.includes('\n')) throw new Error(`Expected a route key or value without a line break, got \`${JSON.stringify(text)}\``);
+  return text;
+}

@@ -1,0 +1,249 @@
+// The CloudFront viewer-request function against the sidecar. A harness runs the generated code
+// with a stand-in for the `cloudfront` module, fed from the KeyValueStore entries a deploy writes,
+// in front of a stand-in bucket holding the objects a deploy uploads; an origin miss gets the
+// distribution's custom error response. Every route of the sample goes to both, answers compared.
+// The same events also run through njs 0.7.9, the engine cloudfront-js-2.0 descends from.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { loadCatalog } from '../generator/load/index.ts';
+import { loadTemplates } from '../generator/load/templates.ts';
+import { derivedBlob } from '../generator/publish/cloudfront/kvs-format.ts';
+import { checkKvsLimits, kvsEntries, KvsLimitError } from '../generator/publish/cloudfront/kvs-entries.ts';
+import { FUNCTION_CODE_LIMIT, cloudFrontFunctionCode } from '../generator/publish/cloudfront/function-code.ts';
+import { deployObjects, type DeployObject } from '../generator/publish/deploy-plan.ts';
+import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
+import { ORIGIN_NOT_FOUND_KEY, render } from '../generator/render/index.ts';
+import type { RouteTable } from '../generator/render/route-table.ts';
+import { API, BINARY, BROWSER, MSI, ODD_QUERIES, TRAVERSAL, UNKNOWN, ZIP, endpointTargets, send, withoutSlash, type Sent } from './helpers/route-requests.ts';
+import { SAMPLE_BLOBS, SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+
+interface CfValue {
+  value: string;
+  multiValue?: CfValue[];
+}
+interface CfEvent {
+  version: '1.0';
+  context: { eventType: 'viewer-request' };
+  viewer: { ip: string };
+  request: { method: string; uri: string; querystring: Record<string, CfValue>; headers: Record<string, CfValue>; cookies: Record<string, CfValue> };
+}
+type CfResult = CfEvent['request'] | { statusCode: number; statusDescription: string; headers: Record<string, CfValue>; body?: { encoding: string; data: string } };
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+/** The headers the function or the bucket's object metadata decide. */
+const COMPARED = ['content-type', 'cache-control', 'location', 'content-disposition', 'allow'];
+
+/** The event CloudFront builds: the URI and query names and values exactly as the viewer sent them. */
+function eventFor({ method = 'GET', path: target, headers = {} }: Sent): CfEvent {
+  const withoutFragment = target.split('#')[0]!;
+  const question = withoutFragment.indexOf('?');
+  const uri = question === -1 ? withoutFragment : withoutFragment.slice(0, question);
+  const querystring: Record<string, CfValue> = {};
+  for (const pair of question === -1 ? [] : withoutFragment.slice(question + 1).split('&')) {
+    if (pair === '') continue;
+    const equals = pair.indexOf('=');
+    const name = equals === -1 ? pair : pair.slice(0, equals);
+    const value = { value: equals === -1 ? '' : pair.slice(equals + 1) };
+    const existing = querystring[name];
+    if (!existing) querystring[name] = value;
+    else existing.multiValue = [...(existing.multiValue ?? [{ value: existing.value }]), value];
+  }
+  const lowered = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), { value }]));
+  return { version: '1.0', context: { eventType: 'viewer-request' }, viewer: { ip: '192.0.2.1' }, request: { method, uri, querystring, headers: lowered, cookies: {} } };
+}
+
+/** What the viewer receives: the function's response, or the bucket's answer for the rewritten URI. */
+async function viewerAnswer(method: string, result: CfResult, objects: Map<string, DeployObject>): Promise<Answer> {
+  if ('statusCode' in result) {
+    const headers = Object.fromEntries(Object.entries(result.headers).map(([name, entry]) => [name, entry.value]));
+    return { status: result.statusCode, headers, body: method === 'HEAD' ? '' : Buffer.from(result.body?.data ?? '').toString('latin1') };
+  }
+  assert.deepEqual(result.querystring, {}, 'a rewritten request carries no query to the bucket');
+  const object = objects.get(decodeURIComponent(result.uri.slice(1)));
+  // The distribution's custom error response for 403/404 from the bucket (see the CloudFormation example).
+  const served = object ?? objects.get(ORIGIN_NOT_FOUND_KEY)!;
+  const bytes = served.source.type === 'body' ? Buffer.from(served.source.body) : await readFile(path.join(SAMPLE_BLOBS, served.source.blob));
+  const body = bytes.toString('latin1');
+  return {
+    status: object ? 200 : 404,
+    headers: { 'content-type': served.contentType, 'cache-control': served.cacheControl, 'content-disposition': served.contentDisposition },
+    body: method === 'HEAD' ? '' : body,
+  };
+}
+
+/** JSON's media type has no charset parameter (RFC 8259); Koa adds one, S3 serves what the deploy set. */
+function comparable(answer: Answer): Answer {
+  const headers: Record<string, string | undefined> = {};
+  for (const name of COMPARED) headers[name] = answer.headers[name];
+  if (headers['content-type'] === 'application/json; charset=utf-8') headers['content-type'] = 'application/json';
+  return { status: answer.status, headers, body: answer.body };
+}
+
+interface LoadedFunction {
+  handler(event: CfEvent): Promise<CfResult>;
+  /** KeyValueStore calls since the last call of this. */
+  takeReads(): number;
+}
+
+/** The generated code as an ES module beside a stand-in `cloudfront` package reading `entries`. */
+async function loadFunction(dir: string, code: string, entries: Map<string, string>): Promise<LoadedFunction> {
+  const pkg = path.join(dir, 'node_modules', 'cloudfront');
+  await mkdir(pkg, { recursive: true });
+  await writeFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'cloudfront', type: 'module', exports: './index.js' }));
+  await writeFile(path.join(pkg, 'index.js'), 'export default { kvs: () => globalThis.mirrorTestKvs };\n');
+  await writeFile(path.join(dir, 'function.mjs'), `${code}\nexport { handler };\n`);
+  let reads = 0;
+  (globalThis as Record<string, unknown>).mirrorTestKvs = {
+    async get(key: string) {
+      reads++;
+      const value = entries.get(key);
+      if (value === undefined) throw new Error(`The key ${key} was not found`);
+      return value;
+    },
+    async exists(key: string) {
+      reads++;
+      return entries.has(key);
+    },
+  };
+  const module = (await import(pathToFileURL(path.join(dir, 'function.mjs')).href)) as { handler: LoadedFunction['handler'] };
+  return {
+    handler: module.handler,
+    takeReads() {
+      const taken = reads;
+      reads = 0;
+      return taken;
+    },
+  };
+}
+
+const METHODS = ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+const MISSING_ARTIFACTS = [`${BINARY}/1/12/agent_as_code_1.12.9_linux_amd64.zip`, `${BINARY}/1/12/agent_as_code_1.12.2_plan9_amd64.zip`, `${BINARY}/7/0/agent_as_code_7.0.0_linux_amd64.zip`];
+
+/** Every request the comparison sends, with the headers and methods that change answers. */
+function allRequests(table: RouteTable): Sent[] {
+  const sent: Sent[] = [];
+  for (const path of Object.keys(table.paths)) sent.push({ path }, { path, method: 'HEAD' }, { path, headers: { Accept: BROWSER } });
+  for (const path of [...withoutSlash(table), ...ODD_QUERIES, ...TRAVERSAL, ...UNKNOWN, ...MISSING_ARTIFACTS]) sent.push({ path });
+  for (const path of endpointTargets()) sent.push({ path }, { path, method: 'HEAD' });
+  for (const accept of [BROWSER, 'application/json', 'text/html', 'text/html;q=0.5, application/json', 'application/json;q=0.5, text/html', '*/*', 'text/html;q=0', 'TEXT/HTML']) {
+    for (const path of ['/', '/binary/releases/', `${BINARY}/`, `${BINARY}/versions`, `${BINARY}/1/12/`, API, `${API}/latest?channel=latest`]) sent.push({ path, headers: { Accept: accept } });
+  }
+  for (const method of METHODS) for (const path of ['/', ZIP, MSI, `${API}/latest/download?platform=windows`, '/nope', `${API}/nope/x/y`]) sent.push({ path, method });
+  return sent;
+}
+
+describe('the CloudFront function', () => {
+  let dir: string;
+  let sidecar: SampleSite;
+  let table: RouteTable;
+  let objects: Map<string, DeployObject>;
+  let entries: Map<string, string>;
+  let code: string;
+  let edge: LoadedFunction;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mirror-edge-'));
+    sidecar = await startSampleSite();
+    table = await readRoutes((await currentBuild(sidecar.site))!);
+    const site = render(await loadCatalog(SAMPLE_RELEASES), await loadTemplates());
+    objects = new Map(deployObjects(site).map((object) => [object.key, object]));
+    entries = kvsEntries(table);
+    code = await cloudFrontFunctionCode();
+    edge = await loadFunction(dir, code, entries);
+  });
+  after(async () => {
+    await sidecar?.close();
+    await rm(dir, { recursive: true, force: true });
+    assert.deepEqual(sidecar?.errors ?? [], []);
+  });
+
+  test('is generic and within CloudFront\'s 10 KB: no catalog data in the code', () => {
+    assert.ok(Buffer.byteLength(code) <= FUNCTION_CODE_LIMIT, `${Buffer.byteLength(code)} bytes`);
+    for (const word of ['agent-as-code', 'agent-releases', '1.8.3', 'ScalepadAgent']) assert.ok(!code.includes(word), word);
+    assert.match(code, /^import \w+ ?from ?"cloudfront";/);
+    assert.match(code, /\nasync function handler\(event\)\{return \w+\(event\)\}\n$/);
+  });
+
+  test('answers every route of the sample as the sidecar does, reading at most 6 keys a request', async () => {
+    for (const sent of allRequests(table)) {
+      const method = sent.method ?? 'GET';
+      const [expected, result] = await Promise.all([send(sidecar.url, sent), edge.handler(eventFor(sent))]);
+      const reads = edge.takeReads();
+      const actual = await viewerAnswer(method, result, objects);
+      const sidecarAnswer = { status: expected.status, headers: Object.fromEntries(COMPARED.map((name) => [name, expected.headers[name] as string | undefined])), body: expected.body.toString('latin1') };
+      assert.deepEqual(comparable(actual), comparable(sidecarAnswer), `${method} ${sent.path} ${JSON.stringify(sent.headers ?? {})}`);
+      // A key the store lacks costs two calls: `get` rejects, `exists` tells a miss from a failure.
+      assert.ok(reads <= 12, `${sent.path}: ${reads} store calls`);
+    }
+  });
+
+  test('leaves out of the store the artifacts its rule finds, and only those', () => {
+    const binaryArtifacts = Object.entries(table.paths).filter(([path, target]) => target.type === 'blob' && path.startsWith('/binary/'));
+    assert.ok(binaryArtifacts.length > 10);
+    for (const [path, target] of Object.entries(table.paths)) {
+      if (target.type !== 'blob') continue;
+      assert.equal(entries.has(path), derivedBlob(path) !== target.blob, path);
+    }
+    for (const [path] of binaryArtifacts) assert.ok(!entries.has(path), `${path}: the sample's file names all follow the rule`);
+    assert.equal(derivedBlob(`${BINARY}/1/13/agent_as_code_1.13.0-beta.1_linux_amd64.zip`), 'releases/1/13/0-beta.1/agent_as_code_1.13.0-beta.1_linux_amd64.zip');
+    assert.equal(derivedBlob(`${BINARY}/1/13/agent_as_code_1.12.0_linux_amd64.zip`), undefined);
+    assert.equal(derivedBlob(`${BINARY}/1/13/../agent_as_code_1.13.0_linux_amd64.zip`), undefined);
+  });
+
+  test('the store\'s limits are checked: key, value and total size, with the offender named', () => {
+    assert.ok(checkKvsLimits(entries) < 64 * 1024);
+    assert.throws(() => checkKvsLimits(new Map([[`/${'k'.repeat(600)}`, 'f']])), (error: Error) => error instanceof KvsLimitError && /key `\/k+…` is 601 bytes, over 512/.test(error.message));
+    assert.throws(() => checkKvsLimits(new Map([['/big', `o${'v'.repeat(1100)}`]])), /the value of `\/big` is 1101 bytes, over 1024/);
+    const full = new Map(Array.from({ length: 6000 }, (_, i) => [`/${String(i).padStart(400, '0')}`, `o${'v'.repeat(500)}`] as [string, string]));
+    assert.throws(() => checkKvsLimits(full), /6000 entries take \d+ bytes, over the store's 5242880/);
+  });
+
+  const njsMissing = spawnSync('njs', ['-v']).status === 0 ? false : 'the njs command-line tool is not installed (Debian package njs)';
+
+  test('njs 0.7.9 runs the same code to the same results', { skip: !process.env.CI && njsMissing }, async () => {
+    assert.equal(njsMissing, false, njsMissing || '');
+    const events = allRequests(table).map(eventFor);
+    const njsDir = path.join(dir, 'njs');
+    await mkdir(njsDir);
+    await writeFile(path.join(njsDir, 'kvs.json'), JSON.stringify(Object.fromEntries(entries)));
+    await writeFile(path.join(njsDir, 'events.json'), JSON.stringify(events));
+    await writeFile(path.join(njsDir, 'cloudfront'), [
+      "import fs from 'fs';",
+      `const entries = JSON.parse(fs.readFileSync(${JSON.stringify(path.join(njsDir, 'kvs.json'))}));`,
+      'const own = (key) => Object.prototype.hasOwnProperty.call(entries, key);',
+      "const store = { get: async function (key) { if (!own(key)) throw new Error('not found'); return entries[key]; }, exists: async function (key) { return own(key); } };",
+      'export default { kvs: () => store };',
+    ].join('\n'));
+    await writeFile(path.join(njsDir, 'function.js'), `${code}\nexport default handler;\n`);
+    await writeFile(path.join(njsDir, 'main.js'), [
+      "import fs from 'fs';",
+      "import handler from 'function.js';",
+      `const events = JSON.parse(fs.readFileSync(${JSON.stringify(path.join(njsDir, 'events.json'))}));`,
+      'async function run() {',
+      '  const results = [];',
+      '  for (let i = 0; i < events.length; i++) {',
+      '    const result = await handler(events[i]);',
+      '    results.push(result);',
+      '  }',
+      `  fs.writeFileSync(${JSON.stringify(path.join(njsDir, 'results.json'))}, JSON.stringify(results));`,
+      '}',
+      'run();',
+    ].join('\n'));
+    const run = spawnSync('njs', ['-t', 'module', '-p', njsDir, path.join(njsDir, 'main.js')], { encoding: 'utf8' });
+    assert.equal(run.status, 0, `njs exited ${run.status}: ${run.stdout}${run.stderr}`);
+    const fromNjs = JSON.parse(await readFile(path.join(njsDir, 'results.json'), 'utf8')) as CfResult[];
+    const fromNode: CfResult[] = [];
+    for (const event of allRequests(table).map(eventFor)) fromNode.push(await edge.handler(event));
+    assert.equal(fromNjs.length, fromNode.length);
+    for (let i = 0; i < events.length; i++) assert.deepEqual(fromNjs[i], JSON.parse(JSON.stringify(fromNode[i])), `${events[i]!.request.method} ${events[i]!.request.uri}`);
+  });
+});
