@@ -5,6 +5,7 @@ import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployProgress, type DeployReport } from './publish/deploy.ts';
 import { publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
+import type { CloudFrontTarget } from './publish/cloudfront/cloudfront-target.ts';
 import type { S3Target } from './publish/s3-target.ts';
 import type { BlobStore } from './stores/blob-store.ts';
 import { render, type RenderedSite } from './render/index.ts';
@@ -38,6 +39,7 @@ export interface DeployPipelineOptions {
   releasesDir: string;
   blobs: BlobStore;
   target: S3Target;
+  edge?: CloudFrontTarget;
   dryRun: boolean;
   delete: boolean;
   onProgress?: (progress: DeployProgress) => void;
@@ -46,7 +48,8 @@ export interface DeployPipelineOptions {
 export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: DeployReport; timings: Record<string, number> }> {
   const { step, timings } = stepTimer();
   const { site } = await renderStore(options.releasesDir, step);
-  // 4. Deploy: diff against what the target holds, upload in the safe order, delete last.
+  // 4. Deploy: diff against what the target holds, upload in the safe order, then the
+  //    distribution's routes, function and invalidation, delete last.
   const report = await step('deploy', () => deployToTarget({ ...options, site }));
   return { deploy: report, timings };
 }

@@ -4,6 +4,8 @@ import cliProgress from 'cli-progress';
 import { resolvePaths } from '../generator/config.ts';
 import { LoadError } from '../generator/load/index.ts';
 import { CHANNELS, type Channel } from '../generator/model/catalog.ts';
+import { createCloudFrontTarget } from '../generator/publish/cloudfront/cloudfront-target.ts';
+import { cloudFrontFunctionCode } from '../generator/publish/cloudfront/function-code.ts';
 import { formatPlan, type DeployProgress } from '../generator/publish/deploy.ts';
 import { nginxConfig } from '../generator/publish/nginx.ts';
 import { createS3Target } from '../generator/publish/s3-target.ts';
@@ -26,7 +28,9 @@ Usage:
   mirror serve [--site DIR] [--port N] [--host HOST]
   mirror start [--releases DIR] [--port N] [--host HOST]
   mirror release add --product P --version V [--channel C]... FILES...
-  mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL] [--dry-run] [--no-delete]
+  mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL]
+                [--distribution-id ID] [--kvs-arn ARN] [--dry-run] [--no-delete]
+  mirror cloudfront-function
   mirror verify --base-url URL [--concurrency N] [--timeout SECONDS]
   mirror nginx-conf [--site DIR] [--listen HOST:PORT]
 
@@ -96,20 +100,28 @@ Builds the manifest store (the bundled sample by default) and serves it: what \`
   },
 
   deploy: {
-    usage: `mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL] [--dry-run] [--no-delete]
+    usage: `mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL]
+              [--distribution-id ID] [--kvs-arn ARN] [--dry-run] [--no-delete]
 
 Renders the manifest store and uploads the site and its artifacts to an S3 bucket: only objects
 whose sha256 (kept in each object's metadata) changed, artifacts first, then indexes from the
-deepest paths up, so no index ever names an object not yet uploaded; unreferenced objects are
-deleted last. Credentials come from the standard AWS chain (environment, profile, role).
+deepest paths up, so no index ever names an object not yet uploaded. With a CloudFront
+distribution, then: the route table into its KeyValueStore (by diff), its viewer-request function
+(only when the code changed), and an invalidation of the changed files, waited for. Unreferenced
+objects are deleted last. Credentials come from the standard AWS chain (environment, profile, role).
 
-  --bucket B        bucket name
-  --prefix P        key prefix inside the bucket (default: the bucket root)
-  --region R        AWS region (default: from the AWS configuration)
-  --endpoint URL    S3-compatible endpoint, path-style (default $AWS_ENDPOINT_URL_S3)
-  --dry-run         print the plan (uploads with reasons, deletions) and change nothing
-  --no-delete       keep objects the site no longer references
-  --releases DIR    manifest store (default $MIRROR_RELEASES or releases/)
+  --bucket B                bucket name
+  --prefix P                key prefix inside the bucket (default: the bucket root)
+  --region R                AWS region of the bucket (default: from the AWS configuration)
+  --endpoint URL            S3-compatible endpoint, path-style (default $AWS_ENDPOINT_URL_S3)
+  --distribution-id ID      CloudFront distribution serving the bucket (without it, CloudFront
+                            steps are skipped)
+  --kvs-arn ARN             its KeyValueStore (default: the one its viewer-request function reads)
+  --invalidation-timeout S  seconds to wait for the invalidation (default 900)
+  --dry-run                 print the plan (uploads with reasons, store keys, function,
+                            invalidation paths, deletions) and change nothing
+  --no-delete               keep objects the site no longer references
+  --releases DIR            manifest store (default $MIRROR_RELEASES or releases/)
 `,
     options: {
       ...releasesOption,
@@ -117,6 +129,9 @@ deleted last. Credentials come from the standard AWS chain (environment, profile
       prefix: { type: 'string' },
       region: { type: 'string' },
       endpoint: { type: 'string' },
+      'distribution-id': { type: 'string' },
+      'kvs-arn': { type: 'string' },
+      'invalidation-timeout': { type: 'string' },
       'dry-run': { type: 'boolean' },
       'no-delete': { type: 'boolean' },
     },
@@ -128,19 +143,48 @@ deleted last. Credentials come from the standard AWS chain (environment, profile
         region: values.region as string | undefined,
         endpoint: values.endpoint as string | undefined,
       });
+      const distributionId = values['distribution-id'] as string | undefined;
+      const kvsArn = values['kvs-arn'] as string | undefined;
+      if (kvsArn && !distributionId) throw new UsageError('--kvs-arn needs --distribution-id: the store is read by that distribution\'s function');
+      const edge = distributionId
+        ? await createCloudFrontTarget({ distributionId, ...(kvsArn ? { kvsArn } : {}), invalidationTimeoutSeconds: positiveInteger(values, 'invalidation-timeout', 900) })
+        : undefined;
+      if (!edge) console.log('cloudfront: skipped, no --distribution-id given (routes, function and invalidation left alone)');
       const dryRun = values['dry-run'] === true;
       const progress = deployProgress();
       const { deploy: report, timings } = await deploy({
         releasesDir: paths.releasesDir,
         blobs: createFsBlobStore({ root: paths.blobsDir }),
         target,
+        ...(edge ? { edge } : {}),
         dryRun,
         delete: values['no-delete'] !== true,
         onProgress: progress.update,
       });
       progress.stop();
-      if (dryRun) console.log(formatPlan(report.plan, target.describe()));
-      else console.log(`deployed to ${target.describe()}: ${report.uploaded} uploaded (${report.uploadedBytes} bytes), ${report.deleted} deleted, ${report.plan.unchanged} unchanged [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`);
+      if (dryRun) {
+        console.log(formatPlan(report, target.describe()));
+        return 0;
+      }
+      console.log(`deployed to ${target.describe()}: ${report.uploaded} uploaded (${report.uploadedBytes} bytes), ${report.deleted} deleted, ${report.plan.unchanged} unchanged [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`);
+      if (edge && report.edge) {
+        const { changes, edgeFunction, invalidate } = report.edge;
+        console.log(`${edge.describe()}: ${changes.puts.length} route keys put, ${changes.deletes.length} deleted; function ${edgeFunction.name} ${edgeFunction.upToDate ? 'unchanged' : 'published'}; ${report.invalidation ? `invalidation ${report.invalidation} of ${invalidate.length} paths completed` : 'nothing to invalidate'}`);
+      }
+      return 0;
+    },
+  },
+
+  'cloudfront-function': {
+    usage: `mirror cloudfront-function
+
+Prints the code of the CloudFront viewer-request function (runtime cloudfront-js-2.0) that
+routes requests from the KeyValueStore \`mirror deploy --distribution-id\` fills. The code is
+the same for every catalog; deploy publishes it when the distribution's function differs.
+`,
+    options: {},
+    async run() {
+      process.stdout.write(await cloudFrontFunctionCode());
       return 0;
     },
   },

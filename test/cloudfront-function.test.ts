@@ -1,7 +1,7 @@
 // The CloudFront viewer-request function against the sidecar. A harness runs the generated code
 // with a stand-in for the `cloudfront` module, fed from the KeyValueStore entries a deploy writes,
-// in front of a stand-in bucket holding the objects a deploy uploads; an origin miss gets the
-// distribution's custom error response. Every route of the sample goes to both, answers compared.
+// in front of a stand-in bucket holding the objects a deploy uploads. Every route of the sample
+// goes to both, and the answers are compared.
 // The same events also run through njs 0.7.9, the engine cloudfront-js-2.0 descends from.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,30 +9,18 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { loadCatalog } from '../generator/load/index.ts';
 import { loadTemplates } from '../generator/load/templates.ts';
-import { derivedBlob } from '../generator/publish/cloudfront/kvs-format.ts';
+import { artifactRule } from '../generator/publish/cloudfront/kvs-format.ts';
 import { checkKvsLimits, kvsEntries, KvsLimitError } from '../generator/publish/cloudfront/kvs-entries.ts';
 import { FUNCTION_CODE_LIMIT, cloudFrontFunctionCode } from '../generator/publish/cloudfront/function-code.ts';
 import { deployObjects, type DeployObject } from '../generator/publish/deploy-plan.ts';
 import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
-import { ORIGIN_NOT_FOUND_KEY, render } from '../generator/render/index.ts';
+import { render } from '../generator/render/index.ts';
 import type { RouteTable } from '../generator/render/route-table.ts';
+import { eventFor, loadFunction, type CfEvent, type CfResult, type LoadedFunction } from './helpers/edge-function.ts';
 import { API, BINARY, BROWSER, MSI, ODD_QUERIES, TRAVERSAL, UNKNOWN, ZIP, endpointTargets, send, withoutSlash, type Sent } from './helpers/route-requests.ts';
 import { SAMPLE_BLOBS, SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
-
-interface CfValue {
-  value: string;
-  multiValue?: CfValue[];
-}
-interface CfEvent {
-  version: '1.0';
-  context: { eventType: 'viewer-request' };
-  viewer: { ip: string };
-  request: { method: string; uri: string; querystring: Record<string, CfValue>; headers: Record<string, CfValue>; cookies: Record<string, CfValue> };
-}
-type CfResult = CfEvent['request'] | { statusCode: number; statusDescription: string; headers: Record<string, CfValue>; body?: { encoding: string; data: string } };
 
 interface Answer {
   status: number;
@@ -43,25 +31,6 @@ interface Answer {
 /** The headers the function or the bucket's object metadata decide. */
 const COMPARED = ['content-type', 'cache-control', 'location', 'content-disposition', 'allow'];
 
-/** The event CloudFront builds: the URI and query names and values exactly as the viewer sent them. */
-function eventFor({ method = 'GET', path: target, headers = {} }: Sent): CfEvent {
-  const withoutFragment = target.split('#')[0]!;
-  const question = withoutFragment.indexOf('?');
-  const uri = question === -1 ? withoutFragment : withoutFragment.slice(0, question);
-  const querystring: Record<string, CfValue> = {};
-  for (const pair of question === -1 ? [] : withoutFragment.slice(question + 1).split('&')) {
-    if (pair === '') continue;
-    const equals = pair.indexOf('=');
-    const name = equals === -1 ? pair : pair.slice(0, equals);
-    const value = { value: equals === -1 ? '' : pair.slice(equals + 1) };
-    const existing = querystring[name];
-    if (!existing) querystring[name] = value;
-    else existing.multiValue = [...(existing.multiValue ?? [{ value: existing.value }]), value];
-  }
-  const lowered = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), { value }]));
-  return { version: '1.0', context: { eventType: 'viewer-request' }, viewer: { ip: '192.0.2.1' }, request: { method, uri, querystring, headers: lowered, cookies: {} } };
-}
-
 /** What the viewer receives: the function's response, or the bucket's answer for the rewritten URI. */
 async function viewerAnswer(method: string, result: CfResult, objects: Map<string, DeployObject>): Promise<Answer> {
   if ('statusCode' in result) {
@@ -69,15 +38,14 @@ async function viewerAnswer(method: string, result: CfResult, objects: Map<strin
     return { status: result.statusCode, headers, body: method === 'HEAD' ? '' : Buffer.from(result.body?.data ?? '').toString('latin1') };
   }
   assert.deepEqual(result.querystring, {}, 'a rewritten request carries no query to the bucket');
-  const object = objects.get(decodeURIComponent(result.uri.slice(1)));
-  // The distribution's custom error response for 403/404 from the bucket (see the CloudFormation example).
-  const served = object ?? objects.get(ORIGIN_NOT_FOUND_KEY)!;
-  const bytes = served.source.type === 'body' ? Buffer.from(served.source.body) : await readFile(path.join(SAMPLE_BLOBS, served.source.blob));
-  const body = bytes.toString('latin1');
+  const key = decodeURIComponent(result.uri.slice(1));
+  const object = objects.get(key);
+  assert.ok(object, `the function rewrote to ${key}, which the bucket lacks`);
+  const bytes = object.source.type === 'body' ? Buffer.from(object.source.body) : await readFile(path.join(SAMPLE_BLOBS, object.source.blob));
   return {
-    status: object ? 200 : 404,
-    headers: { 'content-type': served.contentType, 'cache-control': served.cacheControl, 'content-disposition': served.contentDisposition },
-    body: method === 'HEAD' ? '' : body,
+    status: 200,
+    headers: { 'content-type': object.contentType, 'cache-control': object.cacheControl, 'content-disposition': object.contentDisposition },
+    body: method === 'HEAD' ? '' : bytes.toString('latin1'),
   };
 }
 
@@ -89,45 +57,8 @@ function comparable(answer: Answer): Answer {
   return { status: answer.status, headers, body: answer.body };
 }
 
-interface LoadedFunction {
-  handler(event: CfEvent): Promise<CfResult>;
-  /** KeyValueStore calls since the last call of this. */
-  takeReads(): number;
-}
-
-/** The generated code as an ES module beside a stand-in `cloudfront` package reading `entries`. */
-async function loadFunction(dir: string, code: string, entries: Map<string, string>): Promise<LoadedFunction> {
-  const pkg = path.join(dir, 'node_modules', 'cloudfront');
-  await mkdir(pkg, { recursive: true });
-  await writeFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'cloudfront', type: 'module', exports: './index.js' }));
-  await writeFile(path.join(pkg, 'index.js'), 'export default { kvs: () => globalThis.mirrorTestKvs };\n');
-  await writeFile(path.join(dir, 'function.mjs'), `${code}\nexport { handler };\n`);
-  let reads = 0;
-  (globalThis as Record<string, unknown>).mirrorTestKvs = {
-    async get(key: string) {
-      reads++;
-      const value = entries.get(key);
-      if (value === undefined) throw new Error(`The key ${key} was not found`);
-      return value;
-    },
-    async exists(key: string) {
-      reads++;
-      return entries.has(key);
-    },
-  };
-  const module = (await import(pathToFileURL(path.join(dir, 'function.mjs')).href)) as { handler: LoadedFunction['handler'] };
-  return {
-    handler: module.handler,
-    takeReads() {
-      const taken = reads;
-      reads = 0;
-      return taken;
-    },
-  };
-}
-
 const METHODS = ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
-const MISSING_ARTIFACTS = [`${BINARY}/1/12/agent_as_code_1.12.9_linux_amd64.zip`, `${BINARY}/1/12/agent_as_code_1.12.2_plan9_amd64.zip`, `${BINARY}/7/0/agent_as_code_7.0.0_linux_amd64.zip`];
+const MISSING_ARTIFACTS = [`${BINARY}/1/12/agent_as_code_1.12.2_linux_amd64.tar.gz`, `${BINARY}/1/12/agent_as_code_1.12.2_darwin_amd64.zip.sig`, `${BINARY}/1/12/agent_as_code_1.12.9_linux_amd64.zip`, `${BINARY}/1/12/agent_as_code_1.12.2_plan9_amd64.zip`, `${BINARY}/7/0/agent_as_code_7.0.0_linux_amd64.zip`];
 
 /** Every request the comparison sends, with the headers and methods that change answers. */
 function allRequests(table: RouteTable): Sent[] {
@@ -186,17 +117,22 @@ describe('the CloudFront function', () => {
     }
   });
 
-  test('leaves out of the store the artifacts its rule finds, and only those', () => {
+  test('lists binary artifacts in their release\'s value instead of a key each', () => {
     const binaryArtifacts = Object.entries(table.paths).filter(([path, target]) => target.type === 'blob' && path.startsWith('/binary/'));
     assert.ok(binaryArtifacts.length > 10);
-    for (const [path, target] of Object.entries(table.paths)) {
-      if (target.type !== 'blob') continue;
-      assert.equal(entries.has(path), derivedBlob(path) !== target.blob, path);
+    for (const [path] of binaryArtifacts) {
+      assert.ok(!entries.has(path), path);
+      assert.match(entries.get(artifactRule(path)!.release)!, /^v/);
     }
-    for (const [path] of binaryArtifacts) assert.ok(!entries.has(path), `${path}: the sample's file names all follow the rule`);
-    assert.equal(derivedBlob(`${BINARY}/1/13/agent_as_code_1.13.0-beta.1_linux_amd64.zip`), 'releases/1/13/0-beta.1/agent_as_code_1.13.0-beta.1_linux_amd64.zip');
-    assert.equal(derivedBlob(`${BINARY}/1/13/agent_as_code_1.12.0_linux_amd64.zip`), undefined);
-    assert.equal(derivedBlob(`${BINARY}/1/13/../agent_as_code_1.13.0_linux_amd64.zip`), undefined);
+    for (const [path, target] of Object.entries(table.paths)) if (target.type === 'blob' && !path.startsWith('/binary/')) assert.equal(entries.get(path), `o${target.blob}`);
+    assert.equal(entries.get(`${BINARY}/1.13.0-beta.1/`), 'vagent_as_code_1.13.0-beta.1_/darwin_arm64.zip/linux_amd64.zip/linux_arm64.zip/windows_amd64.zip');
+    assert.deepEqual(artifactRule(`${BINARY}/1/13/agent_as_code_1.13.0-beta.1_linux_amd64.zip`), {
+      release: `${BINARY}/1.13.0-beta.1/`,
+      file: 'agent_as_code_1.13.0-beta.1_linux_amd64.zip',
+      blob: 'releases/1/13/0-beta.1/agent_as_code_1.13.0-beta.1_linux_amd64.zip',
+    });
+    assert.equal(artifactRule(`${BINARY}/1/13/agent_as_code_1.12.0_linux_amd64.zip`), undefined);
+    assert.equal(artifactRule(`${BINARY}/1/13/../agent_as_code_1.13.0_linux_amd64.zip`), undefined);
   });
 
   test('the store\'s limits are checked: key, value and total size, with the offender named', () => {

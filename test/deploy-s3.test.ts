@@ -13,6 +13,7 @@ import { STATE_KEY, createS3Target } from '../generator/publish/s3-target.ts';
 import { render } from '../generator/render/index.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { SAMPLE_BLOBS, SAMPLE_RELEASES } from './helpers/sample-site.ts';
+import { addPatchRelease } from './helpers/store.ts';
 import { CREDENTIALS, startFakeS3, type FakeS3 } from './helpers/s3.ts';
 
 const BUCKET = 'mirror-site';
@@ -100,7 +101,7 @@ describe('mirror deploy to S3', () => {
   test('a new release uploads its artifact and only the files it changes, artifacts first', async () => {
     await runDeploy();
     const before = await renderedSample(store);
-    await addPatchRelease(store);
+    await addPatchRelease(store, path.join(work, 'blobs'));
     const after = await renderedSample(store);
     const changed = after.files.filter((file) => before.files.find((old) => old.key === file.key)?.body !== file.body).map((file) => file.key);
     s3.requests.length = 0;
@@ -111,7 +112,7 @@ describe('mirror deploy to S3', () => {
   });
 
   test('at every moment, every listing names only artifacts already in the bucket', async () => {
-    await addPatchRelease(store);
+    await addPatchRelease(store, path.join(work, 'blobs'));
     const site = await renderedSample(store);
     let checks = 0;
     s3.afterPut = async () => {
@@ -140,7 +141,7 @@ describe('mirror deploy to S3', () => {
   });
 
   test('objects the site no longer references are deleted last, or kept with --no-delete', async () => {
-    await addPatchRelease(store);
+    await addPatchRelease(store, path.join(work, 'blobs'));
     await runDeploy();
     await rm(path.join(store, 'agent-as-code', '1.12.3.json'));
     await runDeploy({ delete: false });
@@ -162,7 +163,7 @@ describe('mirror deploy to S3', () => {
     const expected = await bucketKeys();
     assert.ok(expected.length > 40);
 
-    await addPatchRelease(store);
+    await addPatchRelease(store, path.join(work, 'blobs'));
     s3.fault = (method, key) => method === 'PUT' && key !== STATE_KEY;
     await assert.rejects(runDeploy({ maxAttempts: 1 }), /deploy step "upload artifacts" failed/);
     s3.fault = undefined;
@@ -186,22 +187,10 @@ describe('mirror deploy to S3', () => {
 });
 
 /** Adds 1.12.3 with one linux/amd64 artifact, the bytes of 1.12.2's under the new version's key. */
-async function addPatchRelease(dir: string): Promise<void> {
-  const release = JSON.parse(await readFile(path.join(dir, 'agent-as-code', '1.12.2.json'), 'utf8'));
-  const source = release.artifacts.find((artifact: { platform: string; arch: string }) => artifact.platform === 'linux' && artifact.arch === 'amd64');
-  const blob = 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip';
-  await mkdir(path.dirname(path.join(work, 'blobs', blob)), { recursive: true });
-  await cp(path.join(work, 'blobs', source.blob), path.join(work, 'blobs', blob));
-  await writeFile(
-    path.join(dir, 'agent-as-code', '1.12.3.json'),
-    JSON.stringify({ ...release, version: '1.12.3', published_at: '2024-03-01T00:00:00Z', artifacts: [{ ...source, filename: 'agent_as_code_1.12.3_linux_amd64.zip', blob }] }),
-  );
-}
-
 describe('mirror deploy from a CI job', () => {
   test('needs local bytes only for the artifacts it uploads, and refuses when those are missing', async () => {
     await runDeploy();
-    await addPatchRelease(store);
+    await addPatchRelease(store, path.join(work, 'blobs'));
     const newBlob = 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip';
     const bytes = await readFile(path.join(work, 'blobs', newBlob));
     await rm(path.join(work, 'blobs'), { recursive: true });

@@ -32,10 +32,14 @@ export interface S3Target {
    * objects' own metadata.
    */
   saveState(objects: Map<string, RemoteObject>, pending?: string[]): Promise<void>;
+  /** A record the deployer keeps beside its state (`.mirror/<name>`), or undefined when there is none. */
+  readRecord<T>(name: string): Promise<T | undefined>;
+  writeRecord(name: string, value: unknown): Promise<void>;
 }
 
-/** The deployer's own object; never listed as site content. */
-export const STATE_KEY = '.mirror/deploy-state.json';
+/** The deployer's own objects live under this folder, which is never site content. */
+const RECORDS = '.mirror/';
+export const STATE_KEY = `${RECORDS}deploy-state.json`;
 
 interface DeployState {
   version: 1;
@@ -65,7 +69,8 @@ export async function createS3Target(options: S3TargetOptions): Promise<S3Target
     describe: () => `s3://${Bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}`,
 
     async list() {
-      const state = await readState(client, sdk, Bucket, prefix + STATE_KEY);
+      const recorded = await readJson<DeployState>(client, sdk, Bucket, prefix + STATE_KEY);
+      const state = recorded?.version === 1 ? recorded : undefined;
       const remote = new Map<string, RemoteObject>();
       let unknown: string[];
       if (state) {
@@ -117,8 +122,11 @@ export async function createS3Target(options: S3TargetOptions): Promise<S3Target
 
     async saveState(objects, pending = []) {
       const state: DeployState = { version: 1, objects: Object.fromEntries([...objects].sort(([a], [b]) => (a < b ? -1 : 1))), pending: [...pending].sort() };
-      await client.send(new sdk.PutObjectCommand({ Bucket, Key: prefix + STATE_KEY, Body: `${JSON.stringify(state)}\n`, ContentType: 'application/json', CacheControl: 'no-store' }));
+      await writeJson(client, sdk, Bucket, prefix + STATE_KEY, state);
     },
+
+    readRecord: (name) => readJson(client, sdk, Bucket, prefix + RECORDS + name),
+    writeRecord: (name, value) => writeJson(client, sdk, Bucket, prefix + RECORDS + name, value),
   };
 }
 
@@ -129,15 +137,18 @@ async function buffer(stream: Readable): Promise<Buffer> {
 }
 
 /** What the deployer last recorded; undefined when there is no record (a first deploy, or one made before records). */
-async function readState(client: S3Client, sdk: Sdk, Bucket: string, Key: string): Promise<DeployState | undefined> {
+async function readJson<T>(client: S3Client, sdk: Sdk, Bucket: string, Key: string): Promise<T | undefined> {
   try {
     const response = await client.send(new sdk.GetObjectCommand({ Bucket, Key }));
-    const state = JSON.parse(await response.Body!.transformToString()) as DeployState;
-    return state.version === 1 ? state : undefined;
+    return JSON.parse(await response.Body!.transformToString()) as T;
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
   }
+}
+
+async function writeJson(client: S3Client, sdk: Sdk, Bucket: string, Key: string, value: unknown): Promise<void> {
+  await client.send(new sdk.PutObjectCommand({ Bucket, Key, Body: `${JSON.stringify(value)}\n`, ContentType: 'application/json', CacheControl: 'no-store' }));
 }
 
 /** Every key under the prefix but the record itself: the slow way, when there is no record. */
@@ -146,7 +157,7 @@ async function listKeys(client: S3Client, sdk: Sdk, Bucket: string, prefix: stri
   let ContinuationToken: string | undefined;
   do {
     const page = await client.send(new sdk.ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken }));
-    for (const item of page.Contents ?? []) if (item.Key && item.Key !== prefix + STATE_KEY) keys.push(item.Key.slice(prefix.length));
+    for (const item of page.Contents ?? []) if (item.Key && !item.Key.startsWith(prefix + RECORDS)) keys.push(item.Key.slice(prefix.length));
     ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (ContinuationToken);
   return keys;

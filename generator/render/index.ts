@@ -4,14 +4,7 @@ import { AGENT_ROOT, DOWNLOADS_ROOT, renderAgentProduct } from './agent.ts';
 import { BINARY_ROOT, renderBinaryProduct } from './binary.ts';
 import { createPageRenderer, type Templates } from './html.ts';
 import type { Endpoint, PathTarget, RouteTable } from './route-table.ts';
-import { CACHE_SHORT, JSON_TYPE, jsonFile, type SiteFile } from './site-file.ts';
-
-/**
- * The body a CDN sends when its bucket lacks an artifact the edge routed by rule (see
- * publish/cloudfront/kvs-format.ts): the binary contract's 404, as the sidecar sends it.
- */
-export const ORIGIN_NOT_FOUND_KEY = 'errors/not-found.json';
-const BINARY_NOT_FOUND = 'Binary not found';
+import { CACHE_SHORT, jsonFile, type SiteFile } from './site-file.ts';
 
 export interface RenderedSite {
   /** Sorted by key. */
@@ -67,8 +60,6 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
     addPaths({ [`/${BINARY_ROOT}/`]: { type: 'file', key: `${BINARY_ROOT}/index.json`, html: `${BINARY_ROOT}/index.html` } });
   }
 
-  files.push({ key: ORIGIN_NOT_FOUND_KEY, body: JSON.stringify({ error: 'Not Found', message: BINARY_NOT_FOUND }), contentType: JSON_TYPE, cacheControl: CACHE_SHORT, kind: 'page' });
-
   files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (let i = 1; i < files.length; i++) {
     if (files[i]!.key === files[i - 1]!.key) throw new Error(`Two site files with the key ${files[i]!.key}`);
@@ -80,7 +71,7 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
       paths: sortKeys(paths),
       endpoints,
       fallbacks: [
-        { prefix: `/${BINARY_ROOT}/`, shape: 'flat', message: BINARY_NOT_FOUND },
+        { prefix: `/${BINARY_ROOT}/`, shape: 'flat', message: 'Binary not found' },
         { prefix: `/${AGENT_ROOT}`, shape: 'nested', message: 'Not found' },
         { prefix: `/${DOWNLOADS_ROOT}/`, shape: 'flat', message: 'Artifact not found' },
       ],

@@ -35,7 +35,7 @@ export interface MirrorHttp {
   text(url: URL): Promise<string | undefined>;
   /** A URL that must answer 302 with a Location; returns the Location resolved against `url`. */
   redirect(url: URL): Promise<URL | undefined>;
-  /** A file that must answer 200; checks its X-Checksum-Sha256 header when there is one. */
+  /** A file that must answer 200; checks its X-Checksum-Sha256 (or x-amz-meta-sha256) header when there is one. */
   download(url: URL): Promise<Download | undefined>;
 }
 
@@ -140,8 +140,10 @@ export function createMirrorHttp({ fetch, concurrency, record }: MirrorHttpOptio
           return undefined;
         }
         const sha256 = hash.digest('hex');
-        const announced = response.headers.get('x-checksum-sha256');
-        if (announced !== null && announced.toLowerCase() !== sha256) record.problem(url, `expected sha256 ${announced} (its X-Checksum-Sha256 header), got ${sha256}`);
+        // The sidecar and nginx send X-Checksum-Sha256; from S3 the deployer's metadata arrives as x-amz-meta-sha256.
+        const header = response.headers.has('x-checksum-sha256') ? 'X-Checksum-Sha256' : 'x-amz-meta-sha256';
+        const announced = response.headers.get(header);
+        if (announced !== null && announced.toLowerCase() !== sha256) record.problem(url, `expected sha256 ${announced} (its ${header} header), got ${sha256}`);
         record.progress({ type: 'download', url: String(url), bytes: size });
         return { size, sha256, contentType: response.headers.get('content-type') };
       }),

@@ -1,7 +1,7 @@
 // Temporary manifest stores and blob directories for the loader, `release add` and blob store tests.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO, SAMPLE_RELEASES } from './sample-site.ts';
@@ -134,4 +134,17 @@ export async function listFiles(dir: string): Promise<string[]> {
     .filter((entry) => entry.isFile())
     .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
     .sort();
+}
+
+/** Adds agent-as-code 1.12.3 (one linux/amd64 zip, the bytes of 1.12.2's) to a copy of the sample store. */
+export async function addPatchRelease(releasesDir: string, blobsDir: string): Promise<void> {
+  const release = JSON.parse(await readFile(path.join(releasesDir, 'agent-as-code', '1.12.2.json'), 'utf8'));
+  const source = release.artifacts.find((artifact: { platform: string; arch: string }) => artifact.platform === 'linux' && artifact.arch === 'amd64');
+  const blob = 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip';
+  await mkdir(path.dirname(path.join(blobsDir, blob)), { recursive: true });
+  await cp(path.join(blobsDir, source.blob), path.join(blobsDir, blob));
+  await writeFile(
+    path.join(releasesDir, 'agent-as-code', '1.12.3.json'),
+    JSON.stringify({ ...release, version: '1.12.3', published_at: '2024-03-01T00:00:00Z', artifacts: [{ ...source, filename: 'agent_as_code_1.12.3_linux_amd64.zip', blob }] }),
+  );
 }

@@ -3,8 +3,8 @@
 // artifacts become a rewrite of the URI to their object key; redirects and the contracts' errors
 // are answered here. Bundled by `cloudFrontFunctionCode`; the code never changes with the catalog.
 import cf from 'cloudfront';
-import { decodePath, resolve, type Answer, type RouteRequest } from '../../render/resolve.ts';
-import { derivedBlob, kvsSource } from './kvs-format.ts';
+import { resolve, type Answer, type RouteRequest } from '../../render/resolve.ts';
+import { kvsSource } from './kvs-format.ts';
 
 /** The parts of CloudFront's event this function reads and returns. */
 interface CfValue {
@@ -73,18 +73,14 @@ async function read(key: string): Promise<string | null> {
 }
 
 function respond(request: CfRequest, answer: Answer): CfRequest | CfResponse {
-  // An artifact the store does not list: its object, if the bucket has it (a miss is the origin's 404).
-  const path = answer.type === 'error' && answer.status === 404 ? decodePath(request.uri) : undefined;
-  const blob = path === undefined ? undefined : derivedBlob(path);
   const method = request.method;
   if (method !== 'GET' && method !== 'HEAD') {
     // As the sidecar: 405 where GET would answer, its plain 404 elsewhere.
-    if (answer.type === 'error' && blob === undefined) return json(404, { error: 'Not Found', message: 'Not found' });
+    if (answer.type === 'error') return json(404, { error: 'Not Found', message: 'Not found' });
     const refused = json(405, { error: 'Method Not Allowed', message: `${method} is not allowed here; use GET or HEAD` });
     refused.headers.allow = { value: 'GET, HEAD' };
     return refused;
   }
-  if (blob !== undefined) return rewrite(request, blob);
   switch (answer.type) {
     case 'file':
       return rewrite(request, answer.key);

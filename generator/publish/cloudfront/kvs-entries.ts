@@ -1,7 +1,7 @@
 // The KeyValueStore contents for a route table (kvs-format.ts describes the layout), and
 // CloudFront's limits checked before a deploy changes anything. Pure.
 import type { EndpointRule, PathTarget, RouteTable } from '../../render/route-table.ts';
-import { META_KEY, derivedBlob, endpointKey, entryKey, scopeKey, type KvsMeta } from './kvs-format.ts';
+import { META_KEY, artifactRule, decodePathValue, endpointKey, entryKey, packFiles, scopeKey, type KvsMeta } from './kvs-format.ts';
 
 /** CloudFront KeyValueStore quotas, in UTF-8 bytes. */
 export const KVS_LIMITS = { keyBytes: 512, valueBytes: 1024, storeBytes: 5 * 1024 * 1024 };
@@ -22,9 +22,11 @@ export function kvsEntries(table: RouteTable): Map<string, string> {
   };
   const meta: KvsMeta = { patterns: table.endpoints.map((endpoint) => endpoint.pattern), fallbacks: table.fallbacks, errorCacheControl: table.errorCacheControl };
   add(META_KEY, JSON.stringify(meta));
+  const listed = releaseLists(table);
   for (const [path, target] of Object.entries(table.paths)) {
-    const value = pathValue(path, target);
-    if (value !== undefined) add(path, value);
+    if (target.type === 'blob' && listed.files.has(path)) continue;
+    const files = listed.releases.get(path);
+    add(path, files ? `v${packFiles(files)}` : pathValue(path, target));
   }
   for (const endpoint of table.endpoints) {
     const { entries: answers, html, scopes, ...rule } = endpoint;
@@ -54,13 +56,37 @@ export function checkKvsLimits(entries: ReadonlyMap<string, string>): number {
   return total;
 }
 
-function pathValue(path: string, target: PathTarget): string | undefined {
+/**
+ * The binary artifacts the edge finds by `artifactRule`, listed in their release's `v` value: those
+ * whose blob key the rule derives and whose release page redirects where `v` says, in lists that fit a value.
+ */
+function releaseLists(table: RouteTable): { releases: Map<string, string[]>; files: Set<string> } {
+  const releases = new Map<string, string[]>();
+  const paths = new Map<string, string[]>();
+  for (const [path, target] of Object.entries(table.paths)) {
+    const rule = target.type === 'blob' ? artifactRule(path) : undefined;
+    if (rule === undefined || target.type !== 'blob' || rule.blob !== target.blob) continue;
+    const page = table.paths[rule.release];
+    const listed = decodePathValue(rule.release, 'v');
+    if (page?.type !== 'redirect' || listed.type !== 'redirect' || listed.location !== page.location) continue;
+    releases.set(rule.release, [...(releases.get(rule.release) ?? []), rule.file]);
+    paths.set(rule.release, [...(paths.get(rule.release) ?? []), path]);
+  }
+  const files = new Set<string>();
+  for (const [release, names] of releases) {
+    if (Buffer.byteLength(`v${packFiles(names)}`) > KVS_LIMITS.valueBytes) releases.delete(release);
+    else for (const path of paths.get(release)!) files.add(path);
+  }
+  return { releases, files };
+}
+
+function pathValue(path: string, target: PathTarget): string {
   const own = path.slice(1);
   switch (target.type) {
     case 'redirect':
       return `r${line(target.location)}`;
     case 'blob':
-      return derivedBlob(path) === target.blob ? undefined : `o${line(target.blob)}`;
+      return `o${line(target.blob)}`;
     case 'file':
       if (target.html === undefined) return target.key === own ? 'f' : `o${line(target.key)}`;
       if (path.endsWith('/') && target.key === `${own}index.json` && target.html === `${own}index.html`) return 'd';
