@@ -6,6 +6,7 @@ import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployProgress, type DeployReport } from './publish/deploy.ts';
 import { publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
 import type { CloudFrontTarget } from './publish/cloudfront/cloudfront-target.ts';
+import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import type { S3Target } from './publish/s3-target.ts';
 import type { BlobStore } from './stores/blob-store.ts';
 import { render, type RenderedSite } from './render/index.ts';
@@ -23,6 +24,8 @@ export interface BuildReport {
   releases: number;
   files: number;
   publish: LocalPublishResult;
+  /** Why this site could not be deployed to CloudFront as it is; a local site serves regardless. */
+  cloudFrontProblem: string | undefined;
   /** Milliseconds per step. */
   timings: Record<string, number>;
 }
@@ -32,7 +35,19 @@ export async function build(options: BuildOptions): Promise<BuildReport> {
   const { catalog, site } = await renderStore(options.releasesDir, step);
   // 4. Publish: write what changed into a new build folder and swap it in atomically.
   const publish = await step('publish', () => publishToLocalDir({ site: options.site }, site));
-  return { ...counts(catalog, site), publish, timings };
+  // 5. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
+  const cloudFrontProblem = await step('check', () => kvsProblem(site));
+  return { ...counts(catalog, site), publish, cloudFrontProblem, timings };
+}
+
+function kvsProblem(site: RenderedSite): string | undefined {
+  try {
+    checkKvsLimits(kvsEntries(site.routes));
+    return undefined;
+  } catch (error) {
+    if (error instanceof KvsLimitError) return error.message;
+    throw error;
+  }
 }
 
 export interface DeployPipelineOptions {

@@ -358,6 +358,7 @@ function printBuild(report: BuildReport, site: string): void {
     `built ${report.products} products, ${report.releases} releases: ${report.files} files (${publish.written} written, ${publish.linked} unchanged) → ${site}` +
       ` [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`,
   );
+  if (report.cloudFrontProblem) console.warn(`warning: mirror deploy --distribution-id would refuse this site: ${report.cloudFrontProblem}`);
 }
 
 async function serve(site: string, blobsDir: string, values: Record<string, unknown>): Promise<void> {

@@ -18,7 +18,7 @@ import { deployObjects, type DeployObject } from '../generator/publish/deploy-pl
 import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
 import { render } from '../generator/render/index.ts';
 import type { RouteTable } from '../generator/render/route-table.ts';
-import { eventFor, loadFunction, type CfEvent, type CfResult, type LoadedFunction } from './helpers/edge-function.ts';
+import { eventFor, loadFunction, type CfResult, type LoadedFunction } from './helpers/edge-function.ts';
 import { API, BINARY, BROWSER, MSI, ODD_QUERIES, TRAVERSAL, UNKNOWN, ZIP, endpointTargets, send, withoutSlash, type Sent } from './helpers/route-requests.ts';
 import { SAMPLE_BLOBS, SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
 

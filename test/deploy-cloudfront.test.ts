@@ -272,6 +272,12 @@ describe('mirror deploy to CloudFront', () => {
     assert.deepEqual(new Map([...edge.entries].sort()), new Map([...(await routesOf(store))].sort()));
   });
 
+  test('a store that keeps changing while it is listed stops the deploy before its uploads', async () => {
+    keyValueStore.on(DescribeKeyValueStoreCommand).callsFake(({ KvsARN }) => ({ ETag: `K${++edge.etag}`, KvsARN }));
+    await assert.rejects(runDeploy(), /KeyValueStore .* kept changing while it was read; is another deploy running\?/);
+    assert.equal(s3.requests.filter((r) => r.method === 'PUT').length, 0);
+  });
+
   test('a function running other code, or reading another store, is updated and published', async () => {
     await runDeploy();
     edge.liveCode = 'function handler(event) { return event.request; }';

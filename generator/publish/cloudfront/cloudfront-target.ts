@@ -47,6 +47,7 @@ export interface CloudFrontTarget {
 
 const RUNTIME = 'cloudfront-js-2.0';
 const INVALIDATION_RETRIES = 8;
+const LIST_ATTEMPTS = 3;
 
 export async function createCloudFrontTarget(options: CloudFrontTargetOptions): Promise<CloudFrontTarget> {
   const cf = await import('@aws-sdk/client-cloudfront');
@@ -78,25 +79,27 @@ export async function createCloudFrontTarget(options: CloudFrontTargetOptions): 
     },
 
     async readStore(kvsArn, recorded) {
-      const { ETag } = await store.send(new kvs.DescribeKeyValueStoreCommand({ KvsARN: kvsArn }));
-      if (!ETag) throw new Error(`KeyValueStore ${kvsArn} returned no ETag`);
+      let { ETag } = await store.send(new kvs.DescribeKeyValueStoreCommand({ KvsARN: kvsArn }));
       if (recorded && recorded.arn === kvsArn && recorded.etag === ETag) return recorded;
-      const entries: Record<string, string> = {};
-      let NextToken: string | undefined;
-      do {
-        const page = await store.send(new kvs.ListKeysCommand({ KvsARN: kvsArn, MaxResults: 50, NextToken }));
-        for (const item of page.Items ?? []) entries[item.Key!] = item.Value!;
-        NextToken = page.NextToken;
-      } while (NextToken);
-      // Read after the listing: a concurrent writer makes the next deploy list again instead of trusting it.
-      const after = await store.send(new kvs.DescribeKeyValueStoreCommand({ KvsARN: kvsArn }));
-      return { arn: kvsArn, etag: after.ETag === ETag ? ETag : '', entries };
+      for (let attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
+        const entries: Record<string, string> = {};
+        let NextToken: string | undefined;
+        do {
+          const page = await store.send(new kvs.ListKeysCommand({ KvsARN: kvsArn, MaxResults: 50, NextToken }));
+          for (const item of page.Items ?? []) entries[item.Key!] = item.Value!;
+          NextToken = page.NextToken;
+        } while (NextToken);
+        // The listing is a consistent picture only if nobody wrote while it was taken.
+        const after = (await store.send(new kvs.DescribeKeyValueStoreCommand({ KvsARN: kvsArn }))).ETag;
+        if (after === ETag && ETag) return { arn: kvsArn, etag: ETag, entries };
+        ETag = after;
+      }
+      throw new Error(`KeyValueStore ${kvsArn} kept changing while it was read; is another deploy running?`);
     },
 
     async updateStore(current, batches) {
       const entries = { ...current.entries };
       let etag = current.etag;
-      if (!etag && batches.length > 0) etag = (await store.send(new kvs.DescribeKeyValueStoreCommand({ KvsARN: current.arn }))).ETag!;
       for (const batch of batches) {
         const result = await store.send(new kvs.UpdateKeysCommand({ KvsARN: current.arn, IfMatch: etag, Puts: batch.puts, Deletes: batch.deletes }));
         etag = result.ETag!;
