@@ -12,10 +12,14 @@ import { contentTypeFor } from './model/content-types.ts';
 import { AGENT_LAYOUT_NAMES, canonicalArch, canonicalPlatform, type Arch, type Platform } from './model/platforms.ts';
 import { jsonBody } from './render/site-file.ts';
 import type { BlobStore } from './stores/blob-store.ts';
-import { hashFile } from './stores/hash.ts';
+import { hashFile, type FileDigest } from './stores/hash.ts';
 
 export interface ArtifactInput {
   path: string;
+  /** The artifact's name; the file's own name when absent (an upload's staging file has none worth keeping). */
+  filename?: string | undefined;
+  /** Size and sha256 already computed while the file was written; the blob store checks them again when it commits. */
+  digest?: FileDigest | undefined;
   /** Name or alias; inferred from the file name when absent. */
   platform?: string | undefined;
   arch?: string | undefined;
@@ -59,9 +63,9 @@ export async function addRelease(options: AddReleaseOptions): Promise<AddRelease
   const file = path.join(options.releasesDir, product.name, `${options.version}.json`);
   const artifacts = await Promise.all(
     options.files.map(async (input) => {
-      const filename = path.basename(input.path);
+      const filename = input.filename ?? path.basename(input.path);
       const { platform, arch } = targetOf(input, filename, options.version);
-      const digest = await hashFile(input.path);
+      const digest = input.digest ?? (await hashFile(input.path));
       if (input.sha256 !== undefined && input.sha256 !== digest.sha256) {
         throw new Error(`${input.path}: sha256 is ${digest.sha256}, but the checksums file says ${input.sha256}`);
       }

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
-import { BlobConflictError, DigestMismatchError, type BlobStore } from '../generator/stores/blob-store.ts';
+import { BlobConflictError, BlobTooLargeError, DigestMismatchError, type BlobStore } from '../generator/stores/blob-store.ts';
 import { REPO, listFiles, removeDir, sha256, tempDir } from './helpers/store.ts';
 
 interface RaceReport {
@@ -266,5 +266,44 @@ describe('createFsBlobStore: concurrent writers', () => {
   test('a put that loses the race to other bytes rejects its promise instead of crashing the process', async () => {
     const { code, stderr } = await runRaceRounds(dir, { rounds: 20, catchUnhandled: false });
     assert.equal(code, 0, stderr);
+  });
+});
+
+describe('createFsBlobStore: staging a stream', () => {
+  async function* chunks(bytes: Buffer, size = 1000) {
+    for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+  }
+
+  test('stage hashes while it writes; putFile commits the staged file by link, and discard removes it', async () => {
+    const bytes = randomBytes(10_000);
+    const staged = await store.stage(chunks(bytes), { maxBytes: 10_000 });
+    assert.deepEqual(staged.digest, { sha256: sha256(bytes), size: bytes.length });
+    assert.deepEqual(await store.putFile(KEY, staged.file, staged.digest), { created: true });
+    assert.equal((await stat(path.join(root, KEY))).ino, (await stat(staged.file)).ino, 'linked, not copied');
+    await staged.discard();
+    assert.deepEqual(await readdir(path.join(root, '.tmp')), []);
+    assert.deepEqual(await readFile(path.join(root, KEY)), bytes);
+  });
+
+  test('a staged file committed under the wrong digest raises DigestMismatchError and stores nothing', async () => {
+    const bytes = randomBytes(2000);
+    const staged = await store.stage(chunks(bytes), { maxBytes: 1 << 20 });
+    await assert.rejects(store.putFile(KEY, staged.file, { sha256: sha256(Buffer.from('other')), size: 2000 }), DigestMismatchError);
+    assert.equal(await store.stat(KEY), undefined);
+    await staged.discard();
+  });
+
+  test('a stream past maxBytes stops with BlobTooLargeError and leaves no staging file', async () => {
+    await assert.rejects(store.stage(chunks(randomBytes(5000)), { maxBytes: 4999 }), BlobTooLargeError);
+    assert.deepEqual(await readdir(path.join(root, '.tmp')), []);
+  });
+
+  test('a stream that fails midway leaves no staging file', async () => {
+    async function* broken() {
+      yield Buffer.from('partial');
+      throw new Error('client went away');
+    }
+    await assert.rejects(store.stage(broken(), { maxBytes: 1000 }), /client went away/);
+    assert.deepEqual(await readdir(path.join(root, '.tmp')), []);
   });
 });

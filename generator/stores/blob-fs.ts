@@ -1,11 +1,13 @@
 // Blob store backend: a directory, one file per key. Commits by hard link, so a key appears
-// complete or not at all, and two writers of one key cannot both win.
-import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+// complete or not at all, and two writers of one key cannot both win. Staging files live in
+// `<root>/.tmp/` (same file system), and are linked, not copied, when committed.
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { BlobConflictError, DigestMismatchError, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.ts';
+import { pipeline } from 'node:stream/promises';
+import { BlobConflictError, BlobTooLargeError, DigestMismatchError, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.ts';
 import { hashFile, type FileDigest } from './hash.ts';
 
 export interface FsBlobStoreOptions {
@@ -14,6 +16,9 @@ export interface FsBlobStoreOptions {
 }
 
 export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
+  const staging = path.join(path.resolve(root), '.tmp');
+  /** Digests of the files `stage` wrote, computed from the bytes as they went to disk. */
+  const staged = new Map<string, FileDigest>();
   const pathOf = (key: string) => {
     const file = path.resolve(root, key);
     if (!file.startsWith(path.resolve(root) + path.sep)) throw new Error(`Blob key \`${key}\` leaves the blob store`);
@@ -33,11 +38,15 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
       const target = pathOf(key);
       const existing = await statBlob(target);
       if (existing) return checkExisting(key, target, expected);
-      const temporary = path.join(root, '.tmp', randomUUID());
-      await mkdir(path.dirname(temporary), { recursive: true });
+      const temporary = path.join(staging, randomUUID());
+      await mkdir(staging, { recursive: true });
       try {
-        await copyFile(file, temporary);
-        const actual = await hashFile(temporary);
+        // A staged file is the store's own and already hashed; anything else is copied, so a later
+        // change to the caller's file cannot reach the blob, and hashed.
+        const known = staged.get(path.resolve(file));
+        if (known) await link(file, temporary);
+        else await copyFile(file, temporary);
+        const actual = known ?? (await hashFile(temporary));
         if (actual.sha256 !== expected.sha256 || actual.size !== expected.size) throw new DigestMismatchError(file, expected, actual);
         await mkdir(path.dirname(target), { recursive: true });
         try {
@@ -50,6 +59,40 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
       } finally {
         await rm(temporary, { force: true });
       }
+    },
+
+    async stage(source, { maxBytes }) {
+      await mkdir(staging, { recursive: true });
+      const file = path.join(staging, `${randomUUID()}.upload`);
+      const hash = createHash('sha256');
+      let size = 0;
+      try {
+        await pipeline(
+          source,
+          async function* measure(chunks: AsyncIterable<Uint8Array>) {
+            for await (const chunk of chunks) {
+              size += chunk.length;
+              if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+              hash.update(chunk);
+              yield chunk;
+            }
+          },
+          createWriteStream(file, { flags: 'wx' }),
+        );
+      } catch (error) {
+        await rm(file, { force: true });
+        throw error;
+      }
+      const digest = { sha256: hash.digest('hex'), size };
+      staged.set(file, digest);
+      return {
+        file,
+        digest,
+        discard: async () => {
+          staged.delete(file);
+          await rm(file, { force: true });
+        },
+      };
     },
   };
 }

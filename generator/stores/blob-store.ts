@@ -23,6 +23,26 @@ export interface BlobStore {
    * holds the same bytes is left alone (`created: false`); other bytes raise BlobConflictError.
    */
   putFile(key: string, file: string, expected: FileDigest): Promise<{ created: boolean }>;
+  /**
+   * Writes a stream to a staging file, hashing as it goes, in constant memory; nothing is
+   * visible under any key until `putFile` commits the staged file. Past `maxBytes` the write
+   * stops with BlobTooLargeError and the staging file is removed.
+   */
+  stage(source: AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedBlob>;
+}
+
+export interface StagedBlob {
+  file: string;
+  digest: FileDigest;
+  /** Removes the staging file; a commit has made its own link by then. */
+  discard(): Promise<void>;
+}
+
+export class BlobTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`The file is larger than the limit of ${maxBytes} bytes`);
+    this.name = 'BlobTooLargeError';
+  }
 }
 
 export class BlobConflictError extends Error {
