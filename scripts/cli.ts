@@ -1,4 +1,5 @@
 // The `mirror` CLI: argument parsing and output only; the work is done by generator/ and sidecar/.
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import cliProgress from 'cli-progress';
 import { resolvePaths } from '../generator/config.ts';
@@ -14,9 +15,13 @@ import { readGoreleaserDist } from '../generator/goreleaser.ts';
 import { formatVerifyReport, verifyMirror } from '../generator/verify.ts';
 import { ReleaseConflictError, addRelease, type ArtifactInput } from '../generator/release-add.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
-import { createApp } from '../sidecar/app.ts';
+import { currentBuild } from '../generator/publish/local-dir.ts';
+import { localIssuer } from '../sidecar/auth/jwt.ts';
+import { describeConfig, loadConfig, type Config } from '../sidecar/config.ts';
+import { createSidecar } from '../sidecar/runtime.ts';
 import { drainOnSignals, listen } from '../sidecar/server.ts';
-import { createSiteSource } from '../sidecar/site-source.ts';
+import { openDatabase } from '../sidecar/store/db.ts';
+import { migrate } from '../sidecar/store/migrate.ts';
 
 const { SingleBar, Presets } = cliProgress;
 type SingleBar = InstanceType<typeof SingleBar>;
@@ -27,6 +32,8 @@ Usage:
   mirror build [--releases DIR] [--out DIR]
   mirror serve [--site DIR] [--port N] [--host HOST]
   mirror start [--releases DIR] [--port N] [--host HOST]
+  mirror migrate
+  mirror token create --sub NAME [--ttl DURATION]
   mirror release add --product P --version V [--channel C]... FILES...
   mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL]
                 [--distribution-id ID] [--kvs-arn ARN] [--dry-run] [--no-delete]
@@ -35,8 +42,10 @@ Usage:
   mirror nginx-conf [--site DIR] [--listen HOST:PORT]
 
 Run \`mirror COMMAND --help\` for a command's options.
-Environment: MIRROR_RELEASES (manifest store, default releases/), MIRROR_DATA_DIR (blobs and
-built site, default .mirror/), PORT (default 8080), HOST (default 127.0.0.1).
+Environment: MIRROR_RELEASES (manifest store, default releases/), MIRROR_DATA_DIR (blobs, built
+site and state, default .mirror/), PORT (default 8080), HOST (default 127.0.0.1); the sidecar's
+settings (DATABASE_URL, REDIS_URL, AUTH_MODE, ...) are listed in the README and printed by
+\`mirror serve\` at start.
 `;
 
 interface Command {
@@ -70,8 +79,10 @@ Only files that changed are written; the new build replaces the old one atomical
   serve: {
     usage: `mirror serve [--site DIR] [--port N] [--host HOST]
 
-Serves a built site with the route table: JSON and HTML indexes, artifacts from the blob store,
-redirects, conditional and range requests.
+Serves a built site with the route table (JSON and HTML indexes, artifacts from the blob store,
+redirects, conditional and range requests) and the sidecar's API: uploads, JSON download
+envelopes, /healthz, /readyz, /metrics. Settings come from the environment (see the README);
+they are printed at start with secrets hidden.
 
   --site DIR    site path written by \`mirror build\` (default $MIRROR_DATA_DIR/site)
   --port N      port (default $PORT or 8080)
@@ -79,8 +90,8 @@ redirects, conditional and range requests.
 `,
     options: { site: { type: 'string' }, ...listenOptions },
     async run(values) {
-      const paths = resolvePaths({ site: values.site as string | undefined });
-      await serve(paths.site, paths.blobsDir, values);
+      const config = sidecarConfig(values);
+      await serve(config);
       return 0;
     },
   },
@@ -88,13 +99,56 @@ redirects, conditional and range requests.
   start: {
     usage: `mirror start [--releases DIR] [--port N] [--host HOST]
 
-Builds the manifest store (the bundled sample by default) and serves it: what \`npm start\` runs.
+Builds the manifest store (the bundled sample by default) and serves it with the sidecar's API:
+what \`npm start\` runs. The embedded SQLite state database is migrated at start.
 `,
     options: { ...releasesOption, ...listenOptions },
     async run(values) {
-      const paths = resolvePaths({ releases: values.releases as string | undefined });
-      printBuild(await build(paths), paths.site);
-      await serve(paths.site, paths.blobsDir, values);
+      const config = sidecarConfig(values);
+      printBuild(await build(config), config.site);
+      await serve(config);
+      return 0;
+    },
+  },
+
+  migrate: {
+    usage: `mirror migrate
+
+Applies the state database's pending migrations: PostgreSQL when DATABASE_URL is set, otherwise
+the SQLite file $MIRROR_DATA_DIR/state.db. Safe to run from several processes at once.
+`,
+    options: {},
+    async run() {
+      const config = loadConfig();
+      const state = await openDatabase({ ...(config.settings.DATABASE_URL ? { url: config.settings.DATABASE_URL } : {}), file: config.databaseFile });
+      try {
+        const { applied } = await migrate(state);
+        console.log(applied.length > 0 ? `applied ${applied.join(', ')}` : 'the state database is up to date');
+      } finally {
+        await state.close();
+      }
+      return 0;
+    },
+  },
+
+  token: {
+    usage: `mirror token create --sub NAME [--ttl DURATION] [--scope S]...
+
+Prints a Bearer token for the upload API, signed by the sidecar's local issuer (AUTH_MODE=local;
+the key is kept in $MIRROR_DATA_DIR/auth/). With AUTH_MODE=cognito, tokens come from Cognito.
+
+  --sub NAME        who the token stands for (logged with each upload)
+  --ttl DURATION    lifetime: 90s, 30m, 1h, 7d (default 1h)
+  --scope S         a scope to grant; repeatable
+`,
+    options: { sub: { type: 'string' }, ttl: { type: 'string' }, scope: { type: 'string', multiple: true } },
+    positionals: true,
+    async run(values, positionals) {
+      if (positionals.join(' ') !== 'create') throw new UsageError(`Unknown action \`${positionals.join(' ')}\`; expected \`token create\``);
+      const config = loadConfig();
+      if (config.settings.AUTH_MODE !== 'local') throw new UsageError('AUTH_MODE is cognito: tokens come from Cognito, not from mirror');
+      const issuer = await localIssuer({ dir: config.authDir });
+      console.log(await issuer.mint(required(values, 'sub'), durationSeconds((values.ttl as string | undefined) ?? '1h'), (values.scope as string[] | undefined) ?? []));
       return 0;
     },
   },
@@ -361,16 +415,31 @@ function printBuild(report: BuildReport, site: string): void {
   if (report.cloudFrontProblem) console.warn(`warning: mirror deploy --distribution-id would refuse this site: ${report.cloudFrontProblem}`);
 }
 
-async function serve(site: string, blobsDir: string, values: Record<string, unknown>): Promise<void> {
-  const port = parsePort((values.port as string | undefined) ?? process.env.PORT ?? '8080');
-  const host = (values.host as string | undefined) ?? process.env.HOST ?? '127.0.0.1';
-  const siteSource = createSiteSource({ site });
-  await siteSource.current();
-  const app = createApp({ site: siteSource, blobs: createFsBlobStore({ root: blobsDir }) });
-  const running = await listen({ app, port, host });
-  console.log(`serving ${site} on ${running.url}`);
-  drainOnSignals(running, (line) => console.log(line));
+/** The sidecar's settings, with the command's flags over the environment's. */
+function sidecarConfig(values: Record<string, unknown>): Config {
+  const flags: Record<string, string> = {};
+  if (values.port !== undefined) flags.PORT = String(parsePort(values.port as string));
+  if (values.host !== undefined) flags.HOST = values.host as string;
+  if (values.releases !== undefined) flags.MIRROR_RELEASES = values.releases as string;
+  const config = loadConfig({ ...process.env, ...flags });
+  return values.site === undefined ? config : { ...config, site: path.resolve(values.site as string) };
+}
+
+async function serve(config: Config): Promise<void> {
+  if (!(await currentBuild(config.site))) throw new Error(`No site has been built at ${config.site}; run \`mirror build\` first`);
+  console.log(describeConfig(config).replace(/^/gm, 'config: '));
+  const sidecar = await createSidecar(config, { migrateAtStart: !config.settings.DATABASE_URL });
+  const running = await listen({ app: sidecar.app, port: config.settings.PORT, host: config.settings.HOST });
+  console.log(`serving ${config.site} on ${running.url}`);
+  drainOnSignals(running, (line) => console.log(line), () => sidecar.close());
   await new Promise<void>((resolve) => running.server.once('close', resolve));
+}
+
+/** `90s`, `30m`, `1h`, `7d`, or plain seconds. */
+function durationSeconds(text: string): number {
+  const match = /^([1-9][0-9]*)([smhd]?)$/.exec(text);
+  if (!match) throw new UsageError(`Expected \`--ttl\` to be a duration such as 30m, 1h or 7d, got \`${text}\``);
+  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
 /** A live bar of objects and bytes on a terminal; a plain line every few seconds otherwise (CI logs). */

@@ -38,17 +38,23 @@ export async function listen({ app, port, host }: ServerOptions): Promise<Runnin
   };
 }
 
-/** Closes the server on the first SIGINT or SIGTERM; a second signal exits at once. */
-export function drainOnSignals(running: RunningServer, log: (line: string) => void): void {
+/**
+ * Closes the server on the first SIGINT or SIGTERM, then runs `cleanup` (close the database and
+ * the like); a second signal exits at once.
+ */
+export function drainOnSignals(running: RunningServer, log: (line: string) => void, cleanup: () => Promise<void> = async () => {}): void {
   let draining = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (draining) process.exit(1);
     draining = true;
     log(`${signal}: finishing in-flight requests`);
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    running
+      .close()
+      .then(cleanup)
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

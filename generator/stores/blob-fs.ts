@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BlobConflictError, BlobTooLargeError, DigestMismatchError, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.ts';
 import { hashFile, type FileDigest } from './hash.ts';
@@ -68,7 +68,7 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
       let size = 0;
       try {
         await pipeline(
-          source,
+          Readable.from(source, { objectMode: false }),
           async function* measure(chunks: AsyncIterable<Uint8Array>) {
             for await (const chunk of chunks) {
               size += chunk.length;

@@ -28,7 +28,7 @@ export interface BlobStore {
    * visible under any key until `putFile` commits the staged file. Past `maxBytes` the write
    * stops with BlobTooLargeError and the staging file is removed.
    */
-  stage(source: AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedBlob>;
+  stage(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedBlob>;
 }
 
 export interface StagedBlob {

@@ -1,0 +1,167 @@
+// Assembles the sidecar from its configuration: state database, blob store, token verifier,
+// publisher, rate limits, logs and metrics, then the app. Every configured backend must start;
+// none falls back to another silently.
+import { access } from 'node:fs/promises';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import { deploy } from '../generator/pipeline.ts';
+import { createCloudFrontTarget } from '../generator/publish/cloudfront/cloudfront-target.ts';
+import { createS3Target } from '../generator/publish/s3-target.ts';
+import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
+import { createApp } from './app.ts';
+import { cognitoVerifier, localIssuer, type TokenVerifier } from './auth/jwt.ts';
+import type { Config } from './config.ts';
+import { createMetrics } from './metrics.ts';
+import { perIp, perUser, rateLimit, type RateLimitMiddleware } from './middleware/rate-limit.ts';
+import { createLogger, requestLog } from './middleware/request-log.ts';
+import { createPublisher, type Publisher } from './publisher.ts';
+import { healthRoutes } from './routes/health.ts';
+import { createSiteSource } from './site-source.ts';
+import { openDatabase, type StateDb } from './store/db.ts';
+import { migrate, pendingMigrations } from './store/migrate.ts';
+import { uploadsRepo } from './store/uploads.ts';
+
+export interface Sidecar {
+  app: Koa;
+  logger: Logger;
+  publisher: Publisher;
+  /** After the server has drained: finishes publishing, closes limits and the database. */
+  close(): Promise<void>;
+}
+
+export interface SidecarOptions {
+  /** Apply pending migrations at start; `mirror start` does for the embedded SQLite database. */
+  migrateAtStart?: boolean;
+  logger?: Logger;
+}
+
+export async function createSidecar(config: Config, options: SidecarOptions = {}): Promise<Sidecar> {
+  const { settings } = config;
+  const logger = options.logger ?? createLogger({ level: settings.LOG_LEVEL });
+  const state = await openDatabase({
+    ...(settings.DATABASE_URL ? { url: settings.DATABASE_URL } : {}),
+    file: config.databaseFile,
+    onError: (error) => logger.error({ err: error }, 'a state database connection failed; the pool opens another'),
+  });
+  const closers: (() => Promise<void>)[] = [() => state.close()];
+  try {
+    await prepareDatabase(state, options.migrateAtStart ?? false);
+    const verifier = await tokenVerifier(config);
+    const metrics = createMetrics();
+    const blobs = createFsBlobStore({ root: config.blobsDir });
+    const site = createSiteSource({ site: config.site });
+    const publisher = createPublisher({
+      releasesDir: config.releasesDir,
+      site: config.site,
+      ...(settings.MIRROR_S3_BUCKET ? { remote: remotePublish(config, blobs) } : {}),
+      onBuilt: (_report, ms) => metrics.rebuildDuration.observe(ms / 1000),
+      onRemoteError: (error) => logger.error({ err: error }, 'publishing to S3 failed; the next upload retries'),
+    });
+    closers.unshift(() => publisher.settle());
+    const ipLimit = await limiter(config, 'ip', settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 })] : [], logger);
+    const userRules = [
+      ...(settings.RATE_LIMIT_USER_PER_MINUTE > 0 ? [perUser({ points: settings.RATE_LIMIT_USER_PER_MINUTE, durationSeconds: 60 })] : []),
+      ...(settings.RATE_LIMIT_UPLOADS_PER_HOUR > 0 ? [{ ...perUser({ points: settings.RATE_LIMIT_UPLOADS_PER_HOUR, durationSeconds: 3600 }), name: 'uploads' }] : []),
+    ];
+    const userLimit = await limiter(config, 'user', userRules, logger);
+    for (const limit of [ipLimit, userLimit]) if (limit) closers.unshift(() => limit.close());
+    const uploads = uploadsRepo(state.db);
+    const app = createApp({
+      site,
+      blobs,
+      logError: (error) => logger.error({ err: error }, 'request failed'),
+      operations: [
+        requestLog({ logger }),
+        metrics.middleware(),
+        healthRoutes({ metrics, checks: { database: () => state.ping(), blobs: () => access(config.blobsDir), site: async () => void (await site.current()) } }),
+        ...(ipLimit ? [ipLimit] : []),
+      ],
+      uploads: {
+        verifier,
+        releasesDir: config.releasesDir,
+        publisher,
+        maxBytes: settings.MAX_UPLOAD_BYTES,
+        ...(userLimit ? { perUser: userLimit } : {}),
+        record: async (upload) => {
+          await uploads.record({
+            product: upload.product,
+            version: upload.version,
+            platform: upload.platform,
+            arch: upload.arch,
+            filename: upload.filename,
+            blob_key: upload.blobKey,
+            size: upload.size,
+            sha256: upload.sha256,
+            content_type: upload.contentType,
+            uploaded_by: upload.uploadedBy,
+            uploaded_at: upload.uploadedAt,
+          });
+        },
+        onResult: (status) => metrics.uploads.inc({ result: status < 300 ? 'created' : status < 500 ? 'refused' : 'failed' }),
+      },
+      envelopeMaxBytes: settings.MAX_ENVELOPE_BYTES,
+      trustedProxies: settings.TRUSTED_PROXIES,
+    });
+    return {
+      app,
+      logger,
+      publisher,
+      async close() {
+        for (const close of closers) await close();
+      },
+    };
+  } catch (error) {
+    for (const close of closers) await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The embedded database is migrated at start; a shared one must be migrated first, by `mirror migrate`. */
+async function prepareDatabase(state: StateDb, migrateAtStart: boolean): Promise<void> {
+  if (migrateAtStart) {
+    await migrate(state);
+    return;
+  }
+  const pending = await pendingMigrations(state);
+  if (pending.length > 0) throw new Error(`The state database lacks migrations ${pending.join(', ')}; run \`mirror migrate\` first`);
+}
+
+async function tokenVerifier(config: Config): Promise<TokenVerifier> {
+  const { settings } = config;
+  if (settings.AUTH_MODE === 'local') return localIssuer({ dir: config.authDir });
+  return cognitoVerifier({ region: settings.COGNITO_REGION!, userPoolId: settings.COGNITO_USER_POOL_ID!, clientId: settings.COGNITO_CLIENT_ID!, tokenUse: settings.COGNITO_TOKEN_USE });
+}
+
+/** Limits shared through Redis when REDIS_URL is set, per process otherwise; undefined when no rule applies. */
+async function limiter(config: Config, name: string, rules: Parameters<typeof rateLimit>[0]['rules'], logger: Logger): Promise<RateLimitMiddleware | undefined> {
+  if (rules.length === 0) return undefined;
+  const url = config.settings.REDIS_URL;
+  return rateLimit({ rules, keyPrefix: `mirror:${name}`, ...(url ? { redis: await redisClient(url, logger) } : {}) });
+}
+
+/** A connection of the limiter's own, ready before the server listens. */
+async function redisClient(url: string, logger: Logger) {
+  // Loaded only when configured, like the AWS SDK.
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+  client.on('error', (error: Error) => logger.warn({ err: error }, 'Redis unavailable; rate limits count per process until it is back'));
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw new Error(`REDIS_URL: cannot connect (${(error as Error).message})`);
+  }
+  return client;
+}
+
+/** After each local build, the same catalog to S3 (and CloudFront when configured). */
+function remotePublish(config: Config, blobs: ReturnType<typeof createFsBlobStore>): () => Promise<void> {
+  const { settings } = config;
+  return async () => {
+    const target = await createS3Target({ bucket: settings.MIRROR_S3_BUCKET!, ...(settings.MIRROR_S3_PREFIX ? { prefix: settings.MIRROR_S3_PREFIX } : {}), ...(settings.MIRROR_S3_REGION ? { region: settings.MIRROR_S3_REGION } : {}) });
+    const edge = settings.MIRROR_CLOUDFRONT_DISTRIBUTION_ID
+      ? await createCloudFrontTarget({ distributionId: settings.MIRROR_CLOUDFRONT_DISTRIBUTION_ID, ...(settings.MIRROR_KVS_ARN ? { kvsArn: settings.MIRROR_KVS_ARN } : {}) })
+      : undefined;
+    await deploy({ releasesDir: config.releasesDir, blobs, target, ...(edge ? { edge } : {}), dryRun: false, delete: false });
+  };
+}
