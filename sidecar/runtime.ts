@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { deploy } from '../generator/pipeline.ts';
 import { createCloudFrontTarget } from '../generator/publish/cloudfront/cloudfront-target.ts';
 import { createS3Target } from '../generator/publish/s3-target.ts';
-import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
+import { createFsBlobStore, removeStaleStaging } from '../generator/stores/blob-fs.ts';
 import { createApp } from './app.ts';
 import { cognitoVerifier, localIssuer, type TokenVerifier } from './auth/jwt.ts';
 import type { Config } from './config.ts';
@@ -20,6 +20,9 @@ import { createSiteSource } from './site-source.ts';
 import { openDatabase, type StateDb } from './store/db.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { uploadsRepo } from './store/uploads.ts';
+
+/** An upload's staging file untouched this long belongs to no live upload. */
+const STALE_STAGING_MS = 60 * 60 * 1000;
 
 export interface Sidecar {
   app: Koa;
@@ -49,6 +52,8 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
     const verifier = await tokenVerifier(config);
     const metrics = createMetrics();
     const blobs = createFsBlobStore({ root: config.blobsDir });
+    const stale = await removeStaleStaging(config.blobsDir, STALE_STAGING_MS);
+    if (stale.length > 0) logger.warn({ files: stale }, 'removed staging files of uploads cut short');
     const site = createSiteSource({ site: config.site });
     const publisher = createPublisher({
       releasesDir: config.releasesDir,
@@ -143,14 +148,19 @@ async function limiter(config: Config, name: string, rules: Parameters<typeof ra
 async function redisClient(url: string, logger: Logger) {
   // Loaded only when configured, like the AWS SDK.
   const { Redis } = await import('ioredis');
-  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
-  client.on('error', (error: Error) => logger.warn({ err: error }, 'Redis unavailable; rate limits count per process until it is back'));
+  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 5_000 });
   try {
-    await client.connect();
+    // The first failure decides: at start, a Redis that is configured must answer.
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve);
+      client.once('error', reject);
+      client.connect().catch(reject);
+    });
   } catch (error) {
     client.disconnect();
     throw new Error(`REDIS_URL: cannot connect (${(error as Error).message})`);
   }
+  client.on('error', (error: Error) => logger.warn({ err: error }, 'Redis unavailable; rate limits count per process until it is back'));
   return client;
 }
 

@@ -3,7 +3,7 @@
 // `<root>/.tmp/` (same file system), and are linked, not copied, when committed.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -111,4 +111,28 @@ async function checkExisting(key: string, target: string, expected: FileDigest):
   const actual = await hashFile(target);
   if (actual.sha256 !== expected.sha256 || actual.size !== expected.size) throw new BlobConflictError(key);
   return { created: false };
+}
+
+/**
+ * Removes staging files older than `olderThanMs`: what uploads cut short by a crash left behind.
+ * Younger ones may belong to an upload in progress in another process sharing the directory.
+ */
+export async function removeStaleStaging(root: string, olderThanMs: number, now = Date.now()): Promise<string[]> {
+  const staging = path.join(path.resolve(root), '.tmp');
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(staging);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return removed;
+    throw error;
+  }
+  for (const name of names) {
+    const file = path.join(staging, name);
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile() || now - info.mtimeMs < olderThanMs) continue;
+    await rm(file, { force: true });
+    removed.push(name);
+  }
+  return removed;
 }
