@@ -8,6 +8,8 @@ import { request, type ClientRequest } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { prepareDataDir, startSidecarProcess, type DataDir } from './helpers/sidecar-process.ts';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { CREDENTIALS, startFakeS3 } from './helpers/s3.ts';
 import { runCli, sha256 } from './helpers/store.ts';
 
 const UPLOAD = '/binary/releases/agent-as-code/1/16/upload?version=1.16.0&platform=linux&architecture=amd64';
@@ -73,6 +75,34 @@ describe('mirror serve: configuration', () => {
     const redis = await runCli(['serve'], { ...data.env, RATE_LIMIT_IP_PER_MINUTE: '100', REDIS_URL: 'redis://127.0.0.1:1' });
     assert.equal(redis.code, 1);
     assert.match(redis.stderr, /^REDIS_URL: cannot connect/m);
+  });
+});
+
+describe('mirror serve with MIRROR_S3_BUCKET', () => {
+  test('an upload is published to the bucket too, after the local site', async () => {
+    const s3 = await startFakeS3();
+    const server = await startSidecarProcess({ ...data.env, MIRROR_S3_BUCKET: 'uploads', MIRROR_S3_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey });
+    try {
+      await s3.createBucket('uploads');
+      const bytes = randomBytes(2048);
+      const answer = await fetch(`${server.url}/binary/releases/agent-as-code/1/18/upload`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${await data.token()}` },
+        body: JSON.stringify({ version: '1.18.0', platform: 'linux', architecture: 'amd64', file_data: bytes.toString('base64') }),
+      });
+      assert.equal(answer.status, 201);
+      const key = 'releases/1/18/0/agent_as_code_1.18.0_linux_amd64.zip';
+      // The deploy records its state last: two PUTs of the record, the pending one and the final one.
+      await waitFor(async () => s3.requests.filter((r) => r.method === 'PUT' && r.key === '.mirror/deploy-state.json').length === 2, 'the deploy to the bucket');
+      const object = await s3.client.send(new GetObjectCommand({ Bucket: 'uploads', Key: key }));
+      assert.equal(sha256(Buffer.from(await object.Body!.transformToByteArray())), sha256(bytes));
+      const listing = await s3.client.send(new GetObjectCommand({ Bucket: 'uploads', Key: 'binary/releases/agent-as-code/1/18/index.json' }));
+      assert.match(await listing.Body!.transformToString(), /agent_as_code_1\.18\.0_linux_amd64\.zip/);
+    } finally {
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+      await s3.close();
+    }
   });
 });
 
