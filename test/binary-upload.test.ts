@@ -101,6 +101,27 @@ describe('POST /binary/releases/<product>/<major>/<minor>/upload', () => {
     assert.deepEqual(downloaded, bytes);
   });
 
+  test('a JSON body of several MiB, sent in pieces, is decoded as it streams', async () => {
+    const large = await startUploadSite({ maxBytes: 16 * 1024 * 1024 });
+    try {
+      const bytes = zipBytes(6 * 1024 * 1024 + 1);
+      const body = Buffer.from(JSON.stringify({ file_data: bytes.toString('base64'), version: '1.14.0', platform: 'linux', architecture: 'amd64' }));
+      const pieces = new ReadableStream({
+        start(controller) {
+          // Odd piece sizes, so base64 quads and JSON tokens straddle the boundaries.
+          for (let i = 0; i < body.length; i += 65_537) controller.enqueue(new Uint8Array(body.subarray(i, i + 65_537)));
+          controller.close();
+        },
+      });
+      const answer = await fetch(`${large.url}${UPLOAD}`, { method: 'POST', body: pieces, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${await large.token()}` }, duplex: 'half' } as RequestInit);
+      assert.equal(answer.status, 201, await answer.clone().text());
+      const downloaded = Buffer.from(await (await fetch(`${large.url}${BASE}/1/14/agent_as_code_1.14.0_linux_amd64.zip`)).arrayBuffer());
+      assert.equal(sha256(downloaded), sha256(bytes));
+    } finally {
+      await large.close();
+    }
+  });
+
   test('aliases are canonical and a given filename is kept', async () => {
     const bytes = zipBytes();
     const answer = await postJson({ version: '1.14.0', platform: 'windows', architecture: 'x86_64', filename: 'agent_as_code_1.14.0_windows_amd64.tar.gz', file_data: bytes.toString('base64') });
@@ -121,6 +142,10 @@ describe('refused uploads: the seed\'s error shape, and nothing changes', () => 
     ['a JSON array', async () => postJson('[]'), 400, 'Expected a JSON object'],
     ['a number where a string belongs', async () => postJson({ ...good(), version: 1.15 }), 400, 'Expected `version` to be a string'],
     ['malformed base64', async () => postJson({ ...good(), file_data: 'not base64!' }), 400, 'file_data is not valid base64'],
+    ['base64 with padding in the middle', async () => postJson({ ...good(), file_data: 'UEs=UEsD' }), 400, 'file_data is not valid base64'],
+    ['base64 of a length no quad completes', async () => postJson({ ...good(), file_data: 'UEsDB' }), 400, 'file_data is not valid base64'],
+    ['file_data twice', async () => postJson(`{"file_data": "UEsD", "file_data": "UEsD", "version": "1.14.1", "platform": "linux", "architecture": "arm64"}`), 400, '`file_data` is given more than once'],
+    ['an object where a string belongs', async () => postJson({ ...good(), platform: { name: 'linux' } }), 400, 'Expected `platform` to be a string'],
     ['invalid semver', async () => postJson({ ...good(), version: '1.15' }, { pathname: `${BASE}/1/15/upload` }), 400, 'Invalid version `1.15`: expected a semantic version such as 1.12.2'],
     ['a version under another minor', async () => postJson(good()), 400, 'Version 1.15.0 does not belong under 1/14/; upload it to 1/15/'],
     ['an unknown platform', async () => postJson({ ...good(), version: '1.14.1', platform: 'plan9' }), 400, 'Unknown platform `plan9`; expected one of linux, darwin, windows'],

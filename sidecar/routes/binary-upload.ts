@@ -12,6 +12,7 @@ import { ReleaseConflictError, addRelease } from '../../generator/release-add.ts
 import { BlobConflictError, BlobTooLargeError, type BlobStore, type StagedBlob } from '../../generator/stores/blob-store.ts';
 import type { Principal } from '../auth/jwt.ts';
 import type { Publisher } from '../publisher.ts';
+import { fileDataOf, UploadBodyError, type JsonUploadFields } from './upload-json-body.ts';
 
 export interface BinaryUploadOptions {
   releasesDir: string;
@@ -42,7 +43,6 @@ export interface CommittedUpload {
 
 const PATH = /^\/binary\/releases\/([^/]+)\/(0|[1-9][0-9]*)\/(0|[1-9][0-9]*)\/upload$/;
 const RAW_TYPES = ['application/zip', 'application/octet-stream'];
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const FILENAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 /** Matches the upload path; everything else goes on down the chain. */
@@ -146,29 +146,21 @@ async function receive(ctx: Context, options: BinaryUploadOptions): Promise<Rece
   if (type === 'application/json') {
     const limit = Math.ceil(options.maxBytes / 3) * 4 + 64 * 1024;
     if (declared > limit) return tooLarge(options.maxBytes);
-    const text = await readText(ctx, limit);
-    if (text === undefined) return tooLarge(options.maxBytes);
-    let body: unknown;
+    const fields: JsonUploadFields = { values: {}, fileData: false };
+    let staged: StagedBlob;
     try {
-      body = JSON.parse(text);
-    } catch {
-      return { status: 400, message: 'Malformed JSON body' };
+      staged = await options.blobs.stage(fileDataOf(ctx.req, fields, limit), { maxBytes: options.maxBytes });
+    } catch (error) {
+      if (error instanceof UploadBodyError) return error.status === 413 ? tooLarge(options.maxBytes) : { status: error.status, message: error.message };
+      if (error instanceof BlobTooLargeError) return tooLarge(options.maxBytes);
+      throw error;
     }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) return { status: 400, message: 'Expected a JSON object' };
-    const record = body as Record<string, unknown>;
-    const fields: Fields = {};
-    for (const name of ['version', 'platform', 'architecture', 'filename', 'checksum', 'file_data']) {
-      const value = record[name];
-      if (value !== undefined && value !== null && typeof value !== 'string') return { status: 400, message: `Expected \`${name}\` to be a string` };
-      fields[name] = value === null ? undefined : value;
+    const missing = ['version', 'platform', 'architecture', 'file_data'].filter((name) => (name === 'file_data' ? !fields.fileData || staged.digest.size === 0 : !fields.values[name]));
+    if (missing.length > 0) {
+      await staged.discard();
+      return { status: 400, message: `Missing required fields: ${missing.join(', ')}` };
     }
-    const missing = ['version', 'platform', 'architecture', 'file_data'].filter((name) => !fields[name]);
-    if (missing.length > 0) return { status: 400, message: `Missing required fields: ${missing.join(', ')}` };
-    if (!BASE64.test(fields.file_data!)) return { status: 400, message: 'file_data is not valid base64' };
-    const bytes = Buffer.from(fields.file_data!, 'base64');
-    delete fields.file_data;
-    if (bytes.length > options.maxBytes) return tooLarge(options.maxBytes);
-    return { fields, staged: await options.blobs.stage([bytes], { maxBytes: options.maxBytes }) };
+    return { fields: fields.values, staged };
   }
   if (RAW_TYPES.includes(type)) {
     const fields: Fields = {};
@@ -218,18 +210,6 @@ function checkFields(fields: Fields, major: number, minor: number, filePrefix: s
   }
   if (staged.digest.size === 0) return 'The file is empty';
   return { version, platform, arch, filename };
-}
-
-/** The body as text, or undefined past `limit` bytes. */
-async function readText(ctx: Context, limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function tooLarge(maxBytes: number): { status: number; message: string } {
