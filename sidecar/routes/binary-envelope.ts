@@ -27,7 +27,8 @@ interface ListedFile {
 
 export function binaryEnvelope({ site, blobs, maxBytes }: BinaryEnvelopeOptions): Middleware {
   return async function binaryEnvelopeHandler(ctx, next) {
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || !ctx.path.startsWith('/binary/releases/')) return next();
+    // Only a client that names JSON can want an envelope; everyone else goes straight to the site.
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || !ctx.path.startsWith('/binary/releases/') || !/json/i.test(ctx.get('Accept'))) return next();
     const snapshot = await site.current();
     const answer = resolve(tableSource(snapshot.routes), { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
     if (answer.type !== 'blob' || ctx.accepts(answer.target.contentType, 'application/json') !== 'application/json') return next();
