@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -37,6 +38,21 @@ async function post(pathname: string, body: BodyInit, headers: Record<string, st
 async function postJson(body: unknown, { token, pathname = UPLOAD }: { token?: string | null; pathname?: string } = {}) {
   const bearer: Record<string, string> = token === null ? {} : { Authorization: `Bearer ${token ?? (await site.token())}` };
   return post(pathname, typeof body === 'string' ? body : JSON.stringify(body), { 'Content-Type': 'application/json', ...bearer });
+}
+
+/** A POST whose target goes out exactly as written: fetch() would resolve `..` first. */
+async function rawPost(target: string, body: string): Promise<{ status: number; body: any }> {
+  const { hostname, port } = new URL(site.url);
+  const token = await site.token();
+  return new Promise((resolve, reject) => {
+    const req = request({ hostname, port, path: target, method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` } }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 async function listing(major: number, minor: number): Promise<{ files: { filename: string; size: number }[] } | undefined> {
@@ -156,6 +172,8 @@ describe('refused uploads: the seed\'s error shape, and nothing changes', () => 
     ['a checksum that does not match', async () => postJson({ ...good(), version: '1.14.1', checksum: 'a'.repeat(64) }), 400, /^Checksum mismatch: expected a{64}, got [0-9a-f]{64}$/],
     ['a checksum that is no sha256', async () => postJson({ ...good(), version: '1.14.1', checksum: 'md5:abc' }), 400, /^Invalid checksum/],
     ['an unknown product', async () => postJson(good(), { pathname: '/binary/releases/nope/1/15/upload' }), 404, 'Unknown binary product `nope`'],
+    ['a product name that is a file of the store', async () => postJson(good(), { pathname: '/binary/releases/mirror.json/1/15/upload' }), 404, 'Unknown binary product `mirror.json`'],
+    ['a product name that climbs out of the store', async () => rawPost('/binary/releases/../1/15/upload', JSON.stringify(good())), 404, 'Unknown binary product `..`'],
     ['a product of the agent layout', async () => postJson(good(), { pathname: '/binary/releases/scalepad-agent/1/15/upload' }), 404, 'Unknown binary product `scalepad-agent`'],
     ['an artifact larger than MAX_UPLOAD_BYTES, as JSON', async () => postJson({ ...good(), version: '1.14.1', file_data: randomBytes(65 * 1024).toString('base64') }), 413, 'The file is larger than the limit of 65536 bytes (MAX_UPLOAD_BYTES)'],
     ['another content type', async () => post(UPLOAD, 'x', { 'Content-Type': 'text/plain', Authorization: `Bearer ${await site.token()}` }), 415, 'Expected Content-Type application/json, application/zip or application/octet-stream, got `text/plain`'],

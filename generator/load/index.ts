@@ -64,6 +64,19 @@ export async function loadCatalog(dir: string): Promise<Catalog> {
 
 type Report = (file: string, jsonPath: string, message: string) => void;
 
+/** One product's settings without its releases: what an upload needs before it reads a body. Undefined for a name the store lacks. */
+export async function loadProductSettings(dir: string, name: string): Promise<Omit<Product, 'releases'> | undefined> {
+  // Only a directory the store lists: a name from a URL never reaches the file system unchecked.
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  if (name.startsWith('.') || RESERVED_DIRECTORIES.has(name) || !entries.some((entry) => entry.isDirectory() && entry.name === name)) return undefined;
+  const problems: Problem[] = [];
+  const file = path.join(dir, name, 'product.json');
+  const settings = await readJson(file, productFile, (at, jsonPath, message) => problems.push({ file: at, path: jsonPath, message }));
+  if (problems.length > 0) throw new LoadError(problems);
+  if (!settings) return undefined;
+  return { name: settings.name, title: settings.title, description: settings.description, homepage: settings.homepage, layout: settings.layout, filePrefix: filePrefixOf(settings) };
+}
+
 /** Checks one release file's data as the loader would; an empty list means it is valid. */
 export function validateRelease(file: string, data: unknown, product: Pick<Product, 'layout' | 'filePrefix'>): Problem[] {
   const problems: Problem[] = [];

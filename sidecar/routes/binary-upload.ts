@@ -6,7 +6,7 @@
 import type { Context, Middleware } from 'koa';
 import { STATUS_CODES } from 'node:http';
 import semver from 'semver';
-import { LoadError, loadCatalog } from '../../generator/load/index.ts';
+import { LoadError, loadProductSettings } from '../../generator/load/index.ts';
 import { canonicalArch, canonicalPlatform, ARCHES, PLATFORMS } from '../../generator/model/platforms.ts';
 import { ReleaseConflictError, addRelease } from '../../generator/release-add.ts';
 import { BlobConflictError, BlobTooLargeError, type BlobStore, type StagedBlob } from '../../generator/stores/blob-store.ts';
@@ -67,8 +67,8 @@ export function binaryUpload(options: BinaryUploadOptions): Middleware {
   async function upload(ctx: Context): Promise<void> {
     const [, product, major, minor] = PATH.exec(ctx.path)!;
     const principal = ctx.state.principal as Principal;
-    const catalog = await loadCatalog(options.releasesDir);
-    const target = catalog.products.find((candidate) => candidate.name === product && candidate.layout === 'binary');
+    const settings = await loadProductSettings(options.releasesDir, product!);
+    const target = settings?.layout === 'binary' ? settings : undefined;
     if (!target) return fail(ctx, 404, `Unknown binary product \`${product}\``);
 
     const received = await receive(ctx, options);
