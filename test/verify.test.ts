@@ -70,6 +70,18 @@ describe('mirror verify against the sample mirror', () => {
     }
   });
 
+  test('a 429 with Retry-After is waited out and asked again, not reported', async () => {
+    const proxy = await startProxy(sample.url(), {}, { throttleFirst: true });
+    try {
+      const { report } = await verifyWithEvents(proxy.url, 8);
+      assert.deepEqual(report.problems, []);
+      const { binaryArtifacts: _binary, ...expected } = await expectedSampleCounts();
+      assert.deepEqual(report.counts, expected);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('an unreachable mirror is a problem in the report, not an exception', async () => {
     const report = await verifyMirror({ baseUrl: await closedPortUrl() });
     assert.equal(report.problems.length, 1);
@@ -170,7 +182,8 @@ interface Proxy {
 }
 
 /** A real HTTP proxy in front of `upstream` that passes answers through, or corrupts them. */
-async function startProxy(upstream: string, corruptions: Record<string, Corruption>): Promise<Proxy> {
+async function startProxy(upstream: string, corruptions: Record<string, Corruption>, options: { throttleFirst?: boolean } = {}): Promise<Proxy> {
+  const throttled = new Set<string>();
   let inFlight = 0;
   let maxInFlight = 0;
   const server = createServer(async function proxyRequest(request, response) {
@@ -178,6 +191,11 @@ async function startProxy(upstream: string, corruptions: Record<string, Corrupti
     maxInFlight = Math.max(maxInFlight, inFlight);
     // `finish` comes before the client can read the last byte, so the count never lags the client.
     response.once('finish', () => inFlight--);
+    if (options.throttleFirst && !throttled.has(request.url ?? '')) {
+      throttled.add(request.url ?? '');
+      response.writeHead(429, { 'Retry-After': '1', 'Content-Type': 'application/json' }).end('{"error":"Too Many Requests"}');
+      return;
+    }
     try {
       const answer = await fetchUpstream(upstream + request.url, request.headers);
       const corrupt = corruptions[request.url ?? ''];

@@ -40,16 +40,33 @@ export interface MirrorHttp {
 }
 
 const JSON_ACCEPT = 'application/json';
+const MAX_ATTEMPTS = 5;
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** `Retry-After` in seconds or as a date; undefined when absent or longer than a crawl should wait. */
+function retryAfterMs(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  const ms = /^\d+$/.test(header.trim()) ? Number(header) * 1000 : Date.parse(header) - Date.now();
+  return Number.isFinite(ms) && ms <= MAX_RETRY_AFTER_MS ? Math.max(ms, 0) : undefined;
+}
 
 export function createMirrorHttp({ fetch, concurrency, record }: MirrorHttpOptions): MirrorHttp {
   const limit = pLimit(concurrency);
 
   async function get(url: URL, accept?: string): Promise<Response | undefined> {
-    try {
-      return await fetch(url, { redirect: 'manual', headers: accept ? { accept } : {} });
-    } catch (error) {
-      record.problem(url, `request failed: ${describeError(error)}`);
-      return undefined;
+    for (let attempt = 1; ; attempt++) {
+      let response: Response;
+      try {
+        response = await fetch(url, { redirect: 'manual', headers: accept ? { accept } : {} });
+      } catch (error) {
+        record.problem(url, `request failed: ${describeError(error)}`);
+        return undefined;
+      }
+      // A rate-limited mirror (the sidecar, a CDN) says when to come back; a crawl waits rather than reporting it broken.
+      const wait = response.status === 429 || response.status === 503 ? retryAfterMs(response.headers.get('retry-after')) : undefined;
+      if (wait === undefined || attempt === MAX_ATTEMPTS) return response;
+      await discard(response);
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
