@@ -1,0 +1,192 @@
+// Commands that build and serve the site: build, serve, start (the sidecar with its API),
+// migrate, token, nginx-conf, verify.
+import path from 'node:path';
+import { resolvePaths } from '../../generator/config.ts';
+import { nginxConfig } from '../../generator/publish/nginx.ts';
+import { currentBuild } from '../../generator/publish/local-dir.ts';
+import { build, type BuildReport } from '../../generator/pipeline.ts';
+import { formatVerifyReport, verifyMirror } from '../../generator/verify.ts';
+import { localIssuer } from '../../sidecar/auth/jwt.ts';
+import { describeConfig, loadConfig, type Config } from '../../sidecar/config.ts';
+import { createSidecar } from '../../sidecar/runtime.ts';
+import { drainOnSignals, listen } from '../../sidecar/server.ts';
+import { openDatabase } from '../../sidecar/store/db.ts';
+import { migrate } from '../../sidecar/store/migrate.ts';
+import { UsageError, listenOptions, parsePort, positiveInteger, releasesOption, required, type Command } from './command.ts';
+
+export const siteCommands: Record<string, Command> = {
+  build: {
+    usage: `mirror build [--releases DIR] [--out DIR]
+
+Validates the manifest store and publishes the rendered site to a local directory.
+Only files that changed are written; the new build replaces the old one atomically.
+
+  --releases DIR   manifest store (default $MIRROR_RELEASES or releases/)
+  --out DIR        site path, a symlink to the current build (default $MIRROR_DATA_DIR/site)
+`,
+    options: { ...releasesOption, out: { type: 'string' } },
+    async run(values) {
+      const paths = resolvePaths({ releases: values.releases as string | undefined, out: values.out as string | undefined });
+      printBuild(await build(paths), paths.site);
+      return 0;
+    },
+  },
+
+  serve: {
+    usage: `mirror serve [--site DIR] [--port N] [--host HOST]
+
+Serves a built site with the route table (JSON and HTML indexes, artifacts from the blob store,
+redirects, conditional and range requests) and the sidecar's API: uploads, JSON download
+envelopes, /healthz, /readyz, /metrics. Settings come from the environment (see the README);
+they are printed at start with secrets hidden.
+
+  --site DIR    site path written by \`mirror build\` (default $MIRROR_DATA_DIR/site)
+  --port N      port (default $PORT or 8080)
+  --host HOST   address to bind (default $HOST or 127.0.0.1)
+`,
+    options: { site: { type: 'string' }, ...listenOptions },
+    async run(values) {
+      const config = sidecarConfig(values);
+      await serve(config);
+      return 0;
+    },
+  },
+
+  start: {
+    usage: `mirror start [--releases DIR] [--port N] [--host HOST]
+
+Builds the manifest store (the bundled sample by default) and serves it with the sidecar's API:
+what \`npm start\` runs. The embedded SQLite state database is migrated at start.
+`,
+    options: { ...releasesOption, ...listenOptions },
+    async run(values) {
+      const config = sidecarConfig(values);
+      printBuild(await build(config), config.site);
+      await serve(config);
+      return 0;
+    },
+  },
+
+  migrate: {
+    usage: `mirror migrate
+
+Applies the state database's pending migrations: PostgreSQL when DATABASE_URL is set, otherwise
+the SQLite file $MIRROR_DATA_DIR/state.db. Safe to run from several processes at once.
+`,
+    options: {},
+    async run() {
+      const config = loadConfig();
+      const state = await openDatabase({ ...(config.settings.DATABASE_URL ? { url: config.settings.DATABASE_URL } : {}), file: config.databaseFile });
+      try {
+        const { applied } = await migrate(state);
+        console.log(applied.length > 0 ? `applied ${applied.join(', ')}` : 'the state database is up to date');
+      } finally {
+        await state.close();
+      }
+      return 0;
+    },
+  },
+
+  token: {
+    usage: `mirror token create --sub NAME [--ttl DURATION] [--scope S]...
+
+Prints a Bearer token for the upload API, signed by the sidecar's local issuer (AUTH_MODE=local;
+the key is kept in $MIRROR_DATA_DIR/auth/). With AUTH_MODE=cognito, tokens come from Cognito.
+
+  --sub NAME        who the token stands for (logged with each upload)
+  --ttl DURATION    lifetime: 90s, 30m, 1h, 7d (default 1h)
+  --scope S         a scope to grant; repeatable
+`,
+    options: { sub: { type: 'string' }, ttl: { type: 'string' }, scope: { type: 'string', multiple: true } },
+    positionals: true,
+    async run(values, positionals) {
+      if (positionals.join(' ') !== 'create') throw new UsageError(`Unknown action \`${positionals.join(' ')}\`; expected \`token create\``);
+      const config = loadConfig();
+      if (config.settings.AUTH_MODE !== 'local') throw new UsageError('AUTH_MODE is cognito: tokens come from Cognito, not from mirror');
+      const issuer = await localIssuer({ dir: config.authDir });
+      console.log(await issuer.mint(required(values, 'sub'), durationSeconds((values.ttl as string | undefined) ?? '1h'), (values.scope as string[] | undefined) ?? []));
+      return 0;
+    },
+  },
+
+  'nginx-conf': {
+    usage: `mirror nginx-conf [--site DIR] [--listen HOST:PORT]
+
+Prints an nginx.conf that serves a built site with the same routes as mirror serve: files and
+artifacts (from the blob store, not copied), content negotiation, redirects, and the contracts'
+400/404 bodies (through nginx's JavaScript module: apt-get install nginx libnginx-mod-http-js).
+The config names the current build: write it again and reload nginx after each mirror build.
+Its njs script is written next to the site, in <site>.nginx/.
+
+  --site DIR            site path written by \`mirror build\` (default $MIRROR_DATA_DIR/site)
+  --listen HOST:PORT    address nginx listens on (default 127.0.0.1:8080)
+`,
+    options: { site: { type: 'string' }, listen: { type: 'string' } },
+    async run(values) {
+      const paths = resolvePaths({ site: values.site as string | undefined });
+      process.stdout.write(await nginxConfig({ site: paths.site, blobs: paths.blobsDir, listen: (values.listen as string | undefined) ?? '127.0.0.1:8080' }));
+      return 0;
+    },
+  },
+
+  verify: {
+    usage: `mirror verify --base-url URL [--concurrency N] [--timeout SECONDS]
+
+Crawls a mirror from its indexes, over HTTP only: downloads every artifact and checks its size
+and sha256, checks every SHA256SUMS file, follows every download redirect and checks where it
+lands. Prints each problem; exits 1 if there is any. Works against mirror serve, nginx or a CDN.
+
+  --base-url URL        the mirror's origin, e.g. https://releases.example.com
+  --concurrency N       downloads at a time (default 4)
+  --timeout SECONDS     limit for each request, body included (default 300)
+`,
+    options: { 'base-url': { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' } },
+    async run(values) {
+      const timeoutMs = positiveInteger(values, 'timeout', 300) * 1000;
+      const report = await verifyMirror({
+        baseUrl: required(values, 'base-url'),
+        concurrency: positiveInteger(values, 'concurrency', 4),
+        fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+      });
+      console.log(formatVerifyReport(report).trimEnd());
+      return report.problems.length > 0 ? 1 : 0;
+    },
+  },
+
+};
+
+export function printBuild(report: BuildReport, site: string): void {
+  const { publish, timings } = report;
+  console.log(
+    `built ${report.products} products, ${report.releases} releases: ${report.files} files (${publish.written} written, ${publish.linked} unchanged) → ${site}` +
+      ` [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`,
+  );
+  if (report.cloudFrontProblem) console.warn(`warning: mirror deploy --distribution-id would refuse this site: ${report.cloudFrontProblem}`);
+}
+
+/** The sidecar's settings, with the command's flags over the environment's. */
+function sidecarConfig(values: Record<string, unknown>): Config {
+  const flags: Record<string, string> = {};
+  if (values.port !== undefined) flags.PORT = String(parsePort(values.port as string));
+  if (values.host !== undefined) flags.HOST = values.host as string;
+  if (values.releases !== undefined) flags.MIRROR_RELEASES = values.releases as string;
+  const config = loadConfig({ ...process.env, ...flags });
+  return values.site === undefined ? config : { ...config, site: path.resolve(values.site as string) };
+}
+
+async function serve(config: Config): Promise<void> {
+  if (!(await currentBuild(config.site))) throw new Error(`No site has been built at ${config.site}; run \`mirror build\` first`);
+  console.log(describeConfig(config).replace(/^/gm, 'config: '));
+  const sidecar = await createSidecar(config, { migrateAtStart: !config.settings.DATABASE_URL });
+  const running = await listen({ app: sidecar.app, port: config.settings.PORT, host: config.settings.HOST });
+  console.log(`serving ${config.site} on ${running.url}`);
+  drainOnSignals(running, (line) => console.log(line), () => sidecar.close());
+  await new Promise<void>((resolve) => running.server.once('close', resolve));
+}
+
+/** `90s`, `30m`, `1h`, `7d`, or plain seconds. */
+function durationSeconds(text: string): number {
+  const match = /^([1-9][0-9]*)([smhd]?)$/.exec(text);
+  if (!match) throw new UsageError(`Expected \`--ttl\` to be a duration such as 30m, 1h or 7d, got \`${text}\``);
+  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
