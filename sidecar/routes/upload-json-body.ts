@@ -1,6 +1,7 @@
 // The JSON upload body read as a stream (stream-json's tokenizer): the small fields collected,
 // `file_data` decoded from base64 chunk by chunk as it arrives. A 50 MiB file never exists as a
-// string or a buffer; memory stays bounded whatever the body's size.
+// string or a buffer; keys, numbers and fields are capped and nesting refused, so memory stays
+// bounded whatever the body holds.
 import type { Readable } from 'node:stream';
 import parser from 'stream-json/parser.js';
 
@@ -26,7 +27,8 @@ const MAX_FIELD_LENGTH = 1024;
  * `maxBodyBytes` of body.
  */
 export async function* fileDataOf(body: Readable, fields: JsonUploadFields, maxBodyBytes: number): AsyncGenerator<Buffer> {
-  const tokens = parser.asStream({ packKeys: true, packStrings: false, streamStrings: true, packNumbers: true, streamNumbers: false, streamKeys: false });
+  // Keys and numbers stream too: a 500 MiB key or number must not be held whole.
+  const tokens = parser.asStream({ packValues: false, streamValues: true });
   let received = 0;
   body.on('data', (chunk: Buffer) => {
     received += chunk.length;
@@ -35,62 +37,76 @@ export async function* fileDataOf(body: Readable, fields: JsonUploadFields, maxB
   body.on('error', (error) => tokens.destroy(error));
   body.pipe(tokens);
 
-  let depth = 0;
-  let key: string | undefined;
-  let text: string | undefined;
+  let opened = false;
+  let key = '';
+  /** What the string chunks belong to: the key being read, a field's value, file_data, or an ignored value. */
+  let into: 'key' | 'field' | 'file' | 'skip' = 'skip';
+  let text = '';
+  let numberLength = 0;
   let decoder: Base64Decoder | undefined;
   try {
     for await (const token of tokens as AsyncIterable<{ name: string; value?: unknown }>) {
-      if (depth === 0 && token.name !== 'startObject') throw new UploadBodyError(400, 'Expected a JSON object');
+      if (!opened) {
+        if (token.name !== 'startObject') throw new UploadBodyError(400, 'Expected a JSON object');
+        opened = true;
+        continue;
+      }
       switch (token.name) {
         case 'startObject':
         case 'startArray':
-          if (depth === 1 && key !== undefined && isField(key)) throw new UploadBodyError(400, `Expected \`${key}\` to be a string`);
-          depth++;
+          // The body is a flat object of strings; nesting would only grow the parser's stack.
+          throw new UploadBodyError(400, isField(key) ? `Expected \`${key}\` to be a string` : `Expected \`${key}\` to be a string, number, boolean or null`);
+        case 'startKey':
+          into = 'key';
+          text = '';
           break;
-        case 'endObject':
-        case 'endArray':
-          depth--;
-          break;
-        case 'keyValue':
-          if (depth === 1) key = token.value as string;
+        case 'endKey':
+          key = text;
+          into = 'skip';
           break;
         case 'startString':
-          if (depth !== 1) break;
           if (key === 'file_data') {
             if (fields.fileData) throw new UploadBodyError(400, '`file_data` is given more than once');
             fields.fileData = true;
             decoder = new Base64Decoder();
-          } else if (key !== undefined && isField(key)) {
+            into = 'file';
+          } else {
+            into = 'field';
             text = '';
           }
           break;
         case 'stringChunk':
-          if (decoder) {
-            const bytes = decoder.push(token.value as string);
+          if (into === 'file') {
+            const bytes = decoder!.push(token.value as string);
             if (bytes.length > 0) yield bytes;
-          } else if (text !== undefined) {
+          } else {
             text += token.value as string;
-            if (text.length > MAX_FIELD_LENGTH) throw new UploadBodyError(400, `\`${key}\` is longer than ${MAX_FIELD_LENGTH} characters`);
+            if (text.length > MAX_FIELD_LENGTH) throw new UploadBodyError(400, into === 'key' ? `A key is longer than ${MAX_FIELD_LENGTH} characters` : `\`${key}\` is longer than ${MAX_FIELD_LENGTH} characters`);
           }
           break;
         case 'endString':
-          if (decoder) {
-            const bytes = decoder.end();
+          if (into === 'file') {
+            const bytes = decoder!.end();
             if (bytes.length > 0) yield bytes;
-            decoder = undefined;
-          } else if (text !== undefined) {
-            fields.values[key!] = text;
-            text = undefined;
+          } else if (FIELDS.includes(key)) {
+            fields.values[key] = text;
           }
+          into = 'skip';
           break;
-        case 'numberValue':
+        case 'startNumber':
+          if (isField(key)) throw new UploadBodyError(400, `Expected \`${key}\` to be a string`);
+          numberLength = 0;
+          break;
+        case 'numberChunk':
+          numberLength += (token.value as string).length;
+          if (numberLength > MAX_FIELD_LENGTH) throw new UploadBodyError(400, `\`${key}\` is longer than ${MAX_FIELD_LENGTH} characters`);
+          break;
         case 'trueValue':
         case 'falseValue':
-          if (depth === 1 && key !== undefined && isField(key)) throw new UploadBodyError(400, `Expected \`${key}\` to be a string`);
+          if (isField(key)) throw new UploadBodyError(400, `Expected \`${key}\` to be a string`);
           break;
         case 'nullValue':
-          if (depth === 1 && key !== undefined && isField(key)) fields.values[key] = undefined;
+          if (FIELDS.includes(key)) fields.values[key] = undefined;
           break;
       }
     }
@@ -99,7 +115,7 @@ export async function* fileDataOf(body: Readable, fields: JsonUploadFields, maxB
   } finally {
     body.unpipe(tokens);
   }
-  if (depth !== 0) throw new UploadBodyError(400, 'Malformed JSON body');
+  if (!opened) throw new UploadBodyError(400, 'Malformed JSON body');
 }
 
 function isField(key: string): boolean {
