@@ -56,6 +56,8 @@ class FakeEdge {
   busy = 0;
   completes = true;
   calls: string[] = [];
+  /** Run after each UpdateKeys batch is applied, before its answer. */
+  afterUpdate?: () => Promise<void>;
   /** S3 requests made before each call, to check the order against the bucket. */
   s3Before: number[] = [];
 }
@@ -132,12 +134,13 @@ function wireEdge(): void {
     const Items = keys.slice(start, start + MaxResults).map((Key) => ({ Key, Value: edge.entries.get(Key) }));
     return { Items, ...(start + MaxResults < keys.length ? { NextToken: String(start + MaxResults) } : {}) };
   });
-  keyValueStore.on(UpdateKeysCommand).callsFake(({ IfMatch, Puts = [], Deletes = [] }) => {
+  keyValueStore.on(UpdateKeysCommand).callsFake(async ({ IfMatch, Puts = [], Deletes = [] }) => {
     log('UpdateKeys');
     assert.equal(IfMatch, `K${edge.etag}`, 'UpdateKeys carries the ETag forward');
     assert.ok(Puts.length + Deletes.length <= 50 && Puts.length + Deletes.length > 0, `${Puts.length + Deletes.length} keys in one batch`);
     for (const { Key, Value } of Puts) edge.entries.set(Key, Value);
     for (const { Key } of Deletes) edge.entries.delete(Key);
+    await edge.afterUpdate?.();
     return { ETag: `K${++edge.etag}` };
   });
 }
@@ -230,9 +233,14 @@ describe('mirror deploy to CloudFront', () => {
     assert.ok(edge.invalidations[0]!.every((p) => !p.startsWith('/releases/')), 'artifacts are never invalidated');
     assert.equal(report.invalidation, 'I1');
 
+    // New objects, then the routes to them, then the files that now name them, then the invalidation.
     const update = edge.calls.indexOf('UpdateKeys');
     const invalidation = edge.calls.indexOf('CreateInvalidation');
-    assert.ok(edge.s3Before[update]! > lastUpload() && update < invalidation, 'every upload precedes the routes, the routes precede the invalidation');
+    const putsBefore = s3.requests.slice(0, edge.s3Before[update]).filter((r) => r.method === 'PUT' && !r.key.startsWith('.mirror/')).map((r) => r.key);
+    const putsAfter = s3.requests.slice(edge.s3Before[update]).filter((r) => r.method === 'PUT' && !r.key.startsWith('.mirror/')).map((r) => r.key);
+    assert.deepEqual(putsBefore.sort(), ['binary/releases/agent-as-code/1/12/agent_as_code_1.12.3_SHA256SUMS', 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip']);
+    assert.deepEqual(putsAfter.map((key) => `/${key}`).sort(), changedFiles);
+    assert.ok(edge.s3Before[invalidation]! > lastUpload(), 'the invalidation follows every upload');
     assert.ok(edge.calls.lastIndexOf('GetInvalidation') > invalidation);
   });
 
@@ -244,12 +252,14 @@ describe('mirror deploy to CloudFront', () => {
     s3.requests.length = 0;
     await assert.rejects(runDeploy({ timeout: 2 }), /deploy step "invalidate" failed: Invalidation I\d did not complete within 2 s/);
     assert.ok(!s3.requests.some((r) => r.method === 'POST'), 'nothing was deleted');
+    assert.ok(edge.entries.has('/binary/releases/agent-as-code/1.12.3/'), 'the release is still routed');
     const owed = edge.invalidations.at(-1);
     edge.completes = true;
     s3.requests.length = 0;
     await runDeploy();
     assert.deepEqual(edge.invalidations.at(-1), owed, 'the re-run makes the invalidation it owes, though nothing changed since');
     assert.ok(s3.requests.some((r) => r.method === 'POST'), 'the re-run deletes');
+    assert.ok(!edge.entries.has('/binary/releases/agent-as-code/1.12.3/'), 'and unroutes');
   });
 
   test('TooManyInvalidationsInProgress is retried until CloudFront accepts', async () => {
@@ -364,6 +374,47 @@ describe('a deployed mirror served through the function', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('the publish order at the edge', () => {
+  test('at every moment, what a client reaches through the function names only what it can download', async () => {
+    await runDeploy();
+    const edgeFunction = await loadFunction(work, await cloudFrontFunctionCode(), edge.entries);
+    await addPatchRelease(store, path.join(work, 'blobs'));
+    /** The object a GET of `path` reaches at the edge now, or undefined (answered by the function, or missing). */
+    const reach = async (target: string): Promise<string | undefined> => {
+      const result = await edgeFunction.handler(eventFor({ path: target }));
+      if ('statusCode' in result) return undefined;
+      const object = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: decodeURIComponent(result.uri.slice(1)) })).catch(() => undefined);
+      return object ? await object.Body!.transformToString() : undefined;
+    };
+    let checks = 0;
+    // Collected, not thrown: the checks run inside the S3 proxy and the store's stand-in.
+    const broken = new Set<string>();
+    const check = async () => {
+      const versions = await reach('/binary/releases/agent-as-code/versions');
+      for (const version of versions ? (JSON.parse(versions) as { versions: string[] }).versions : []) {
+        const page = await edgeFunction.handler(eventFor({ path: `/binary/releases/agent-as-code/${version}/` }));
+        if (!('statusCode' in page) || page.statusCode !== 302) broken.add(`versions names ${version}, whose page the edge does not route`);
+      }
+      const listing = await reach('/binary/releases/agent-as-code/1/12/');
+      for (const file of listing ? (JSON.parse(listing) as { files: { download_url: string }[] }).files : []) {
+        if ((await reach(file.download_url)) === undefined) broken.add(`the 1/12 listing names ${file.download_url}, which the edge cannot serve`);
+      }
+      checks++;
+    };
+    s3.afterPut = check;
+    edge.afterUpdate = check;
+    try {
+      await runDeploy();
+    } finally {
+      s3.afterPut = undefined;
+      edge.afterUpdate = undefined;
+    }
+    assert.deepEqual([...broken], []);
+    assert.ok(checks >= 10, `${checks} checks`);
+    assert.ok((await reach('/binary/releases/agent-as-code/1/12/agent_as_code_1.12.3_linux_amd64.zip')) !== undefined);
   });
 });
 

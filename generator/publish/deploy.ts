@@ -1,16 +1,16 @@
 // Executes a publish plan against a remote target: steps in order, uploads within a step a few at
-// a time; then, with a distribution, the routes in its KeyValueStore, its function and the
-// invalidation of changed files; deletions after all of that, then the state record. A failure
+// a time; with a distribution, new objects, then the routes in its KeyValueStore and its function,
+// then the changed files and their invalidation; deletions after all of that, then the state record. A failure
 // names its step; running the deploy again converges, since the plan is computed afresh from what
 // the target holds.
 import pLimit from 'p-limit';
 import type { RenderedSite } from '../render/index.ts';
 import type { BlobStore } from '../stores/blob-store.ts';
 import type { CloudFrontTarget, EdgeFunction, KvsRecord } from './cloudfront/cloudfront-target.ts';
-import { diffKvs, invalidationPaths, kvsBatches, type KvsChanges } from './cloudfront/edge-plan.ts';
+import { diffKvs, invalidationPaths, kvsBatches, withinInvalidationLimits, type KvsChanges } from './cloudfront/edge-plan.ts';
 import { cloudFrontFunctionCode } from './cloudfront/function-code.ts';
 import { checkKvsLimits, kvsEntries } from './cloudfront/kvs-entries.ts';
-import { deployObjects, planPublish, type DeployObject, type PublishPlan, type RemoteObject } from './deploy-plan.ts';
+import { deployObjects, planPublish, type DeployObject, type PlannedPut, type PublishPlan, type RemoteObject } from './deploy-plan.ts';
 import type { S3Target } from './s3-target.ts';
 
 export interface DeployOptions {
@@ -74,7 +74,7 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
   const remote = await target.list();
   const plan = planPublish(objects, remote, { delete: options.delete });
   await checkBlobsToUpload(plan, blobs);
-  const edgePlan = edge && routes ? await planEdge(edge, target, routes, plan, objects) : undefined;
+  const edgePlan = edge && routes ? await planEdge(edge, target, routes, plan, objects, options.delete) : undefined;
   const report: DeployReport = { plan, ...(edgePlan ? { edge: edgePlan } : {}), uploaded: 0, uploadedBytes: 0, deleted: 0 };
   if (options.dryRun) return report;
 
@@ -91,32 +91,43 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
   });
   const totalBytes = puts.reduce((sum, put) => sum + put.object.size, 0);
   const progress = (step: string) => options.onProgress?.({ step, objects: report.uploaded, totalObjects: puts.length, bytes: report.uploadedBytes, totalBytes });
-  for (const step of plan.steps) {
-    await inStep(`upload ${step.name}`, async () => {
+  const upload = (name: string, stepPuts: PlannedPut[]) =>
+    inStep(`upload ${name}`, async () => {
       const limit = pLimit(PUT_CONCURRENCY);
-      const upload = async (object: DeployObject) => {
+      const put = async (object: DeployObject) => {
         await target.put(object, blobs);
         report.uploaded++;
         report.uploadedBytes += object.size;
-        progress(step.name);
+        progress(name);
       };
       // After a failure, start nothing more of the step: the deploy stops where it failed.
-      await Promise.all(step.puts.map(({ object }) => limit(upload, object))).catch((error: unknown) => {
+      await Promise.all(stepPuts.map(({ object }) => limit(put, object))).catch((error: unknown) => {
         limit.clearQueue();
         throw error;
       });
     });
-  }
-  if (edge && edgePlan) {
+  if (!edge || !edgePlan) {
+    for (const step of plan.steps) await upload(step.name, step.puts);
+  } else {
+    // At the edge a path is reachable only once the store routes it. New objects go up first,
+    // unreachable; the routes then make them reachable; only then do the files clients already
+    // reach change to name them. Routes go away after the invalidation, with the objects.
+    for (const step of plan.steps) await upload(step.name, step.puts.filter((put) => put.reason === 'new'));
     let store = edgePlan.store;
-    if (storeChanges) {
-      store = await inStep('routes', () => edge.updateStore(edgePlan.store, kvsBatches(edgePlan.changes)));
-      await inStep('record routes', () => target.writeRecord(EDGE_RECORD, { store, invalidate: edgePlan.invalidate } satisfies EdgeRecord));
+    const record = (invalidate: string[]) => target.writeRecord(EDGE_RECORD, { store, invalidate } satisfies EdgeRecord);
+    if (edgePlan.changes.puts.length > 0) {
+      store = await inStep('routes', () => edge.updateStore(store, kvsBatches({ puts: edgePlan.changes.puts, deletes: [] })));
+      await inStep('record routes', () => record(edgePlan.invalidate));
     }
     if (!edgePlan.edgeFunction.upToDate) await inStep('function', () => edge.publishFunction(edgePlan.edgeFunction.name, edgePlan.code, edgePlan.kvsArn));
+    for (const step of plan.steps) await upload(`${step.name}, changed`, step.puts.filter((put) => put.reason === 'changed'));
     if (edgePlan.invalidate.length > 0) {
       report.invalidation = await inStep('invalidate', () => edge.invalidate(edgePlan.invalidate));
-      await inStep('record invalidation', () => target.writeRecord(EDGE_RECORD, { store, invalidate: [] } satisfies EdgeRecord));
+      await inStep('record invalidation', () => record([]));
+    }
+    if (edgePlan.changes.deletes.length > 0) {
+      store = await inStep('unroute', () => edge.updateStore(store, kvsBatches({ puts: [], deletes: edgePlan.changes.deletes })));
+      await inStep('record routes', () => record([]));
     }
   }
   if (plan.deletes.length > 0) {
@@ -136,16 +147,18 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
  * files (never artifacts; the function rewrites before the cache lookup, so a file's cache key is
  * its own key), and what an earlier deploy left owing.
  */
-async function planEdge(edge: CloudFrontTarget, target: S3Target, routes: Map<string, string>, plan: PublishPlan, objects: DeployObject[]): Promise<EdgePlan> {
+async function planEdge(edge: CloudFrontTarget, target: S3Target, routes: Map<string, string>, plan: PublishPlan, objects: DeployObject[], deleting: boolean): Promise<EdgePlan> {
   const code = await cloudFrontFunctionCode();
   const { kvsArn, ...edgeFunction } = await edge.edgeFunction(code);
   const record = await target.readRecord<EdgeRecord>(EDGE_RECORD);
   const store = await edge.readStore(kvsArn, record?.store);
-  const changes = diffKvs(new Map(Object.entries(store.entries)), routes);
+  const diff = diffKvs(new Map(Object.entries(store.entries)), routes);
+  // Kept objects stay routed: without deletions, their keys stay too.
+  const changes = deleting ? diff : { puts: diff.puts, deletes: [] };
   const files = objects.filter((object) => object.source.type === 'body').map((object) => object.key);
   const changed = plan.steps.flatMap((step) => step.puts).filter((put) => put.reason === 'changed' && put.object.source.type === 'body');
   const owed = record?.invalidate ?? [];
-  const invalidate = [...new Set([...owed, ...(changed.length > 0 ? invalidationPaths(changed.map((put) => put.object.key), files) : [])])];
+  const invalidate = withinInvalidationLimits([...new Set([...owed, ...(changed.length > 0 ? invalidationPaths(changed.map((put) => put.object.key), files) : [])])]);
   return { kvsArn, store, changes, edgeFunction, code, invalidate };
 }
 

@@ -36,6 +36,16 @@ function rank(key: string): number {
   return key.startsWith(':endpoint:') ? 1 : 0;
 }
 
+/** CloudFront's limits on one distribution's invalidations in flight. */
+const MAX_PATHS = 3000;
+const MAX_WILDCARDS = 15;
+
+/** Paths as given when within CloudFront's limits; past them, one wildcard for everything. */
+export function withinInvalidationLimits(paths: string[]): string[] {
+  const wildcards = paths.filter((p) => p.endsWith('*')).length;
+  return paths.length > MAX_PATHS || wildcards > MAX_WILDCARDS ? ['/*'] : paths;
+}
+
 export interface InvalidationOptions {
   /** A folder becomes one wildcard path when at least this many of its files changed, and at least half of them. */
   collapseAt?: number;
@@ -50,7 +60,7 @@ export interface InvalidationOptions {
  * least `collapseAt` files changed, and at least half of all its files, becomes `/<folder>/*`
  * (shallowest first, at most `maxWildcards`). `all` is every key of the site, for that half.
  */
-export function invalidationPaths(changed: string[], all: string[], { collapseAt = 10, maxWildcards = 15, maxPaths = 3000 }: InvalidationOptions = {}): string[] {
+export function invalidationPaths(changed: string[], all: string[], { collapseAt = 10, maxWildcards = MAX_WILDCARDS, maxPaths = MAX_PATHS }: InvalidationOptions = {}): string[] {
   const unique = [...new Set(changed)].sort();
   const changedIn = countByFolder(unique);
   const totalIn = countByFolder([...new Set([...all, ...unique])]);
