@@ -3,6 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 
+/** A connection silent this long is closed: a stalled client, not a slow one. */
+export const IDLE_TIMEOUT_MS = 120_000;
+
 export interface ServerOptions {
   app: Koa;
   port: number;
@@ -18,6 +21,10 @@ export interface RunningServer {
 export async function listen({ app, port, host }: ServerOptions): Promise<RunningServer> {
   const server = createServer(app.callback());
   server.keepAliveTimeout = 5_000;
+  // An upload of hundreds of MiB over a slow link may take longer than Node's 300 s for a whole
+  // request; what is cut instead is a connection that stops moving for 2 minutes.
+  server.requestTimeout = 0;
+  server.timeout = IDLE_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -225,19 +225,44 @@ describe('refused uploads: the seed\'s error shape, and nothing changes', () => 
     assert.deepEqual(await snapshot(), before);
   });
 
-  test('a failure after the commit is the seed\'s 500, without internals', async () => {
-    const failing = await startUploadSite({
+  test('after the commit: a failed record is logged and the upload still succeeds; a failed rebuild is a 500 that says the file is stored', async () => {
+    const body = JSON.stringify({ version: '1.14.0', platform: 'linux', architecture: 'amd64', file_data: zipBytes().toString('base64') });
+    const unrecorded = await startUploadSite({
       record: async () => {
         throw new Error('injected: database password hunter2 at /var/lib/secret');
       },
     });
     try {
-      const answer = await fetch(`${failing.url}${UPLOAD}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${await failing.token()}` }, body: JSON.stringify({ version: '1.14.0', platform: 'linux', architecture: 'amd64', file_data: zipBytes().toString('base64') }) });
+      const answer = await fetch(`${unrecorded.url}${UPLOAD}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${await unrecorded.token()}` }, body });
+      assert.equal(answer.status, 201);
+      assert.doesNotMatch(await answer.text(), /hunter2|secret/);
+      assert.equal(unrecorded.errors.length, 1);
+    } finally {
+      await unrecorded.close();
+    }
+    const unpublished = await startUploadSite({ failingPublisher: true });
+    try {
+      const answer = await fetch(`${unpublished.url}${UPLOAD}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${await unpublished.token()}` }, body });
+      assert.equal(answer.status, 500);
+      assert.deepEqual(await answer.json(), { error: 'Internal Server Error', message: 'Failed to upload binary: agent_as_code_1.14.0_linux_amd64.zip is stored, but the site could not be rebuilt; it will be listed by the next rebuild' });
+      assert.equal(unpublished.errors.length, 1);
+    } finally {
+      await unpublished.close();
+    }
+  });
+
+  test('an unexpected failure before the commit is the seed\'s 500, without internals', async () => {
+    const broken = await startUploadSite({ extra: {} });
+    try {
+      // The blob store's root replaced by a file: staging cannot create its folder.
+      await rm(broken.blobsDir, { recursive: true, force: true });
+      await writeFile(broken.blobsDir, 'not a directory');
+      const answer = await fetch(`${broken.url}${UPLOAD}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${await broken.token()}` }, body: JSON.stringify({ version: '1.14.0', platform: 'linux', architecture: 'amd64', file_data: zipBytes().toString('base64') }) });
       assert.equal(answer.status, 500);
       assert.deepEqual(await answer.json(), { error: 'Internal Server Error', message: 'Failed to upload binary: the server could not store the file' });
-      assert.equal(failing.errors.length, 1);
+      assert.equal(broken.errors.length, 1);
     } finally {
-      await failing.close();
+      await broken.close();
     }
   });
 });

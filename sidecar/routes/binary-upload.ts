@@ -107,8 +107,15 @@ export function binaryUpload(options: BinaryUploadOptions): Middleware {
         uploadedBy: principal.sub,
         uploadedAt,
       };
-      await options.record?.(upload);
-      await options.publisher.publish();
+      // Committed: the file is published whatever happens next, so a failure from here on must not
+      // tell the client it was not stored (a retry would only get 409).
+      await options.record?.(upload).catch((error: unknown) => ctx.app.emit('error', error, ctx));
+      try {
+        await options.publisher.publish();
+      } catch (error) {
+        ctx.app.emit('error', error, ctx);
+        return fail(ctx, 500, `Failed to upload binary: ${checked.filename} is stored, but the site could not be rebuilt; it will be listed by the next rebuild`);
+      }
       const parsed = semver.parse(checked.version)!;
       ctx.status = 201;
       ctx.body = {

@@ -31,6 +31,8 @@ export interface UploadSiteOptions {
   maxBytes?: number;
   envelopeMaxBytes?: number;
   record?: (upload: CommittedUpload) => Promise<void>;
+  /** A publisher whose rebuilds fail, for the path after a commit. */
+  failingPublisher?: boolean;
   extra?: Partial<AppDeps>;
 }
 
@@ -44,7 +46,9 @@ export async function startUploadSite(options: UploadSiteOptions = {}): Promise<
   await build({ releasesDir, site });
   const issuer = await localIssuer({ dir: path.join(dir, 'auth') });
   const blobs = createFsBlobStore({ root: blobsDir });
-  const publisher = createPublisher({ releasesDir, site });
+  const publisher: Publisher = options.failingPublisher
+    ? { publish: () => Promise.reject(new Error('injected: the build failed at /srv/secret')), settle: async () => {} }
+    : createPublisher({ releasesDir, site });
   const errors: unknown[] = [];
   const app = createApp({
     site: createSiteSource({ site }),
