@@ -1,6 +1,6 @@
 // Rebuilds and publishes the site after an upload, through the generator's own load → render →
 // publish. Requests that arrive while a build runs share the next one; processes sharing the data
-// directory take turns through a lock file, so two never swap the site at once.
+// directory take turns through lock files, so two never swap the site, or deploy it, at once.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { lock } from 'proper-lockfile';
@@ -24,19 +24,17 @@ export interface Publisher {
 }
 
 export function createPublisher(options: PublisherOptions): Publisher {
-  const lockFile = `${path.resolve(options.site)}.publish.lock`;
-  const local = coalesce(async () => {
-    await mkdir(path.dirname(lockFile), { recursive: true });
-    const release = await lock(options.site, { realpath: false, lockfilePath: lockFile, stale: 60_000, retries: { retries: 600, minTimeout: 20, maxTimeout: 200 } });
-    try {
+  const site = path.resolve(options.site);
+  const local = coalesce(() =>
+    underLock(site, `${site}.publish.lock`, { retries: 600, minTimeout: 20, maxTimeout: 200 }, async () => {
       const started = performance.now();
-      const report = await build({ releasesDir: options.releasesDir, site: options.site });
+      const report = await build({ releasesDir: options.releasesDir, site });
       options.onBuilt?.(report, performance.now() - started);
-    } finally {
-      await release();
-    }
-  });
-  const remote = options.remote ? coalesce(options.remote) : undefined;
+    }),
+  );
+  // A remote deploy can wait minutes for its invalidation; another process's waits its turn.
+  const deployRemote = options.remote;
+  const remote = deployRemote ? coalesce(() => underLock(site, `${site}.deploy.lock`, { retries: 2_000, minTimeout: 200, maxTimeout: 2_000 }, deployRemote)) : undefined;
   let remoteRun: Promise<void> = Promise.resolve();
   return {
     async publish() {
@@ -48,6 +46,17 @@ export function createPublisher(options: PublisherOptions): Publisher {
       await remoteRun;
     },
   };
+}
+
+/** `run` while holding a lock file that every process sharing the data directory respects. */
+async function underLock(target: string, lockFile: string, retries: { retries: number; minTimeout: number; maxTimeout: number }, run: () => Promise<void>): Promise<void> {
+  await mkdir(path.dirname(lockFile), { recursive: true });
+  const release = await lock(target, { realpath: false, lockfilePath: lockFile, stale: 60_000, retries });
+  try {
+    await run();
+  } finally {
+    await release();
+  }
 }
 
 /**
