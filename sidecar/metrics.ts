@@ -18,10 +18,12 @@ export interface Metrics {
   registry: Registry;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
-  /** Counted by the upload route: `result` is `ok`, `rejected` or `failed`. */
+  /** Counted by the upload route: `result` is `created`, `refused` or `failed`. */
   uploads: Counter<'result'>;
   /** Observed by whoever rebuilds the site. */
   rebuildDuration: Histogram;
+  /** Deploys to S3 and CloudFront after a rebuild: `result` is `ok` or `failed`. */
+  remotePublishes: Counter<'result'>;
   /** Records every request's count and duration under a bounded `route` label. */
   middleware(): Middleware;
 }
@@ -42,6 +44,7 @@ export function createMetrics({ routePrefixes = DEFAULT_PREFIXES }: MetricsOptio
     registers,
   });
   const uploads = new Counter({ name: 'uploads_total', help: 'Artifact uploads by result', labelNames: ['result'] as const, registers });
+  const remotePublishes = new Counter({ name: 'site_remote_publishes_total', help: 'Deploys of the site to S3 and CloudFront by result', labelNames: ['result'] as const, registers });
   const rebuildDuration = new Histogram({ name: 'site_rebuild_duration_seconds', help: 'Time to rebuild the site', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers });
   const known = new Set(routePrefixes);
 
@@ -58,7 +61,7 @@ export function createMetrics({ routePrefixes = DEFAULT_PREFIXES }: MetricsOptio
     };
   }
 
-  return { registry, httpRequests, httpDuration, uploads, rebuildDuration, middleware };
+  return { registry, httpRequests, httpDuration, uploads, rebuildDuration, remotePublishes, middleware };
 }
 
 /** @koa/router's matched pattern when a router answered, else `/<known prefix>`, `/` or `other`; never the raw path. */

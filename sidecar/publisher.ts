@@ -13,12 +13,15 @@ export interface PublisherOptions {
   /** Publishes to a remote target after each local build (S3 and CloudFront); runs in the background. */
   remote?: () => Promise<void>;
   onBuilt?: (report: BuildReport, ms: number) => void;
-  onRemoteError?: (error: unknown) => void;
+  /** Told how each remote publish ended: undefined when it succeeded. */
+  onRemoteResult?: (error: unknown) => void;
 }
 
 export interface Publisher {
   /** Resolves once a local build that started after the call has been published. */
   publish(): Promise<void>;
+  /** Starts a remote publish of the current site (at start, to finish what a stopped process left). */
+  syncRemote(): void;
   /** Waits for the builds and remote publishes under way. */
   settle(): Promise<void>;
 }
@@ -36,11 +39,15 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const deployRemote = options.remote;
   const remote = deployRemote ? coalesce(() => underLock(site, `${site}.deploy.lock`, { retries: 2_000, minTimeout: 200, maxTimeout: 2_000 }, deployRemote)) : undefined;
   let remoteRun: Promise<void> = Promise.resolve();
+  const syncRemote = () => {
+    if (remote) remoteRun = remote().then(() => options.onRemoteResult?.(undefined), (error: unknown) => options.onRemoteResult?.(error ?? new Error('remote publish failed')));
+  };
   return {
     async publish() {
       await local();
-      if (remote) remoteRun = remote().catch((error: unknown) => options.onRemoteError?.(error));
+      syncRemote();
     },
+    syncRemote,
     async settle() {
       await local.idle();
       await remoteRun;

@@ -60,8 +60,13 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       site: config.site,
       ...(settings.MIRROR_S3_BUCKET ? { remote: remotePublish(config, blobs) } : {}),
       onBuilt: (_report, ms) => metrics.rebuildDuration.observe(ms / 1000),
-      onRemoteError: (error) => logger.error({ err: error }, 'publishing to S3 failed; the next upload retries'),
+      onRemoteResult: (error) => {
+        metrics.remotePublishes.inc({ result: error === undefined ? 'ok' : 'failed' });
+        if (error !== undefined) logger.error({ err: error }, 'publishing to S3 failed; the next upload, or the next start, retries');
+      },
     });
+    // What a process stopped mid-deploy left unpublished goes out now; a deploy with nothing to do writes nothing.
+    publisher.syncRemote();
     closers.unshift(() => publisher.settle());
     const ipLimit = await limiter(config, 'ip', settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 })] : [], logger);
     const userRules = [

@@ -298,6 +298,15 @@ describe('createFsBlobStore: staging a stream', () => {
     assert.deepEqual(await readdir(path.join(root, '.tmp')), []);
   });
 
+  test('a stream that fails right after its first bytes leaves no staging file, however soon it fails', async () => {
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield Buffer.from('PK');
+      throw new Error('refused at once');
+    }
+    for (let i = 0; i < 50; i++) await assert.rejects(store.stage(failing(), { maxBytes: 1000 }), /refused at once/);
+    assert.deepEqual(await readdir(path.join(root, '.tmp')), []);
+  });
+
   test('a stream that fails midway leaves no staging file', async () => {
     async function* broken() {
       yield Buffer.from('partial');

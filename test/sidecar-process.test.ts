@@ -79,11 +79,15 @@ describe('mirror serve: configuration', () => {
 });
 
 describe('mirror serve with MIRROR_S3_BUCKET', () => {
-  test('an upload is published to the bucket too, after the local site', async () => {
+  test('the site is published to the bucket at start, and each upload after the local site', async () => {
     const s3 = await startFakeS3();
+    await s3.createBucket('uploads');
     const server = await startSidecarProcess({ ...data.env, MIRROR_S3_BUCKET: 'uploads', MIRROR_S3_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey });
+    const records = () => s3.requests.filter((r) => r.method === 'PUT' && r.key === '.mirror/deploy-state.json').length;
     try {
-      await s3.createBucket('uploads');
+      // The deploy records its state last: two PUTs of the record, the pending one and the final one.
+      await waitFor(async () => records() === 2, 'the deploy at start');
+      assert.ok(s3.requests.some((r) => r.method === 'PUT' && r.key === 'binary/releases/agent-as-code/versions.json'));
       const bytes = randomBytes(2048);
       const answer = await fetch(`${server.url}/binary/releases/agent-as-code/1/18/upload`, {
         method: 'POST',
@@ -92,8 +96,7 @@ describe('mirror serve with MIRROR_S3_BUCKET', () => {
       });
       assert.equal(answer.status, 201);
       const key = 'releases/1/18/0/agent_as_code_1.18.0_linux_amd64.zip';
-      // The deploy records its state last: two PUTs of the record, the pending one and the final one.
-      await waitFor(async () => s3.requests.filter((r) => r.method === 'PUT' && r.key === '.mirror/deploy-state.json').length === 2, 'the deploy to the bucket');
+      await waitFor(async () => records() === 4, 'the deploy after the upload');
       const object = await s3.client.send(new GetObjectCommand({ Bucket: 'uploads', Key: key }));
       assert.equal(sha256(Buffer.from(await object.Body!.transformToByteArray())), sha256(bytes));
       const listing = await s3.client.send(new GetObjectCommand({ Bucket: 'uploads', Key: 'binary/releases/agent-as-code/1/18/index.json' }));
@@ -101,6 +104,28 @@ describe('mirror serve with MIRROR_S3_BUCKET', () => {
     } finally {
       server.child.kill('SIGTERM');
       assert.equal(await server.exited, 0);
+      await s3.close();
+    }
+  });
+
+  test('a failed publish to the bucket is counted in /metrics and retried by the next start', async () => {
+    const s3 = await startFakeS3();
+    const env = { ...data.env, MIRROR_S3_BUCKET: 'missing-bucket', MIRROR_S3_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey };
+    const server = await startSidecarProcess(env);
+    try {
+      await waitFor(async () => /site_remote_publishes_total\{result="failed"\} 1/.test(await (await fetch(`${server.url}/metrics`)).text()), 'the failed publish to be counted');
+      assert.match(server.output(), /publishing to S3 failed/);
+    } finally {
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+    }
+    await s3.createBucket('missing-bucket');
+    const restarted = await startSidecarProcess(env);
+    try {
+      await waitFor(async () => /site_remote_publishes_total\{result="ok"\} 1/.test(await (await fetch(`${restarted.url}/metrics`)).text()), 'the publish at the next start');
+    } finally {
+      restarted.child.kill('SIGTERM');
+      assert.equal(await restarted.exited, 0);
       await s3.close();
     }
   });

@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BlobConflictError, BlobTooLargeError, DigestMismatchError, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.ts';
@@ -66,6 +67,7 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
       const file = path.join(staging, `${randomUUID()}.upload`);
       const hash = createHash('sha256');
       let size = 0;
+      const sink = createWriteStream(file, { flags: 'wx' });
       try {
         await pipeline(
           Readable.from(source, { objectMode: false }),
@@ -77,9 +79,11 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
               yield chunk;
             }
           },
-          createWriteStream(file, { flags: 'wx' }),
+          sink,
         );
       } catch (error) {
+        // A source that fails at once can beat the file's opening: wait for it, or the file appears after the removal.
+        if (!sink.closed) await once(sink, 'close').catch(() => undefined);
         await rm(file, { force: true });
         throw error;
       }

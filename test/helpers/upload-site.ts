@@ -47,7 +47,7 @@ export async function startUploadSite(options: UploadSiteOptions = {}): Promise<
   const issuer = await localIssuer({ dir: path.join(dir, 'auth') });
   const blobs = createFsBlobStore({ root: blobsDir });
   const publisher: Publisher = options.failingPublisher
-    ? { publish: () => Promise.reject(new Error('injected: the build failed at /srv/secret')), settle: async () => {} }
+    ? { publish: () => Promise.reject(new Error('injected: the build failed at /srv/secret')), syncRemote: () => {}, settle: async () => {} }
     : createPublisher({ releasesDir, site });
   const errors: unknown[] = [];
   const app = createApp({
