@@ -65,8 +65,6 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
         if (error !== undefined) logger.error({ err: error }, 'publishing to S3 failed; the next upload, or the next start, retries');
       },
     });
-    // What a process stopped mid-deploy left unpublished goes out now; a deploy with nothing to do writes nothing.
-    publisher.syncRemote();
     closers.unshift(() => publisher.settle());
     const ipLimit = await limiter(config, 'ip', settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 })] : [], logger);
     const userRules = [
@@ -112,6 +110,8 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       envelopeMaxBytes: settings.MAX_ENVELOPE_BYTES,
       trustedProxies: settings.TRUSTED_PROXIES,
     });
+    // What a process stopped mid-deploy left unpublished goes out now; a deploy with nothing to do writes nothing.
+    publisher.syncRemote();
     return {
       app,
       logger,
