@@ -3,12 +3,9 @@
 import { loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
-import { deploy as deployToTarget, type DeployProgress, type DeployReport } from './publish/deploy.ts';
+import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
 import { publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
-import type { CloudFrontTarget } from './publish/cloudfront/cloudfront-target.ts';
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
-import type { S3Target } from './publish/s3-target.ts';
-import type { BlobStore } from './stores/blob-store.ts';
 import { render, type RenderedSite } from './render/index.ts';
 import type { Templates } from './render/html.ts';
 
@@ -50,14 +47,9 @@ function kvsProblem(site: RenderedSite): string | undefined {
   }
 }
 
-export interface DeployPipelineOptions {
+/** The deploy's options, with the manifest store to render in place of a rendered site. */
+export interface DeployPipelineOptions extends Omit<DeployOptions, 'site'> {
   releasesDir: string;
-  blobs: BlobStore;
-  target: S3Target;
-  edge?: CloudFrontTarget;
-  dryRun: boolean;
-  delete: boolean;
-  onProgress?: (progress: DeployProgress) => void;
 }
 
 export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: DeployReport; timings: Record<string, number> }> {
