@@ -1,5 +1,6 @@
 // Regenerates the sample store in releases/ and its artifact bytes in .mirror/blobs/ with
-// `release add`, the same code path a release job uses. Deterministic: zips carry fixed dates.
+// `release add`, the same code path a release job uses, and the registry packages with the
+// sidecar's writer (scripts/sample-registry.ts). Deterministic: archives carry fixed dates.
 //   node --import tsx scripts/make-sample.ts
 import { ZipArchive } from 'archiver';
 import { createWriteStream } from 'node:fs';
@@ -8,9 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { resolvePaths } from '../generator/config.ts';
+import { REGISTRY_DIRECTORY } from '../generator/load/registry.ts';
 import type { Channel } from '../generator/model/catalog.ts';
 import { addRelease, type ArtifactInput } from '../generator/release-add.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
+import { writeSampleRegistry } from './sample-registry.ts';
 
 const paths = resolvePaths({});
 const blobs = createFsBlobStore({ root: paths.blobsDir });
@@ -33,6 +36,8 @@ await clearProduct('agent-as-code');
 await clearProduct('scalepad-agent');
 await rm(path.join(paths.blobsDir, 'releases'), { recursive: true, force: true });
 await rm(path.join(paths.blobsDir, 'agent'), { recursive: true, force: true });
+await rm(path.join(paths.releasesDir, REGISTRY_DIRECTORY), { recursive: true, force: true });
+await rm(path.join(paths.blobsDir, REGISTRY_DIRECTORY), { recursive: true, force: true });
 
 for (const release of CLI_RELEASES) {
   const files: ArtifactInput[] = [];
@@ -57,6 +62,7 @@ for (const release of AGENT_RELEASES) {
   }
   await add('scalepad-agent', release.version, release.publishedAt, files, release.channels, `https://github.com/Scalepad/scalepad-agent/releases/tag/v${release.version}`);
 }
+for (const file of await writeSampleRegistry({ releasesDir: paths.releasesDir, blobs, work })) console.log(file);
 await rm(work, { recursive: true, force: true });
 
 async function add(product: string, version: string, publishedAt: string, files: ArtifactInput[], channels: Channel[] | undefined, notesUrl: string) {

@@ -240,10 +240,11 @@ describe('loadCatalog: a valid store', () => {
   test('dot files, leftover temporary files and the reserved registry directory are ignored', async () => {
     await writeFile(path.join(dir, '.DS_Store'), 'x');
     await writeFile(path.join(dir, 'tool', '.1.2.0.json.0b1c.tmp'), '{ half a file');
-    await mkdir(path.join(dir, 'registry'));
-    await writeFile(path.join(dir, 'registry', 'whatever.bin'), 'x');
+    await mkdir(path.join(dir, 'registry', '@alice', 'mail-agent'), { recursive: true });
+    await writeFile(path.join(dir, 'registry', '@alice', 'mail-agent', '.1.0.0.json.0b1c.tmp'), '{ half a file');
     const catalog = await loadCatalog(dir);
     assert.deepEqual(catalog.products.map((p) => p.name), ['desk', 'tool']);
+    assert.deepEqual(catalog.registry, []);
     assert.deepEqual(productOf(catalog, 'tool').releases.map((r) => r.version), ['1.0.0', '1.1.0']);
   });
 

@@ -1,39 +1,26 @@
 // The only code that reads the manifest store. Validates every file and reports every problem at
 // once, each with its file and JSON path, before anything is rendered.
-import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import type { z } from 'zod';
 import { defaultChannels, sortBySemver, type Catalog, type Product, type Release } from '../model/catalog.ts';
 import { contentTypeFor } from '../model/content-types.ts';
+import type { RegistryPackage } from '../model/registry.ts';
+import { readJson, validate } from './json-file.ts';
+import { LoadError, reportInto, type Problem, type Report } from './problems.ts';
+import { REGISTRY_DIRECTORY, readRegistry, registryFilePath } from './registry.ts';
 import { productFile, releaseFile, siteFile } from './schema.ts';
 
-export interface Problem {
-  file: string;
-  /** JSON path inside the file, empty for the file as a whole. */
-  path: string;
-  message: string;
-}
-
-export class LoadError extends Error {
-  constructor(readonly problems: Problem[]) {
-    super(`${problems.length} problem${problems.length === 1 ? '' : 's'} in the manifest store:\n${problems.map(formatProblem).join('\n')}`);
-    this.name = 'LoadError';
-  }
-}
-
-export function formatProblem(problem: Problem): string {
-  return problem.path ? `${problem.file}: ${problem.path}: ${problem.message}` : `${problem.file}: ${problem.message}`;
-}
+export { LoadError, formatProblem, type Problem } from './problems.ts';
 
 /** Directories of the store that hold something other than products. */
-const RESERVED_DIRECTORIES = new Set(['registry']);
+const RESERVED_DIRECTORIES = new Set([REGISTRY_DIRECTORY]);
 
 /** Reads and validates the whole manifest store; throws LoadError listing every problem. */
 export async function loadCatalog(dir: string): Promise<Catalog> {
   const problems: Problem[] = [];
-  const report = (file: string, jsonPath: string, message: string) => problems.push({ file, path: jsonPath, message });
+  const report = reportInto(problems);
 
   const siteData = await readJson(path.join(dir, 'mirror.json'), siteFile, report, { optional: true });
   const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
@@ -50,7 +37,8 @@ export async function loadCatalog(dir: string): Promise<Catalog> {
     const product = await loadProduct(path.join(dir, entry.name), entry.name, report);
     if (product) products.push(product);
   }
-  checkBlobKeys(products, dir, report);
+  const registry = await readRegistry(dir, report);
+  checkBlobKeys(blobUses(products, registry, dir), report);
   const agentProducts = products.filter((product) => product.layout === 'agent');
   if (agentProducts.length > 1) {
     report(path.join(dir, agentProducts[1]!.name, 'product.json'), 'layout', `only one product can use the agent layout; \`${agentProducts[0]!.name}\` already does`);
@@ -59,10 +47,9 @@ export async function loadCatalog(dir: string): Promise<Catalog> {
   return {
     site: { title: siteData?.title ?? 'Releases', baseUrl: siteData?.base_url ?? '' },
     products,
+    registry,
   };
 }
-
-type Report = (file: string, jsonPath: string, message: string) => void;
 
 /** One product's settings without its releases: what an upload needs before it reads a body. Undefined for a name the store lacks. */
 export async function loadProductSettings(dir: string, name: string): Promise<Omit<Product, 'releases'> | undefined> {
@@ -71,7 +58,7 @@ export async function loadProductSettings(dir: string, name: string): Promise<Om
   if (name.startsWith('.') || RESERVED_DIRECTORIES.has(name) || !entries.some((entry) => entry.isDirectory() && entry.name === name)) return undefined;
   const problems: Problem[] = [];
   const file = path.join(dir, name, 'product.json');
-  const settings = await readJson(file, productFile, (at, jsonPath, message) => problems.push({ file: at, path: jsonPath, message }));
+  const settings = await readJson(file, productFile, reportInto(problems));
   if (problems.length > 0) throw new LoadError(problems);
   if (!settings) return undefined;
   return { name: settings.name, title: settings.title, description: settings.description, homepage: settings.homepage, layout: settings.layout, filePrefix: filePrefixOf(settings) };
@@ -80,7 +67,7 @@ export async function loadProductSettings(dir: string, name: string): Promise<Om
 /** Checks one release file's data as the loader would; an empty list means it is valid. */
 export function validateRelease(file: string, data: unknown, product: Pick<Product, 'layout' | 'filePrefix'>): Problem[] {
   const problems: Problem[] = [];
-  const report: Report = (at, jsonPath, message) => problems.push({ file: at, path: jsonPath, message });
+  const report = reportInto(problems);
   const parsed = validate(file, releaseFile, data, report);
   if (parsed) checkRelease(toRelease(parsed), product.layout, product.filePrefix, file, report);
   return problems;
@@ -169,52 +156,36 @@ function checkRelease(release: Release, layout: Product['layout'], filePrefix: s
   });
 }
 
-/** One blob key names one content everywhere in the catalog. */
-function checkBlobKeys(products: Product[], dir: string, report: Report): void {
-  const seen = new Map<string, { sha256: string; where: string }>();
+interface BlobUse {
+  blob: string;
+  sha256: string;
+  file: string;
+  jsonPath: string;
+}
+
+/** Every blob key the catalog refers to: release artifacts and registry tarballs. */
+function blobUses(products: Product[], registry: RegistryPackage[], dir: string): BlobUse[] {
+  const uses: BlobUse[] = [];
   for (const product of products) {
     for (const release of product.releases) {
-      const where = path.join(dir, product.name, `${release.version}.json`);
-      release.artifacts.forEach((artifact, i) => {
-        const first = seen.get(artifact.blob);
-        if (!first) seen.set(artifact.blob, { sha256: artifact.sha256, where });
-        else if (first.sha256 !== artifact.sha256) report(where, `artifacts[${i}].blob`, `\`${artifact.blob}\` is also used by ${first.where} with other content`);
-      });
+      const file = path.join(dir, product.name, `${release.version}.json`);
+      release.artifacts.forEach((artifact, i) => uses.push({ blob: artifact.blob, sha256: artifact.sha256, file, jsonPath: `artifacts[${i}].blob` }));
     }
   }
+  for (const pkg of registry) {
+    for (const version of pkg.versions) {
+      uses.push({ blob: version.tarball.blob, sha256: version.tarball.sha256, file: registryFilePath(dir, version.scope, version.name, version.version), jsonPath: 'tarball.blob' });
+    }
+  }
+  return uses;
 }
 
-async function readJson<S extends z.ZodType>(file: string, schema: S, report: Report, options: { optional?: boolean } = {}): Promise<z.output<S> | undefined> {
-  let text: string;
-  try {
-    // Synchronous: thousands of small files read several times faster than through the thread pool.
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && options.optional) return schema.parse({}) as z.output<S>;
-    report(file, '', code === 'ENOENT' ? 'missing' : `cannot read (${code})`);
-    return undefined;
+/** One blob key names one content everywhere in the catalog. */
+function checkBlobKeys(uses: BlobUse[], report: Report): void {
+  const seen = new Map<string, BlobUse>();
+  for (const use of uses) {
+    const first = seen.get(use.blob);
+    if (!first) seen.set(use.blob, use);
+    else if (first.sha256 !== use.sha256) report(use.file, use.jsonPath, `\`${use.blob}\` is also used by ${first.file} with other content`);
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    report(file, '', `not valid JSON (${(error as Error).message})`);
-    return undefined;
-  }
-  return validate(file, schema, data, report);
-}
-
-function validate<S extends z.ZodType>(file: string, schema: S, data: unknown, report: Report): z.output<S> | undefined {
-  const result = schema.safeParse(data);
-  if (result.success) return result.data;
-  for (const issue of result.error.issues) {
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
-    for (const key of keys) report(file, formatJsonPath(key === undefined ? issue.path : [...issue.path, key]), key === undefined ? issue.message : 'unknown field');
-  }
-  return undefined;
-}
-
-function formatJsonPath(segments: PropertyKey[]): string {
-  return segments.map((segment, i) => (typeof segment === 'number' ? `[${segment}]` : `${i === 0 ? '' : '.'}${String(segment)}`)).join('');
 }

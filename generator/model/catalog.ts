@@ -1,6 +1,7 @@
 // The typed model every later step works from. Built by load/, read by render/; no I/O here.
 import semver from 'semver';
 import type { Arch, Platform } from './platforms.ts';
+import type { RegistryPackage } from './registry.ts';
 
 export const CHANNELS = ['stable', 'latest'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -54,6 +55,8 @@ export interface Catalog {
   site: SiteSettings;
   /** Sorted by name. */
   products: Product[];
+  /** Agent packages (seed 003), sorted by scope, then name. */
+  registry: RegistryPackage[];
 }
 
 /** The channels a release belongs to when its file lists none. */

@@ -21,12 +21,13 @@ export interface SampleSite {
   close(): Promise<void>;
 }
 
-export async function startSampleSite(releasesDir = SAMPLE_RELEASES): Promise<SampleSite> {
+/** Builds `releasesDir` and serves it, with artifact and tarball bytes from `blobsDir`. */
+export async function startSampleSite(releasesDir = SAMPLE_RELEASES, blobsDir = SAMPLE_BLOBS): Promise<SampleSite> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mirror-site-'));
   const site = path.join(dir, 'site');
   await build({ releasesDir, site });
   const errors: unknown[] = [];
-  const app = createApp({ site: createSiteSource({ site }), blobs: createFsBlobStore({ root: SAMPLE_BLOBS }), logError: (error) => errors.push(error) });
+  const app = createApp({ site: createSiteSource({ site }), blobs: createFsBlobStore({ root: blobsDir }), logError: (error) => errors.push(error) });
   const running = await listen({ app, port: 0, host: '127.0.0.1' });
   return {
     url: running.url,

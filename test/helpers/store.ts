@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { REGISTRY_DIRECTORY } from '../../generator/load/registry.ts';
 import { REPO, SAMPLE_RELEASES } from './sample-site.ts';
 
 export { REPO, SAMPLE_RELEASES } from './sample-site.ts';
@@ -28,13 +29,13 @@ export async function writeJson(file: string, value: unknown): Promise<void> {
 
 /**
  * Copies the bundled sample store into `dest`: mirror.json and every product.json, and with
- * `releases: true` the release files too.
+ * `releases: true` the release files and the registry too.
  */
 export async function copySampleStore(dest: string, { releases = false }: { releases?: boolean } = {}): Promise<void> {
   await mkdir(dest, { recursive: true });
   await cp(path.join(SAMPLE_RELEASES, 'mirror.json'), path.join(dest, 'mirror.json'));
   for (const entry of await readdir(SAMPLE_RELEASES, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
+    if (!entry.isDirectory() || (entry.name === REGISTRY_DIRECTORY && !releases)) continue;
     if (releases) {
       await cp(path.join(SAMPLE_RELEASES, entry.name), path.join(dest, entry.name), { recursive: true });
     } else {
