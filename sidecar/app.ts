@@ -25,6 +25,8 @@ export interface AppDeps {
   envelopeMaxBytes?: number;
   /** Koa's proxy trust: the number of proxies in front whose X-Forwarded-For is believed. */
   trustedProxies?: number;
+  /** APIs of other contracts (the registry), each answering its own paths only, in its own error shape. */
+  apis?: Middleware[];
 }
 
 export interface UploadDeps {
@@ -49,6 +51,7 @@ export function createApp(deps: AppDeps): Koa {
     if (!isClientGone(error)) (deps.logError ?? defaultLogError)(error);
   });
   for (const middleware of deps.operations ?? []) app.use(middleware);
+  for (const api of deps.apis ?? []) app.use(api);
   app.use(errorBodies());
   if (deps.uploads) app.use(uploadRoute(deps.uploads, deps.blobs));
   if (deps.envelopeMaxBytes !== undefined) app.use(binaryEnvelope({ site: deps.site, blobs: deps.blobs, maxBytes: deps.envelopeMaxBytes }));

@@ -42,11 +42,30 @@ const schema = z
     MIRROR_S3_REGION: optionalText,
     MIRROR_CLOUDFRONT_DISTRIBUTION_ID: optionalText,
     MIRROR_KVS_ARN: optionalText,
+    MIRROR_PUBLIC_URL: url(['http:', 'https:']).transform((value) => value?.replace(/\/+$/, '')),
+    GITHUB_CLIENT_ID: optionalText,
+    GITHUB_CLIENT_SECRET: optionalText,
+    GITHUB_AUTHORIZE_URL: url(['https:', 'http:']).default('https://github.com/login/oauth/authorize'),
+    GITHUB_TOKEN_URL: url(['https:', 'http:']).default('https://github.com/login/oauth/access_token'),
+    GITHUB_API_URL: url(['https:', 'http:']).default('https://api.github.com').transform((value) => value!.replace(/\/+$/, '')),
+    REGISTRY_REDIRECT_URIS: optionalText,
+    REGISTRY_MAX_TARBALL_BYTES: count.min(1).default(50 * MiB),
+    REGISTRY_RATE_LIMIT_IP_PER_MINUTE: count.default(60),
+    REGISTRY_RATE_LIMIT_USER_PER_MINUTE: count.default(120),
+    REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR: count.default(10),
   })
   .superRefine((config, ctx) => {
     if (config.AUTH_MODE === 'cognito') {
       for (const name of ['COGNITO_REGION', 'COGNITO_USER_POOL_ID', 'COGNITO_CLIENT_ID'] as const) {
         if (!config[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when AUTH_MODE=cognito' });
+      }
+    }
+    if (Boolean(config.GITHUB_CLIENT_ID) !== Boolean(config.GITHUB_CLIENT_SECRET)) {
+      ctx.addIssue({ code: 'custom', path: [config.GITHUB_CLIENT_ID ? 'GITHUB_CLIENT_SECRET' : 'GITHUB_CLIENT_ID'], message: 'GitHub sign-in needs both GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET' });
+    }
+    if (config.REGISTRY_REDIRECT_URIS) {
+      for (const prefix of config.REGISTRY_REDIRECT_URIS.split(',').map((entry) => entry.trim())) {
+        if (!URL.canParse(prefix)) ctx.addIssue({ code: 'custom', path: ['REGISTRY_REDIRECT_URIS'], message: `expected comma-separated URL prefixes, got \`${prefix}\`` });
       }
     }
     if (config.MIRROR_CLOUDFRONT_DISTRIBUTION_ID && !config.MIRROR_S3_BUCKET) {
@@ -75,6 +94,9 @@ export class ConfigError extends Error {
 /** Every setting the sidecar reads, for `--help` and the README. */
 export const SETTING_NAMES = Object.keys(schema.shape) as (keyof Settings)[];
 
+/** Settings whose value is never printed: it is a secret or may hold one. */
+const SECRET_SETTINGS = new Set<string>(['DATABASE_URL', 'REDIS_URL', 'GITHUB_CLIENT_SECRET']);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const fromFile = env.MIRROR_CONFIG ? readConfigFile(env.MIRROR_CONFIG) : {};
   const fromEnv = Object.fromEntries(SETTING_NAMES.filter((name) => env[name] !== undefined && env[name] !== '').map((name) => [name, env[name]]));
@@ -92,6 +114,7 @@ export function describeConfig(config: Config): string {
   return SETTING_NAMES.map((name) => {
     const value = config.settings[name];
     if (value === undefined) return `${name}=(unset)`;
+    if (name === 'GITHUB_CLIENT_SECRET') return `${name}=***`;
     return `${name}=${name === 'DATABASE_URL' || name === 'REDIS_URL' ? redactUrl(String(value)) : String(value)}`;
   }).join('\n');
 }
@@ -123,6 +146,6 @@ function readConfigFile(file: string): Record<string, unknown> {
 /** The value given, for the message; never for settings that may hold a secret. */
 function received(issuePath: PropertyKey[], given: Record<string, unknown>): string {
   const name = String(issuePath[0]);
-  if (!(name in given) || name === 'DATABASE_URL' || name === 'REDIS_URL') return '';
+  if (!(name in given) || SECRET_SETTINGS.has(name)) return '';
   return `, got \`${String(given[name])}\``;
 }

@@ -24,6 +24,10 @@ export interface Metrics {
   rebuildDuration: Histogram;
   /** Deploys to S3 and CloudFront after a rebuild: `result` is `ok` or `failed`. */
   remotePublishes: Counter<'result'>;
+  /** Registry publishes: `result` is `published`, `refused` or `failed`. */
+  registryPublishes: Counter<'result'>;
+  /** Registry telemetry reports: `stored` is `yes`, or `no` for an agent the registry does not list. */
+  registryTelemetry: Counter<'stored'>;
   /** Records every request's count and duration under a bounded `route` label. */
   middleware(): Middleware;
 }
@@ -46,6 +50,8 @@ export function createMetrics({ routePrefixes = DEFAULT_PREFIXES }: MetricsOptio
   const uploads = new Counter({ name: 'uploads_total', help: 'Artifact uploads by result', labelNames: ['result'] as const, registers });
   const remotePublishes = new Counter({ name: 'site_remote_publishes_total', help: 'Deploys of the site to S3 and CloudFront by result', labelNames: ['result'] as const, registers });
   const rebuildDuration = new Histogram({ name: 'site_rebuild_duration_seconds', help: 'Time to rebuild the site', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers });
+  const registryPublishes = new Counter({ name: 'registry_publishes_total', help: 'Agent package publishes by result', labelNames: ['result'] as const, registers });
+  const registryTelemetry = new Counter({ name: 'registry_telemetry_reports_total', help: 'Telemetry reports by whether they were stored', labelNames: ['stored'] as const, registers });
   const known = new Set(routePrefixes);
 
   function middleware(): Middleware {
@@ -61,7 +67,7 @@ export function createMetrics({ routePrefixes = DEFAULT_PREFIXES }: MetricsOptio
     };
   }
 
-  return { registry, httpRequests, httpDuration, uploads, rebuildDuration, remotePublishes, middleware };
+  return { registry, httpRequests, httpDuration, uploads, rebuildDuration, remotePublishes, registryPublishes, registryTelemetry, middleware };
 }
 
 /** @koa/router's matched pattern when a router answered, else `/<known prefix>`, `/` or `other`; never the raw path. */

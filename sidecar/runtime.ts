@@ -20,6 +20,9 @@ import { createSiteSource } from './site-source.ts';
 import { openDatabase, type StateDb } from './store/db.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { uploadsRepo } from './store/uploads.ts';
+import { isRegistryPath, registryApi } from './registry/index.ts';
+import { importRegistryStore } from './registry/sync.ts';
+import type { RateLimitRule } from './middleware/rate-limit.ts';
 
 /** An upload's staging file untouched this long belongs to no live upload. */
 const STALE_STAGING_MS = 60 * 60 * 1000;
@@ -49,6 +52,8 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
   const closers: (() => Promise<void>)[] = [() => state.close()];
   try {
     await prepareDatabase(state, options.migrateAtStart ?? false);
+    const imported = await importRegistryStore({ releasesDir: config.releasesDir, state });
+    if (imported > 0) logger.info({ versions: imported }, 'registry versions from the manifest store added to the state database');
     const verifier = await tokenVerifier(config);
     const metrics = createMetrics();
     const blobs = createFsBlobStore({ root: config.blobsDir });
@@ -66,13 +71,16 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       },
     });
     closers.unshift(() => publisher.settle());
-    const ipLimit = await limiter(config, 'ip', settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 })] : [], logger);
+    // The registry counts its own requests, by its contract's rules and in its error shape.
+    const siteIp = (rule: RateLimitRule): RateLimitRule => ({ ...rule, key: (ctx) => (isRegistryPath(ctx.path) ? undefined : rule.key(ctx)) });
+    const ipLimit = await limiter(config, 'ip', settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [siteIp(perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 }))] : [], logger);
     const userRules = [
       ...(settings.RATE_LIMIT_USER_PER_MINUTE > 0 ? [perUser({ points: settings.RATE_LIMIT_USER_PER_MINUTE, durationSeconds: 60 })] : []),
       ...(settings.RATE_LIMIT_UPLOADS_PER_HOUR > 0 ? [{ ...perUser({ points: settings.RATE_LIMIT_UPLOADS_PER_HOUR, durationSeconds: 3600 }), name: 'uploads' }] : []),
     ];
     const userLimit = await limiter(config, 'user', userRules, logger);
-    for (const limit of [ipLimit, userLimit]) if (limit) closers.unshift(() => limit.close());
+    const registryLimits = await registryLimiters(config, logger);
+    for (const limit of [ipLimit, userLimit, registryLimits.requestLimit, registryLimits.publishLimit]) if (limit) closers.unshift(() => limit.close());
     const uploads = uploadsRepo(state.db);
     const app = createApp({
       site,
@@ -109,6 +117,28 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       },
       envelopeMaxBytes: settings.MAX_ENVELOPE_BYTES,
       trustedProxies: settings.TRUSTED_PROXIES,
+      apis: [
+        registryApi({
+          state,
+          blobs,
+          releasesDir: config.releasesDir,
+          publisher,
+          github: {
+            clientId: settings.GITHUB_CLIENT_ID,
+            clientSecret: settings.GITHUB_CLIENT_SECRET,
+            authorizeUrl: settings.GITHUB_AUTHORIZE_URL!,
+            tokenUrl: settings.GITHUB_TOKEN_URL!,
+            apiUrl: settings.GITHUB_API_URL!,
+            redirectPrefixes: settings.REGISTRY_REDIRECT_URIS?.split(',').map((prefix) => prefix.trim()),
+          },
+          publicUrl: settings.MIRROR_PUBLIC_URL,
+          maxTarballBytes: settings.REGISTRY_MAX_TARBALL_BYTES,
+          ...(registryLimits.requestLimit ? { requestLimit: registryLimits.requestLimit } : {}),
+          ...(registryLimits.publishLimit ? { publishLimit: registryLimits.publishLimit } : {}),
+          onPublish: (status) => metrics.registryPublishes.inc({ result: status < 300 ? 'published' : status < 500 ? 'refused' : 'failed' }),
+          onTelemetry: (stored) => metrics.registryTelemetry.inc({ stored: stored ? 'yes' : 'no' }),
+        }),
+      ],
     });
     // What a process stopped mid-deploy left unpublished goes out now; a deploy with nothing to do writes nothing.
     publisher.syncRemote();
@@ -127,7 +157,7 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
 }
 
 /** The embedded database is migrated at start; a shared one must be migrated first, by `mirror migrate`. */
-async function prepareDatabase(state: StateDb, migrateAtStart: boolean): Promise<void> {
+export async function prepareDatabase(state: StateDb, migrateAtStart: boolean): Promise<void> {
   if (migrateAtStart) {
     await migrate(state);
     return;
@@ -143,10 +173,29 @@ async function tokenVerifier(config: Config): Promise<TokenVerifier> {
 }
 
 /** Limits shared through Redis when REDIS_URL is set, per process otherwise; undefined when no rule applies. */
-async function limiter(config: Config, name: string, rules: Parameters<typeof rateLimit>[0]['rules'], logger: Logger): Promise<RateLimitMiddleware | undefined> {
+async function limiter(config: Config, name: string, rules: RateLimitRule[], logger: Logger, body?: Parameters<typeof rateLimit>[0]['body']): Promise<RateLimitMiddleware | undefined> {
   if (rules.length === 0) return undefined;
   const url = config.settings.REDIS_URL;
-  return rateLimit({ rules, keyPrefix: `mirror:${name}`, ...(url ? { redis: await redisClient(url, logger) } : {}) });
+  return rateLimit({ rules, keyPrefix: `mirror:${name}`, ...(body ? { body } : {}), ...(url ? { redis: await redisClient(url, logger) } : {}) });
+}
+
+/**
+ * The registry's limits (seed 003): per address while signed out, per user once signed in, and
+ * publishes per user per hour; 429s in the registry's error shape.
+ */
+async function registryLimiters(config: Config, logger: Logger): Promise<{ requestLimit: RateLimitMiddleware | undefined; publishLimit: RateLimitMiddleware | undefined }> {
+  const { settings } = config;
+  const body = (_ctx: unknown, retryAfter: number, rule: RateLimitRule) => ({ error: 'Too many requests', details: [`Rate limit of ${rule.points} requests per ${rule.durationSeconds} s exceeded; retry in ${retryAfter} s`] });
+  const signedIn = (ctx: Parameters<RateLimitRule['key']>[0]) => (ctx.state as { principal?: { sub?: string } }).principal?.sub;
+  const requestRules: RateLimitRule[] = [
+    ...(settings.REGISTRY_RATE_LIMIT_IP_PER_MINUTE > 0 ? [{ name: 'ip', points: settings.REGISTRY_RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60, key: (ctx: Parameters<RateLimitRule['key']>[0]) => (signedIn(ctx) ? undefined : ctx.ip || undefined) }] : []),
+    ...(settings.REGISTRY_RATE_LIMIT_USER_PER_MINUTE > 0 ? [perUser({ points: settings.REGISTRY_RATE_LIMIT_USER_PER_MINUTE, durationSeconds: 60 })] : []),
+  ];
+  const publishRules = settings.REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR > 0 ? [{ ...perUser({ points: settings.REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR, durationSeconds: 3600 }), name: 'publish' }] : [];
+  return {
+    requestLimit: await limiter(config, 'registry', requestRules, logger, body),
+    publishLimit: await limiter(config, 'registry-publish', publishRules, logger, body),
+  };
 }
 
 /** A connection of the limiter's own, ready before the server listens. */

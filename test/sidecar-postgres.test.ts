@@ -5,35 +5,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { createTestDatabase, POSTGRES_MISSING, type TestDatabase } from './helpers/postgres.ts';
+import { roundRobin } from './helpers/round-robin.ts';
 import { prepareDataDir, startSidecarProcess, type DataDir, type SidecarProcess } from './helpers/sidecar-process.ts';
 import { runCli } from './helpers/store.ts';
 
-const databaseUrl = process.env.TEST_DATABASE_URL;
 const redisUrl = process.env.TEST_REDIS_URL;
-const missing = databaseUrl ? false : 'TEST_DATABASE_URL is not set (CI sets postgres://postgres@127.0.0.1:5432/test)';
-
-/** Alternates requests between the backends, streaming both ways. */
-function roundRobin(backends: string[]): Promise<Server> {
-  let next = 0;
-  const server = createServer((incoming, outgoing) => {
-    const backend = new URL(backends[next++ % backends.length]!);
-    const forward = request({ hostname: backend.hostname, port: backend.port, path: incoming.url, method: incoming.method, headers: incoming.headers }, (answer) => {
-      outgoing.writeHead(answer.statusCode!, answer.headers);
-      answer.pipe(outgoing);
-    });
-    forward.on('error', () => outgoing.destroy());
-    incoming.pipe(forward);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
+const missing = POSTGRES_MISSING;
 
 describe('several sidecar processes on PostgreSQL behind one address', { skip: !process.env.CI && missing }, () => {
-  let admin: pg.Client;
-  let database: string;
+  let database: TestDatabase;
   let data: DataDir;
   let env: Record<string, string>;
   let processes: SidecarProcess[] = [];
@@ -42,35 +26,28 @@ describe('several sidecar processes on PostgreSQL behind one address', { skip: !
 
   before(async () => {
     assert.equal(missing, false, missing || '');
-    admin = new pg.Client({ connectionString: databaseUrl });
-    await admin.connect();
-    database = `mirror_test_${randomBytes(6).toString('hex')}`;
-    await admin.query(`create database ${database}`);
-    const stateUrl = new URL(databaseUrl!);
-    stateUrl.pathname = `/${database}`;
+    database = await createTestDatabase();
     data = await prepareDataDir();
-    env = { ...data.env, DATABASE_URL: stateUrl.toString(), ...(redisUrl ? { REDIS_URL: redisUrl, RATE_LIMIT_IP_PER_MINUTE: '100000' } : {}) };
+    env = { ...data.env, DATABASE_URL: database.url, ...(redisUrl ? { REDIS_URL: redisUrl, RATE_LIMIT_IP_PER_MINUTE: '100000' } : {}) };
   });
   after(async () => {
     for (const running of processes) running.child.kill('SIGTERM');
     await Promise.all(processes.map((running) => running.exited));
     proxy?.close();
-    await admin?.query(`drop database if exists ${database} with (force)`);
-    await admin?.end();
+    await database?.drop();
     if (data) await rm(data.dir, { recursive: true, force: true });
   });
 
   test('a shared database must be migrated first, by mirror migrate, which is idempotent', async () => {
     const refused = await runCli(['serve'], env);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /The state database lacks migrations 2026-11-23-initial; run `mirror migrate` first/);
+    assert.match(refused.stderr, /The state database lacks migrations 2026-11-23-initial, 2026-12-04-registry; run `mirror migrate` first/);
     const migrated = await runCli(['migrate'], env);
     assert.equal(migrated.code, 0, migrated.stderr);
-    assert.equal(migrated.stdout.trim(), 'applied 2026-11-23-initial');
+    assert.equal(migrated.stdout.trim(), 'applied 2026-11-23-initial, 2026-12-04-registry');
     assert.equal((await runCli(['migrate'], env)).stdout.trim(), 'the state database is up to date');
     processes = await Promise.all([startSidecarProcess(env), startSidecarProcess(env)]);
-    proxy = await roundRobin(processes.map((running) => running.url));
-    url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    ({ server: proxy, url } = await roundRobin(processes.map((running) => running.url)));
   });
 
   test('uploads of one new version from both processes at once all land, recorded once each', async () => {

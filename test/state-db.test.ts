@@ -13,6 +13,8 @@ import { UploadExistsError, uploadsRepo, type NewUpload } from '../sidecar/store
 import { REPO, removeDir, tempDir } from './helpers/store.ts';
 
 const INITIAL = '2026-11-23-initial';
+const REGISTRY = '2026-12-04-registry';
+const ALL = [INITIAL, REGISTRY];
 
 interface Backend {
   /** Options for an empty database no other test uses, and how to remove it. */
@@ -60,40 +62,42 @@ function describeStateDb(name: string, backend: Backend): void {
       await dispose();
     });
 
-    test('migrating an empty database applies the initial migration; a second run applies nothing', async () => {
-      assert.deepEqual(await pendingMigrations(state), [INITIAL]);
-      assert.deepEqual(await migrate(state), { applied: [INITIAL] });
+    test('migrating an empty database applies every migration; a second run applies nothing', async () => {
+      assert.deepEqual(await pendingMigrations(state), ALL);
+      assert.deepEqual(await migrate(state), { applied: ALL });
       assert.deepEqual(await pendingMigrations(state), []);
       assert.deepEqual(await migrate(state), { applied: [] });
       assert.equal(await hasUploadsTable(state), true);
     });
 
-    test('down reverts the initial migration and latest applies it again', async () => {
+    test('down reverts one migration at a time and latest applies them again', async () => {
       await migrate(state);
       await uploadsRepo(state.db).record(upload());
+      assert.deepEqual(await migrate(state, 'down'), { applied: [REGISTRY] });
+      assert.equal(await hasUploadsTable(state), true);
       assert.deepEqual(await migrate(state, 'down'), { applied: [INITIAL] });
       assert.equal(await hasUploadsTable(state), false);
-      assert.deepEqual(await migrate(state), { applied: [INITIAL] });
+      assert.deepEqual(await migrate(state), { applied: ALL });
       assert.deepEqual(await uploadsRepo(state.db).listByVersion('agent', '1.2.3'), []);
     });
 
     test('a failing migration throws naming it and stays pending', async () => {
       await sql`create table uploads (id integer)`.execute(state.db);
       await assert.rejects(migrate(state), /^Error: Migration `2026-11-23-initial` \(latest\) failed: .*"uploads" already exists/);
-      assert.deepEqual(await pendingMigrations(state), [INITIAL]);
+      assert.deepEqual(await pendingMigrations(state), ALL);
     });
 
     test('two processes migrating at once both succeed and the migration is applied once', async () => {
       const migrators = await Promise.all([spawnMigrator(options), spawnMigrator(options)]);
       const runs = await Promise.all(migrators.map((migrator) => migrator.go()));
-      assert.deepEqual(runs.map((run) => run.applied).sort(), [[], [INITIAL]]);
-      assert.deepEqual(await appliedMigrations(state), [INITIAL]);
+      assert.deepEqual(runs.map((run) => run.applied).sort(), [[], ALL]);
+      assert.deepEqual(await appliedMigrations(state), ALL);
     });
 
     test('two migrate calls on one handle at once apply the migration once', async () => {
       const runs = await Promise.all([migrate(state), migrate(state)]);
-      assert.deepEqual(runs.map((run) => run.applied).sort(), [[], [INITIAL]]);
-      assert.deepEqual(await appliedMigrations(state), [INITIAL]);
+      assert.deepEqual(runs.map((run) => run.applied).sort(), [[], ALL]);
+      assert.deepEqual(await appliedMigrations(state), ALL);
     });
 
     test('record, find and listByVersion return exactly what was stored, a 5 GB size as a number', async () => {

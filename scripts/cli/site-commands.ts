@@ -37,7 +37,7 @@ Only files that changed are written; the new build replaces the old one atomical
 
 Serves a built site with the route table (JSON and HTML indexes, artifacts from the blob store,
 redirects, conditional and range requests) and the sidecar's API: uploads, JSON download
-envelopes, /healthz, /readyz, /metrics. Settings come from the environment (see the README);
+envelopes, the agent registry at /api/v1, /healthz, /readyz, /metrics. Settings come from the environment (see the README);
 they are printed at start with secrets hidden.
 
   --site DIR    site path written by \`mirror build\` (default $MIRROR_DATA_DIR/site)

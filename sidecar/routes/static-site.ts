@@ -110,7 +110,8 @@ async function sendBytes(ctx: Context, representation: Representation): Promise<
   ctx.length = length;
 }
 
-function matchesEtag(header: string, etag: string): boolean {
+/** If-None-Match against an entity tag: `*`, or any listed tag, weak or strong (a 304 revalidates, whatever Cache-Control the request carries). */
+export function matchesEtag(header: string, etag: string): boolean {
   if (!header) return false;
   return header.trim() === '*' || header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
 }

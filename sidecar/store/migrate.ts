@@ -7,6 +7,7 @@ import type { StateDb } from './db.ts';
 // Listed, not read from the directory, so a bundled sidecar finds them. Names sort by date.
 const MIGRATIONS: Record<string, () => Promise<Migration>> = {
   '2026-11-23-initial': () => import('./migrations/2026-11-23-initial.ts'),
+  '2026-12-04-registry': () => import('./migrations/2026-12-04-registry.ts'),
 };
 
 const provider: MigrationProvider = {

@@ -4,6 +4,14 @@ import type { Generated } from 'kysely';
 
 export interface Tables {
   uploads: UploadsTable;
+  registry_users: RegistryUsersTable;
+  registry_tokens: RegistryTokensTable;
+  registry_oauth_states: RegistryOAuthStatesTable;
+  registry_agents: RegistryAgentsTable;
+  registry_versions: RegistryVersionsTable;
+  registry_downloads_daily: RegistryDownloadsDailyTable;
+  registry_download_seen: RegistryDownloadSeenTable;
+  registry_telemetry_daily: RegistryTelemetryDailyTable;
 }
 
 /** One artifact file uploaded through the sidecar. Unique by (product, filename). */
@@ -25,4 +33,107 @@ export interface UploadsTable {
   uploaded_by: string;
   /** ISO 8601 in UTC, e.g. `2024-01-15T10:30:00Z`. */
   uploaded_at: string;
+}
+
+// Registry (seed 003). Times are ISO 8601 UTC with milliseconds, so they compare as text; flags
+// are 0/1 integers on both backends; lists and objects from agent.yaml are JSON text.
+
+/** A GitHub account that signed in. `username` is its login, lower-cased: the scope it publishes under. */
+export interface RegistryUsersTable {
+  id: Generated<number>;
+  github_id: number;
+  username: string;
+  display_name: string;
+  avatar_url: string;
+  bio: string | null;
+  website: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An `agentx_` token, by the hex sha256 of the token: the token itself is never stored. */
+export interface RegistryTokensTable {
+  token_hash: string;
+  user_id: number;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+/** A sign-in in progress: single use, by the hex sha256 of its `state`. */
+export interface RegistryOAuthStatesTable {
+  state_hash: string;
+  redirect_uri: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+/** One package; its descriptive columns are copied from its latest active version. */
+export interface RegistryAgentsTable {
+  id: Generated<number>;
+  /** Without the `@`. */
+  scope: string;
+  name: string;
+  owner_id: number;
+  description: Generated<string>;
+  category: Generated<string>;
+  tags: Generated<string>;
+  license: string | null;
+  repository: string | null;
+  readme: Generated<string>;
+  permissions: Generated<string>;
+  mcp_servers: Generated<string>;
+  examples: Generated<string>;
+  /** Null while no version is active: the agent is then listed nowhere. */
+  latest_version: string | null;
+  download_count: Generated<number>;
+  star_count: Generated<number>;
+  is_verified: Generated<number>;
+  is_featured: Generated<number>;
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * One version number, taken forever once reserved. `pending` while a publish is under way (a
+ * crashed publish's reservation expires), `active` once published, `unpublished` after removal.
+ */
+export interface RegistryVersionsTable {
+  agent_id: number;
+  version: string;
+  state: 'pending' | 'active' | 'unpublished';
+  reserved_at: string;
+  published_at: string | null;
+  unpublished_at: string | null;
+  tarball_blob: string;
+  sha256: string;
+  size: number;
+  download_count: number;
+  /** The manifest as published (AgentManifest). */
+  agent_json: string;
+  readme: string;
+}
+
+/** Downloads per agent per UTC day (`YYYY-MM-DD`), for trending. */
+export interface RegistryDownloadsDailyTable {
+  agent_id: number;
+  day: string;
+  count: number;
+}
+
+/** Downloads already counted this hour, by a hash of client address, agent, version and hour. */
+export interface RegistryDownloadSeenTable {
+  key: string;
+  /** Hours since the epoch. */
+  hour: number;
+}
+
+/** Telemetry reports per day, agent, version, os and outcome. */
+export interface RegistryTelemetryDailyTable {
+  day: string;
+  agent_id: number;
+  version: string;
+  os: string;
+  success: number;
+  count: number;
+  duration_ms_total: number;
 }
