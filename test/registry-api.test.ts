@@ -289,6 +289,24 @@ for (const backend of BACKENDS) {
       assert.equal((await json(server.api('/agents?category=communication'))).body.total, 1);
     });
 
+    test('trending sorts by the downloads inside the period', async () => {
+      const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+      await withDatabase(server, async (state) => {
+        const ids = new Map((await state.db.selectFrom('registry_agents').select(['id', 'name']).execute()).map((row) => [row.name, row.id]));
+        await state.db
+          .insertInto('registry_downloads_daily')
+          .values([
+            { agent_id: ids.get('race')!, day: day(20), count: 500 },
+            { agent_id: ids.get('crashed')!, day: day(3), count: 40 },
+          ])
+          .execute();
+      });
+      const order = async (period: string) => (await json(server.api(`/trending?period=${period}`))).body.agents.map((agent: { full_name: string }) => agent.full_name);
+      assert.deepEqual((await order('week')).slice(0, 2), ['@bob/crashed', '@alice/mail-agent'], 'crashed: 40 this week; mail-agent: one today; race: 500, but 20 days ago');
+      assert.deepEqual((await order('month')).slice(0, 3), ['@bob/race', '@bob/crashed', '@alice/mail-agent']);
+      assert.deepEqual((await order('day'))[0], '@alice/mail-agent');
+    });
+
     test('read responses carry Cache-Control and an ETag, and answer 304 to If-None-Match', async () => {
       const first = await server.api('/agents/@alice/mail-agent');
       const etag = first.headers.get('etag');

@@ -66,8 +66,7 @@ export function registryApi(deps: RegistryDeps): Middleware {
   });
 
   router.get('/agents', async function listAgentsHandler(ctx) {
-    const params = listParams(ctx, ['q', 'category', 'sort', 'page', 'limit']);
-    ctx.body = await queries.list({ ...params, sort: params.sort });
+    ctx.body = await queries.list(listParams(ctx, ['q', 'category', 'sort', 'page', 'limit']));
   });
   router.get('/search', async function searchHandler(ctx) {
     const params = listParams(ctx, ['q', 'category', 'page', 'limit']);

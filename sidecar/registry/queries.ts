@@ -54,25 +54,28 @@ export function registryQueries(db: Kysely<Tables>, fullText: FullText) {
   }
 
   async function list(query: ListQuery): Promise<AgentList> {
-    const matches = query.q === undefined ? undefined : fullText.matches(query.q);
-    if (query.q !== undefined && matches === undefined) return { agents: [], total: 0, page: query.page, limit: query.limit };
+    const match = query.q === undefined ? undefined : fullText.matches(query.q);
+    if (query.q !== undefined && match === undefined) return { agents: [], total: 0, page: query.page, limit: query.limit };
     const base = listed()
-      // Joined only for a query; `m.score` is read by the relevance sort, which needs one.
-      .$if(matches !== undefined, (builder) => builder.innerJoin(matches!.as('m'), 'm.agent_id', 'a.id'))
+      .$if(match?.joined !== undefined, (builder) => builder.innerJoin(match!.joined!.as('m'), 'm.agent_id', 'a.id'))
+      .$if(match?.where !== undefined, (builder) => builder.where(match!.where!))
       .$if(query.category !== undefined, (builder) => builder.where('a.category', '=', query.category!))
       .$if(query.owner !== undefined, (builder) => builder.where('a.owner_id', '=', query.owner!));
     const counted = await base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
-    const period = sql<{ agent_id: number; downloads: number }>`(select agent_id, sum(count) as downloads from registry_downloads_daily where day >= ${query.since ?? '9999-12-31'} group by agent_id)`;
+    const period = sql<{ agent_id: number; downloads: number }>`(select agent_id, sum(count) as downloads from registry_downloads_daily where day >= ${query.since ?? ''} group by agent_id)`;
     const exact = query.q?.trim().toLowerCase() ?? '';
     let rows = base
-      .leftJoin(period.as('p'), 'p.agent_id', 'a.id')
+      // `p.downloads`, the period's, is read by the trending sort only.
+      .$if(query.sort === 'trending', (builder) => builder.leftJoin(period.as('p'), 'p.agent_id', 'a.id'))
       .select(['a.scope', 'a.name', 'a.description', 'a.category', 'a.tags', 'a.latest_version', 'a.download_count', 'a.star_count', 'a.is_verified', 'a.updated_at', 'u.username', 'u.avatar_url']);
     switch (query.sort) {
       case 'relevance':
-        rows = rows
-          .orderBy(sql`case when a.name = ${exact} or ${sql.lit('@')} || a.scope || ${sql.lit('/')} || a.name = ${exact} then 0 else 1 end`)
-          .orderBy(sql`m.score`, 'desc')
-          .orderBy('a.download_count', 'desc');
+        if (match) {
+          rows = rows
+            .orderBy(sql`case when a.name = ${exact} or ${sql.lit('@')} || a.scope || ${sql.lit('/')} || a.name = ${exact} then 0 else 1 end`)
+            .orderBy(match.score, 'desc');
+        }
+        rows = rows.orderBy('a.download_count', 'desc');
         break;
       case 'stars':
         rows = rows.orderBy('a.star_count', 'desc').orderBy('a.download_count', 'desc');

@@ -15,11 +15,23 @@ export interface SearchDocument {
   readme: string;
 }
 
+/**
+ * How a query finds and ranks agents in a list whose agents table is aliased `a`: either a table
+ * of matches joined as `m` (FTS5 ranks in its own table) or a condition on `a` itself (a tsvector
+ * column, which its GIN index answers without a second pass over the wide agents table).
+ */
+export interface FullTextMatch {
+  joined?: RawBuilder<{ agent_id: number; score: number }>;
+  where?: RawBuilder<boolean>;
+  /** Higher is more relevant. */
+  score: RawBuilder<number>;
+}
+
 export interface FullText {
   /** Puts the agent's document in the index, or takes it out (`undefined`: nothing of it is listed). */
   index(db: Kysely<Tables>, agentId: number, document: SearchDocument | undefined): Promise<void>;
-  /** Rows `(agent_id, score)` of the agents matching `query`, a higher score more relevant; undefined when the query has no words. */
-  matches(query: string): RawBuilder<{ agent_id: number; score: number }> | undefined;
+  /** How to find the agents matching `query`; undefined when the query has no words. */
+  matches(query: string): FullTextMatch | undefined;
 }
 
 /** Query words: letters and digits, at most 10 of them. */
@@ -44,7 +56,10 @@ const sqliteFullText: FullText = {
     const match = terms.map((term, i) => `"${term}"${i === terms.length - 1 ? ' *' : ''}`).join(' ');
     // bm25 is lower for better matches; the weights follow the columns: name, description, tags, readme.
     // The README weighs nothing: it finds, it does not rank.
-    return sql<{ agent_id: number; score: number }>`(select rowid as agent_id, -bm25(registry_search, 10.0, 2.0, 5.0, 0.0) as score from registry_search where registry_search match ${match})`;
+    return {
+      joined: sql<{ agent_id: number; score: number }>`(select rowid as agent_id, -bm25(registry_search, 10.0, 2.0, 5.0, 0.0) as score from registry_search where registry_search match ${match})`,
+      score: sql<number>`m.score`,
+    };
   },
 };
 
@@ -66,6 +81,9 @@ const postgresFullText: FullText = {
     if (terms.length === 0) return undefined;
     const tsquery = terms.map((term, i) => `'${term}'${i === terms.length - 1 ? ':*' : ''}`).join(' & ');
     // Ranked by the small vector: ts_rank over the whole one reads every matching README (5× slower at 10,000 agents).
-    return sql<{ agent_id: number; score: number }>`(select id as agent_id, ts_rank('{0.1, 0.2, 0.4, 1.0}', search_head, query) as score from registry_agents, to_tsquery('english', ${tsquery}) as query where search_vector @@ query)`;
+    return {
+      where: sql<boolean>`a.search_vector @@ to_tsquery('english', ${tsquery})`,
+      score: sql<number>`ts_rank('{0.1, 0.2, 0.4, 1.0}', a.search_head, to_tsquery('english', ${tsquery}))`,
+    };
   },
 };
