@@ -12,17 +12,16 @@ import { createApp } from './app.ts';
 import { cognitoVerifier, localIssuer, type TokenVerifier } from './auth/jwt.ts';
 import type { Config } from './config.ts';
 import { createMetrics } from './metrics.ts';
-import { perIp, perUser, rateLimit, type RateLimitMiddleware } from './middleware/rate-limit.ts';
+import { authenticatedSubject, perIp, perUser, rateLimit, type RateLimitMiddleware, type RateLimitRule } from './middleware/rate-limit.ts';
 import { createLogger, requestLog } from './middleware/request-log.ts';
 import { createPublisher, type Publisher } from './publisher.ts';
+import { isRegistryPath, registryApi } from './registry/index.ts';
+import { importRegistryStore } from './registry/sync.ts';
 import { healthRoutes } from './routes/health.ts';
 import { createSiteSource } from './site-source.ts';
 import { openDatabase, type StateDb } from './store/db.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { uploadsRepo } from './store/uploads.ts';
-import { isRegistryPath, registryApi } from './registry/index.ts';
-import { importRegistryStore } from './registry/sync.ts';
-import type { RateLimitRule } from './middleware/rate-limit.ts';
 
 /** An upload's staging file untouched this long belongs to no live upload. */
 const STALE_STAGING_MS = 60 * 60 * 1000;
@@ -186,9 +185,10 @@ async function limiter(config: Config, name: string, rules: RateLimitRule[], log
 async function registryLimiters(config: Config, logger: Logger): Promise<{ requestLimit: RateLimitMiddleware | undefined; publishLimit: RateLimitMiddleware | undefined }> {
   const { settings } = config;
   const body = (_ctx: unknown, retryAfter: number, rule: RateLimitRule) => ({ error: 'Too many requests', details: [`Rate limit of ${rule.points} requests per ${rule.durationSeconds} s exceeded; retry in ${retryAfter} s`] });
-  const signedIn = (ctx: Parameters<RateLimitRule['key']>[0]) => (ctx.state as { principal?: { sub?: string } }).principal?.sub;
+  // A signed-in request counts against its user only.
+  const signedOut = (rule: RateLimitRule): RateLimitRule => ({ ...rule, key: (ctx) => (authenticatedSubject(ctx) ? undefined : rule.key(ctx)) });
   const requestRules: RateLimitRule[] = [
-    ...(settings.REGISTRY_RATE_LIMIT_IP_PER_MINUTE > 0 ? [{ name: 'ip', points: settings.REGISTRY_RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60, key: (ctx: Parameters<RateLimitRule['key']>[0]) => (signedIn(ctx) ? undefined : ctx.ip || undefined) }] : []),
+    ...(settings.REGISTRY_RATE_LIMIT_IP_PER_MINUTE > 0 ? [signedOut(perIp({ points: settings.REGISTRY_RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 }))] : []),
     ...(settings.REGISTRY_RATE_LIMIT_USER_PER_MINUTE > 0 ? [perUser({ points: settings.REGISTRY_RATE_LIMIT_USER_PER_MINUTE, durationSeconds: 60 })] : []),
   ];
   const publishRules = settings.REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR > 0 ? [{ ...perUser({ points: settings.REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR, durationSeconds: 3600 }), name: 'publish' }] : [];

@@ -97,11 +97,14 @@ export function perUser({ points, durationSeconds }: { points: number; durationS
     name: 'user',
     points,
     durationSeconds,
-    key: (ctx) => {
-      const sub = (ctx.state as { principal?: { sub?: unknown } }).principal?.sub;
-      return typeof sub === 'string' && sub !== '' ? sub : undefined;
-    },
+    key: authenticatedSubject,
   };
+}
+
+/** The subject the auth middleware put in `ctx.state.principal`, or undefined for an anonymous request. */
+export function authenticatedSubject(ctx: Context): string | undefined {
+  const sub = (ctx.state as { principal?: { sub?: unknown } }).principal?.sub;
+  return typeof sub === 'string' && sub !== '' ? sub : undefined;
 }
 
 interface Outcome {
