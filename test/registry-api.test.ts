@@ -192,6 +192,8 @@ for (const backend of BACKENDS) {
       assert.match(missing.body.details.find((detail: string) => detail.startsWith('agent.yaml')), /^agent\.yaml: not valid JSON \(/);
       const empty = await publish(server, alice, '@alice/mail-agent', { tarball: Buffer.alloc(0), readme: 'x'.repeat(512 * 1024 + 1), agentYaml: manifest('mail-agent', '3.0.0') });
       assert.deepEqual(empty.body.details.sort(), ['readme: larger than the limit of 524288 bytes', 'tarball: the file is empty']);
+      const hugeYaml = await publish(server, alice, '@alice/mail-agent', { tarball: tarball(), readme: 'r', agentYaml: manifest('mail-agent', '3.0.0', { notes: 'x'.repeat(64 * 1024) }) });
+      assert.deepEqual(hugeYaml.body, { error: 'Validation failed', details: ['agent_yaml: larger than the limit of 65536 bytes'] });
       assert.deepEqual(await filesUnder(server.dir), before);
     });
 
@@ -333,7 +335,15 @@ for (const backend of BACKENDS) {
       assert.match(malformed.body.error, /^Malformed JSON body/);
       const huge = await json(server.api('/telemetry', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ agent_name: 'x'.repeat(20_000), success: true }) }));
       assert.deepEqual([huge.status, huge.body], [413, { error: 'The request body is larger than the limit of 8192 bytes' }]);
-      await server.api('/telemetry', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ agent_name: '@alice/mail-agent', agent_version: '1.1.0', success: false, os: 'darwin' }) });
+      await server.api('/telemetry', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ agent_name: '@alice/mail-agent', agent_version: '1.1.0', success: false, os: 'darwin', duration_ms: 20 }) });
+      await server.api('/telemetry', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ agent_name: '@alice/mail-agent', agent_version: '1.1.0', success: false, os: 'darwin', duration_ms: 30 }) });
+      const aggregates = await withDatabase(server, (state) =>
+        state.db.selectFrom('registry_telemetry_daily').select(['version', 'os', 'success', 'count', 'duration_ms_total']).orderBy('os').execute(),
+      );
+      assert.deepEqual(aggregates, [
+        { version: '1.1.0', os: 'darwin', success: 0, count: 2, duration_ms_total: 50 },
+        { version: '1.1.0', os: 'linux', success: 1, count: 1, duration_ms_total: 3500 },
+      ], 'one row per day, agent, version, os and outcome; nothing for the unknown agent');
       assert.equal((await json(server.api('/agents/@alice/mail-agent'))).body.download_count, downloads, 'telemetry is not a download');
     });
   });

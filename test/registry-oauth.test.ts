@@ -88,6 +88,19 @@ for (const backend of BACKENDS) {
   });
 }
 
+describe('registry sign-in with REGISTRY_REDIRECT_URIS', () => {
+  test('a listed prefix is allowed and loopback is no longer', async () => {
+    const server = await startRegistry(BACKENDS[0]!, { REGISTRY_REDIRECT_URIS: 'https://app.example.com/oauth/, https://other.example.com/cb' });
+    try {
+      const start = (redirect: string) => json(server.api('/auth/github', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uri: redirect }) }));
+      assert.equal((await start('https://app.example.com/oauth/done')).status, 200);
+      assert.deepEqual((await start(REDIRECT)).body, { error: 'Validation failed', details: [`redirect_uri: '${REDIRECT}' is not an allowed redirect (REGISTRY_REDIRECT_URIS)`] });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('registry sign-in without GitHub settings', () => {
   test('answers 503 saying what to configure', async () => {
     const server = await startRegistry(BACKENDS[0]!, { GITHUB_CLIENT_ID: '', GITHUB_CLIENT_SECRET: '' });
