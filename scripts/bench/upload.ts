@@ -47,7 +47,7 @@ const LATENCY_TARGETS = [
 ] as const;
 
 /** The settings every server gets, as shown in the rows (the data paths are the run's temp dirs). */
-const SERVE_SETTINGS: Record<string, string> = {
+export const SERVE_SETTINGS: Record<string, string> = {
   HOST: '127.0.0.1',
   LOG_LEVEL: 'warn',
   MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
@@ -55,14 +55,14 @@ const SERVE_SETTINGS: Record<string, string> = {
   RATE_LIMIT_IP_PER_MINUTE: '0',
 };
 /** Settings the bench's own environment might carry that would change what is measured; empty means unset. */
-const ISOLATION: Record<string, string> = { MIRROR_CONFIG: '', DATABASE_URL: '', REDIS_URL: '', AUTH_MODE: 'local', MIRROR_S3_BUCKET: '', MIRROR_CLOUDFRONT_DISTRIBUTION_ID: '', MIRROR_KVS_ARN: '' };
-const SERVE_COMMAND = `${Object.entries(SERVE_SETTINGS)
+export const ISOLATION: Record<string, string> = { MIRROR_CONFIG: '', DATABASE_URL: '', REDIS_URL: '', AUTH_MODE: 'local', MIRROR_S3_BUCKET: '', MIRROR_CLOUDFRONT_DISTRIBUTION_ID: '', MIRROR_KVS_ARN: '' };
+export const SERVE_COMMAND = `${Object.entries(SERVE_SETTINGS)
   .map(([name, value]) => `${name}=${value}`)
   .join(' ')} PORT=0 node scripts/mirror.js serve`;
 /** Pages fetched before the baseline is read, so it includes a server that has answered requests. */
 const WARM_UP = ['/', '/binary/releases/', `/binary/releases/${PRODUCT}/`, `/binary/releases/${PRODUCT}/versions`, `/binary/releases/${PRODUCT}/1/12/`, `/binary/releases/${PRODUCT}/1/12/${FILE_PREFIX}_1.12.2_linux_amd64.zip`];
 
-interface Server {
+export interface Server {
   url: string;
   pid: number;
   token: string;
@@ -73,7 +73,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-interface Memory {
+export interface Memory {
   rss: number;
   hwm: number;
 }
@@ -164,7 +164,7 @@ export async function benchUploads(work: string, repo: string, progress: (line: 
 }
 
 /** `cp FILE copy.bin`, best of 3, each after a `sync` (run.ts), the copy removed in between. */
-async function copyReference(work: string, file: string, progress: (line: string) => void): Promise<Best> {
+export async function copyReference(work: string, file: string, progress: (line: string) => void): Promise<Best> {
   const copy = path.join(work, 'copy.bin');
   const best = await bestOf(ATTEMPTS, async (attempt) => {
     progress(`upload: cp ${path.basename(file)} ${attempt}/${ATTEMPTS}`);
@@ -206,7 +206,7 @@ async function largeUpload(server: Server, curl: string[], version: string, sha2
 }
 
 /** curl's output, or what it said when it failed (an HTTP error's body included, --fail-with-body). */
-async function curlPost(curl: string[]): Promise<{ stdout: string } | { failed: string }> {
+export async function curlPost(curl: string[]): Promise<{ stdout: string } | { failed: string }> {
   const [program, ...args] = curl as [string, ...string[]];
   try {
     return { stdout: (await execFileAsync(program, args, { maxBuffer: 1 << 20 })).stdout };
@@ -217,7 +217,7 @@ async function curlPost(curl: string[]): Promise<{ stdout: string } | { failed: 
 }
 
 /** The last error in the server's log lines (pino JSON): its type, message and innermost frame of ours. */
-function loggedError(lines: string[]): string | undefined {
+export function loggedError(lines: string[]): string | undefined {
   for (const line of [...lines].reverse()) {
     let entry: { err?: { type?: string; message?: string; stack?: string } };
     try {
@@ -236,7 +236,7 @@ function loggedError(lines: string[]): string | undefined {
 }
 
 /** The curl command as typed, the token and temp paths shortened. */
-function shownCurl(curl: string[]): string {
+export function shownCurl(curl: string[]): string {
   return curl
     .map((arg) => (arg.startsWith('Authorization: ') ? 'Authorization: Bearer $TOKEN' : arg))
     .map((arg) => (arg.startsWith('/') || arg.startsWith('@/') ? arg.replace(/[^@]*\//, '') : arg))
@@ -331,7 +331,7 @@ async function withPostgres(progress: (line: string) => void, run: (database: { 
  * A data dir with the sample store and blobs, built, a token minted, then `mirror serve` on a port
  * of the system's choosing, ready when /readyz answers 200. PostgreSQL databases are migrated first.
  */
-async function startServer(work: string, repo: string, n: number, progress: (line: string) => void, database?: { url: string; name: string }): Promise<Server> {
+export async function startServer(work: string, repo: string, n: number, progress: (line: string) => void, database?: { url: string; name: string }): Promise<Server> {
   const data = path.join(work, `data-${n}`);
   const releases = path.join(work, `releases-${n}`);
   await cp(path.join(repo, 'releases'), releases, { recursive: true });
@@ -360,7 +360,7 @@ async function startServer(work: string, repo: string, n: number, progress: (lin
   }
 }
 
-async function withServer<T>(server: Server, run: (server: Server) => Promise<T>): Promise<T> {
+export async function withServer<T>(server: Server, run: (server: Server) => Promise<T>): Promise<T> {
   try {
     return await run(server);
   } finally {
@@ -439,7 +439,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function warmUp(server: Server): Promise<void> {
+export async function warmUp(server: Server): Promise<void> {
   for (const page of WARM_UP) {
     const answer = await fetch(`${server.url}${page}`);
     await answer.arrayBuffer();
@@ -448,7 +448,7 @@ async function warmUp(server: Server): Promise<void> {
 }
 
 /** VmRSS and VmHWM of `pid`, in bytes. */
-async function memory(pid: number): Promise<Memory> {
+export async function memory(pid: number): Promise<Memory> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => {
     const found = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status);
@@ -473,7 +473,7 @@ async function waitListed(server: Server, version: string, filename: string): Pr
 }
 
 /** Streams a download through SHA-256; the bytes are never held. */
-function downloadDigest(url: string): Promise<{ sha256: string; size: number }> {
+export function downloadDigest(url: string): Promise<{ sha256: string; size: number }> {
   return new Promise((resolve, reject) => {
     get(url, (answer) => {
       if (answer.statusCode !== 200) {
@@ -553,7 +553,7 @@ function growth(run: LargeUpload): number {
   return run.after.hwm - run.baseline.rss;
 }
 
-function mib(bytes: number): string {
+export function mib(bytes: number): string {
   return `${Math.round(bytes / MiB)} MiB`;
 }
 
