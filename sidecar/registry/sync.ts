@@ -7,10 +7,15 @@ import { registryPackages } from './packages.ts';
 import { fullTextFor } from './search.ts';
 
 export async function importRegistryStore({ releasesDir, state, now = new Date() }: { releasesDir: string; state: StateDb; now?: Date }): Promise<number> {
-  const packages = await loadRegistry(releasesDir);
-  const versions = packages.flatMap((pkg) => pkg.versions);
-  if (versions.length === 0) return 0;
   const { db } = state;
+  // One query for what the database has, so a start with nothing new writes nothing.
+  const known = new Set(
+    (await db.selectFrom('registry_versions').innerJoin('registry_agents', 'registry_agents.id', 'registry_versions.agent_id').select(['scope', 'name', 'version']).execute()).map(
+      (row) => `${row.scope}/${row.name}/${row.version}`,
+    ),
+  );
+  const versions = (await loadRegistry(releasesDir)).flatMap((pkg) => pkg.versions).filter((version) => !known.has(`${version.scope}/${version.name}/${version.version}`));
+  if (versions.length === 0) return 0;
   const at = now.toISOString();
   const authors = new Map(versions.map((version) => [version.author.github_id, version.author]));
   for (const author of authors.values()) {
