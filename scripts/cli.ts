@@ -5,6 +5,7 @@ import { LoadError } from '../generator/load/index.ts';
 import { ReleaseConflictError } from '../generator/release-add.ts';
 import { UsageError, type Command } from './cli/command.ts';
 import { deployCommands } from './cli/deploy-commands.ts';
+import { fleetCommands } from './cli/fleet-commands.ts';
 import { registryCommands } from './cli/registry-commands.ts';
 import { releaseCommands } from './cli/release-commands.ts';
 import { siteCommands } from './cli/site-commands.ts';
@@ -18,6 +19,7 @@ Usage:
   mirror migrate
   mirror token create --sub NAME [--ttl DURATION]
   mirror registry token create --user NAME | revoke TOKEN
+  mirror fleet ca
   mirror release add --product P --version V [--channel C]... FILES...
   mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL]
                 [--distribution-id ID] [--kvs-arn ARN] [--dry-run] [--no-delete]
@@ -32,7 +34,7 @@ settings (DATABASE_URL, REDIS_URL, AUTH_MODE, ...) are listed in the README and 
 \`mirror serve\` at start.
 `;
 
-const COMMANDS: Record<string, Command> = { ...siteCommands, ...releaseCommands, ...deployCommands, ...registryCommands };
+const COMMANDS: Record<string, Command> = { ...siteCommands, ...releaseCommands, ...deployCommands, ...registryCommands, ...fleetCommands };
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

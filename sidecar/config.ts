@@ -82,6 +82,8 @@ export interface Config extends Paths {
   databaseFile: string;
   /** The local issuer's signing key lives here (AUTH_MODE=local). */
   authDir: string;
+  /** The fleet CA's certificate and key (mode 0600), created on first use. */
+  fleetCaFile: string;
 }
 
 export class ConfigError extends Error {
@@ -106,7 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const settings = parsed.data;
   const paths = resolvePaths({}, { MIRROR_RELEASES: settings.MIRROR_RELEASES, MIRROR_DATA_DIR: settings.MIRROR_DATA_DIR });
-  return { settings, ...paths, databaseFile: path.join(paths.dataDir, 'state.db'), authDir: path.join(paths.dataDir, 'auth') };
+  return { settings, ...paths, databaseFile: path.join(paths.dataDir, 'state.db'), authDir: path.join(paths.dataDir, 'auth'), fleetCaFile: path.join(paths.dataDir, 'fleet', 'ca.json') };
 }
 
 /** One line per setting, secrets hidden: passwords in URLs. */

@@ -1,8 +1,6 @@
 // Upload token verification: Amazon Cognito in production, the sidecar as its own issuer locally.
 // jose does the cryptography and key-set caching; this file only pins algorithms and claims and
 // turns jose's errors into messages a client can act on.
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   calculateJwkThumbprint,
@@ -18,6 +16,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
+import { readOrCreateSecret } from '../secret-file.ts';
 
 export interface Principal {
   sub: string;
@@ -193,40 +192,13 @@ function scopesOf(payload: JWTPayload): string[] {
   return typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
 }
 
-/**
- * Reads the signing key, creating it on first use. Two processes starting at once both generate a
- * key, but `link` never overwrites: the loser reads the winner's key, so all end up with one.
- */
+/** The signing key, created on first use (see secret-file.ts for how two processes agree on one). */
 async function loadOrCreateKey(file: string): Promise<JWK> {
-  const existing = await readKey(file);
-  if (existing) return existing;
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const { privateKey } = await generateKeyPair(LOCAL_ALG, { extractable: true });
-  const jwk = await exportJWK(privateKey);
-  const key: JWK = { ...jwk, kid: await calculateJwkThumbprint(jwk), alg: LOCAL_ALG, use: 'sig' };
-  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(temp, `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-    await link(temp, file);
-    return key;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    const winner = await readKey(file);
-    if (!winner) throw error;
-    return winner;
-  } finally {
-    await rm(temp, { force: true });
-  }
-}
-
-async function readKey(file: string): Promise<JWK | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readOrCreateSecret(file, async () => {
+    const { privateKey } = await generateKeyPair(LOCAL_ALG, { extractable: true });
+    const jwk = await exportJWK(privateKey);
+    return `${JSON.stringify({ ...jwk, kid: await calculateJwkThumbprint(jwk), alg: LOCAL_ALG, use: 'sig' }, null, 2)}\n`;
+  });
   let key: JWK;
   try {
     key = JSON.parse(text) as JWK;
