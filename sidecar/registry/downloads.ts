@@ -2,14 +2,13 @@
 // download counted for the version, the agent and the day. A client address counts once per agent,
 // version and hour, so a retry loop does not inflate the numbers.
 import type { Middleware } from 'koa';
-import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { tarballPath } from '../../generator/model/registry.ts';
 import type { Tables } from '../store/schema.ts';
 import { RegistryError } from './errors.ts';
-import { sha256Hex } from './tokens.ts';
 import { agentRef, publicBase, versionParam } from './params.ts';
 import type { RegistryQueries } from './queries.ts';
+import { sha256Hex } from './tokens.ts';
 
 const HOUR_MS = 60 * 60 * 1000;
 

@@ -90,10 +90,10 @@ async function checkForm(form: Awaited<ReturnType<typeof receivePublishForm>>, n
   else if (form.tarball) problems.push(...(await tarballProblems(form.tarball)));
   if (form.readme === undefined && !problems.some((problem) => problem.startsWith('readme:'))) problems.push("missing required field 'readme'");
   let manifest: AgentManifest | undefined;
+  let data: unknown;
   if (form.agentYaml === undefined) {
     if (!problems.some((problem) => problem.startsWith('agent_yaml:'))) problems.push("missing required field 'agent_yaml'");
   } else {
-    let data: unknown;
     try {
       data = JSON.parse(form.agentYaml);
     } catch (error) {
@@ -108,7 +108,8 @@ async function checkForm(form: Awaited<ReturnType<typeof receivePublishForm>>, n
     }
   }
   if (problems.length > 0 || !manifest) throw validationFailed(problems);
-  return { manifest, fields: JSON.parse(form.agentYaml!) as Record<string, unknown> };
+  // A manifest was parsed, so the data was an object.
+  return { manifest, fields: data as Record<string, unknown> };
 }
 
 /** A tarball must hold something, and be gzip (its first bytes are gzip's magic number). */
