@@ -19,7 +19,8 @@ Usage:
   mirror migrate
   mirror token create --sub NAME [--ttl DURATION]
   mirror registry token create --user NAME | revoke TOKEN
-  mirror fleet ca
+  mirror fleet ca | token create [--ttl D] [--label K=V]... | agents
+  mirror fleet task create AGENT_ID --type T [--payload JSON] | task cancel AGENT_ID TASK_ID
   mirror release add --product P --version V [--channel C]... FILES...
   mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL]
                 [--distribution-id ID] [--kvs-arn ARN] [--dry-run] [--no-delete]

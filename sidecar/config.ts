@@ -53,6 +53,16 @@ const schema = z
     REGISTRY_RATE_LIMIT_IP_PER_MINUTE: count.default(60),
     REGISTRY_RATE_LIMIT_USER_PER_MINUTE: count.default(120),
     REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR: count.default(10),
+    FLEET_PORT: port.default(8443),
+    FLEET_SERVER_NAMES: z.string().trim().min(1).default('localhost,127.0.0.1'),
+    FLEET_CA_CERT_FILE: optionalText,
+    FLEET_CA_KEY_FILE: optionalText,
+    FLEET_CERT_TTL_SECONDS: count.min(60).default(86_400),
+    FLEET_RENEW_BEFORE_SECONDS: count.min(1).default(3_600),
+    FLEET_HEARTBEAT_INTERVAL_SECONDS: count.min(1).default(30),
+    FLEET_TASK_POLL_INTERVAL_SECONDS: count.min(1).default(5),
+    FLEET_TASK_MAX_ATTEMPTS: count.min(1).default(3),
+    FLEET_AGENT_LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug', 'trace']).default('info'),
   })
   .superRefine((config, ctx) => {
     if (config.AUTH_MODE === 'cognito') {
@@ -67,6 +77,12 @@ const schema = z
       for (const prefix of config.REGISTRY_REDIRECT_URIS.split(',').map((entry) => entry.trim())) {
         if (!URL.canParse(prefix)) ctx.addIssue({ code: 'custom', path: ['REGISTRY_REDIRECT_URIS'], message: `expected comma-separated URL prefixes, got \`${prefix}\`` });
       }
+    }
+    if (Boolean(config.FLEET_CA_CERT_FILE) !== Boolean(config.FLEET_CA_KEY_FILE)) {
+      ctx.addIssue({ code: 'custom', path: [config.FLEET_CA_CERT_FILE ? 'FLEET_CA_KEY_FILE' : 'FLEET_CA_CERT_FILE'], message: 'a fleet CA from files needs both FLEET_CA_CERT_FILE and FLEET_CA_KEY_FILE' });
+    }
+    if (config.FLEET_RENEW_BEFORE_SECONDS >= config.FLEET_CERT_TTL_SECONDS) {
+      ctx.addIssue({ code: 'custom', path: ['FLEET_RENEW_BEFORE_SECONDS'], message: `must be less than FLEET_CERT_TTL_SECONDS (${config.FLEET_CERT_TTL_SECONDS}), or every heartbeat renews` });
     }
     if (config.MIRROR_CLOUDFRONT_DISTRIBUTION_ID && !config.MIRROR_S3_BUCKET) {
       ctx.addIssue({ code: 'custom', path: ['MIRROR_CLOUDFRONT_DISTRIBUTION_ID'], message: 'needs MIRROR_S3_BUCKET: the distribution serves that bucket' });

@@ -1,7 +1,8 @@
 // Assembles the sidecar from its configuration: state database, blob store, token verifier,
 // publisher, rate limits, logs and metrics, then the app. Every configured backend must start;
 // none falls back to another silently.
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { deploy } from '../generator/pipeline.ts';
@@ -11,6 +12,11 @@ import { createFsBlobStore, removeStaleStaging } from '../generator/stores/blob-
 import { createApp } from './app.ts';
 import { cognitoVerifier, localIssuer, type TokenVerifier } from './auth/jwt.ts';
 import type { Config } from './config.ts';
+import { loadCa, loadOrCreateCa, type FleetCa } from './fleet/ca.ts';
+import { memoryFanout, type Fanout } from './fleet/fanout.ts';
+import { postgresFanout } from './fleet/fanout-postgres.ts';
+import { redisFanout } from './fleet/fanout-redis.ts';
+import { createFleet, type Fleet } from './fleet/index.ts';
 import { createMetrics } from './metrics.ts';
 import { authenticatedSubject, perIp, perUser, rateLimit, type RateLimitMiddleware, type RateLimitRule } from './middleware/rate-limit.ts';
 import { createLogger, requestLog } from './middleware/request-log.ts';
@@ -30,6 +36,8 @@ export interface Sidecar {
   app: Koa;
   logger: Logger;
   publisher: Publisher;
+  /** The deployment-agent fleet (seed 004); `fleet.listen` opens its HTTPS listener. */
+  fleet: Fleet;
   /** After the server has drained: finishes publishing, closes limits and the database. */
   close(): Promise<void>;
 }
@@ -81,6 +89,27 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
     const registryLimits = await registryLimiters(config, logger);
     for (const limit of [ipLimit, userLimit, registryLimits.requestLimit, registryLimits.publishLimit]) if (limit) closers.unshift(() => limit.close());
     const uploads = uploadsRepo(state.db);
+    const ca = await fleetCa(config);
+    const fleet = await createFleet({
+      state,
+      ca,
+      dir: path.dirname(config.fleetCaFile),
+      fanout: await fleetFanout(config, state, logger),
+      operatorTokens: verifier,
+      settings: {
+        certTtlSeconds: settings.FLEET_CERT_TTL_SECONDS,
+        renewBeforeSeconds: settings.FLEET_RENEW_BEFORE_SECONDS,
+        heartbeatIntervalSeconds: settings.FLEET_HEARTBEAT_INTERVAL_SECONDS,
+        taskPollIntervalSeconds: settings.FLEET_TASK_POLL_INTERVAL_SECONDS,
+        maxAttempts: settings.FLEET_TASK_MAX_ATTEMPTS,
+        agentLogLevel: settings.FLEET_AGENT_LOG_LEVEL,
+        serverNames: settings.FLEET_SERVER_NAMES.split(',').map((name) => name.trim()).filter(Boolean),
+      },
+      logger,
+      metricsRegistry: metrics.registry,
+      operations: [requestLog({ logger }), metrics.middleware()],
+    });
+    closers.unshift(() => fleet.close());
     const app = createApp({
       site,
       blobs,
@@ -88,7 +117,11 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       operations: [
         requestLog({ logger }),
         metrics.middleware(),
-        healthRoutes({ metrics, checks: { database: () => state.ping(), blobs: () => access(config.blobsDir), site: async () => void (await site.current()) } }),
+        healthRoutes({
+          metrics,
+          checks: { database: () => state.ping(), blobs: () => access(config.blobsDir), site: async () => void (await site.current()), fleetCa: async () => caStillValid(ca) },
+          details: () => ({ fleetCa: { expiresAt: ca.expiresAt.toISOString(), daysLeft: Math.floor((ca.expiresAt.getTime() - Date.now()) / 86_400_000) } }),
+        }),
         ...(ipLimit ? [ipLimit] : []),
       ],
       uploads: {
@@ -145,6 +178,7 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       app,
       logger,
       publisher,
+      fleet,
       async close() {
         for (const close of closers) await close();
       },
@@ -198,8 +232,28 @@ async function registryLimiters(config: Config, logger: Logger): Promise<{ reque
   };
 }
 
+/** The fleet CA from FLEET_CA_CERT_FILE and FLEET_CA_KEY_FILE, or the data directory's own, created on first start. */
+async function fleetCa(config: Config): Promise<FleetCa> {
+  const { FLEET_CA_CERT_FILE: certFile, FLEET_CA_KEY_FILE: keyFile } = config.settings;
+  if (!certFile || !keyFile) return loadOrCreateCa(config.fleetCaFile);
+  const read = (file: string, name: string) => readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => Promise.reject(new Error(`${name}: cannot read ${file} (${error.code ?? error.message})`)));
+  return loadCa(await read(certFile, 'FLEET_CA_CERT_FILE'), await read(keyFile, 'FLEET_CA_KEY_FILE'));
+}
+
+async function caStillValid(ca: FleetCa): Promise<void> {
+  if (ca.expiresAt.getTime() <= Date.now()) throw new Error(`the fleet CA expired at ${ca.expiresAt.toISOString()}; agents cannot register or renew`);
+}
+
+/** Fleet events between replicas: Redis when configured, else PostgreSQL's LISTEN/NOTIFY, else this process alone. */
+async function fleetFanout(config: Config, state: StateDb, logger: Logger): Promise<Fanout> {
+  const { REDIS_URL, DATABASE_URL } = config.settings;
+  if (REDIS_URL) return redisFanout({ client: await redisClient(REDIS_URL, logger, 'tasks reach streams on other replicas at their next heartbeat until it is back'), logger });
+  if (DATABASE_URL) return postgresFanout({ state, url: DATABASE_URL, logger });
+  return memoryFanout();
+}
+
 /** A connection of the limiter's own, ready before the server listens. */
-async function redisClient(url: string, logger: Logger) {
+async function redisClient(url: string, logger: Logger, whileDown = 'rate limits count per process until it is back') {
   // Loaded only when configured, like the AWS SDK.
   const { Redis } = await import('ioredis');
   const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 5_000 });
@@ -214,7 +268,7 @@ async function redisClient(url: string, logger: Logger) {
     client.disconnect();
     throw new Error(`REDIS_URL: cannot connect (${(error as Error).message})`);
   }
-  client.on('error', (error: Error) => logger.warn({ err: error }, 'Redis unavailable; rate limits count per process until it is back'));
+  client.on('error', (error: Error) => logger.warn({ err: error }, `Redis unavailable; ${whileDown}`));
   return client;
 }
 

@@ -73,9 +73,9 @@ knowledge base answer question faq tutorial guide onboarding learning course qui
   .trim()
   .split(/\s+/);
 
-const SETTINGS_SHOWN = 'LOG_LEVEL=silent, every RATE_LIMIT_* and REGISTRY_RATE_LIMIT_* = 0';
+export const SETTINGS_SHOWN = 'LOG_LEVEL=silent, every RATE_LIMIT_* and REGISTRY_RATE_LIMIT_* = 0';
 /** The in-process sidecar's settings besides its paths and database: no limit, no log. */
-const QUIET_SIDECAR: Record<string, string> = {
+export const QUIET_SIDECAR: Record<string, string> = {
   LOG_LEVEL: 'silent',
   RATE_LIMIT_IP_PER_MINUTE: '0',
   RATE_LIMIT_USER_PER_MINUTE: '0',
@@ -123,7 +123,7 @@ interface SearchResult {
   http: { search: Timings; healthz: Timings } | { failed: string };
 }
 
-interface Backend {
+export interface Backend {
   database: 'SQLite' | 'PostgreSQL';
   /** The state database, fresh; the settings the sidecar needs to open the same one. */
   open(): Promise<{ state: StateDb; env: Record<string, string>; bytes(): Promise<number> }>;
@@ -301,7 +301,7 @@ async function httpBench(
   }
 }
 
-function sqliteBackend(dataDir: string): Backend {
+export function sqliteBackend(dataDir: string): Backend {
   const file = path.join(dataDir, 'state.db');
   return {
     database: 'SQLite',
@@ -319,7 +319,7 @@ function sqliteBackend(dataDir: string): Backend {
 }
 
 /** A fresh database on the server the settings name, or why there is none. */
-function postgresBackend(dataDir: string): Backend | string {
+export function postgresBackend(dataDir: string): Backend | string {
   const setting = DATABASE_URL_SETTINGS.find((name) => process.env[name]);
   if (!setting) return `not run: set ${DATABASE_URL_SETTINGS.join(' or ')} (e.g. postgres://postgres@127.0.0.1:5432/test)`;
   const name = `mirror_bench_${randomBytes(6).toString('hex')}`;
@@ -513,7 +513,7 @@ function stats(timings: Timings, unit: string): string {
 }
 
 /** Nearest rank. */
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
 }
 

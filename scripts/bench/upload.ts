@@ -337,7 +337,7 @@ export async function startServer(work: string, repo: string, n: number, progres
   await cp(path.join(repo, 'releases'), releases, { recursive: true });
   await mkdir(data, { recursive: true });
   await cp(path.join(repo, '.mirror', 'blobs'), path.join(data, 'blobs'), { recursive: true });
-  const env = { ...process.env, ...ISOLATION, ...SERVE_SETTINGS, MIRROR_DATA_DIR: data, MIRROR_RELEASES: releases, PORT: '0', ...(database ? { DATABASE_URL: database.url } : {}) };
+  const env = { ...process.env, ...ISOLATION, ...SERVE_SETTINGS, MIRROR_DATA_DIR: data, MIRROR_RELEASES: releases, PORT: '0', FLEET_PORT: '0', ...(database ? { DATABASE_URL: database.url } : {}) };
   const mirror = async (args: string[]) => (await execFileAsync(process.execPath, ['scripts/mirror.js', ...args], { cwd: repo, env })).stdout;
   progress(`upload: server ${n}: build${database ? ', migrate' : ''}, token`);
   await mirror(['build']);

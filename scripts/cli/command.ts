@@ -32,3 +32,10 @@ export function parsePort(value: string): number {
   if (!/^\d+$/.test(value) || port > 65535) throw new UsageError(`Expected a port from 0 to 65535, got \`${value}\``);
   return port;
 }
+
+/** `90s`, `30m`, `1h`, `7d`, or plain seconds. */
+export function durationSeconds(text: string, flag: string): number {
+  const match = /^([1-9][0-9]*)([smhd]?)$/.exec(text);
+  if (!match) throw new UsageError(`Expected \`--${flag}\` to be a duration such as 30m, 1h or 7d, got \`${text}\``);
+  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+}

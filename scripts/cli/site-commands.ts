@@ -12,7 +12,7 @@ import { createSidecar } from '../../sidecar/runtime.ts';
 import { drainOnSignals, listen } from '../../sidecar/server.ts';
 import { openDatabase } from '../../sidecar/store/db.ts';
 import { migrate } from '../../sidecar/store/migrate.ts';
-import { UsageError, listenOptions, parsePort, positiveInteger, releasesOption, required, type Command } from './command.ts';
+import { UsageError, durationSeconds, listenOptions, parsePort, positiveInteger, releasesOption, required, type Command } from './command.ts';
 
 export const siteCommands: Record<string, Command> = {
   build: {
@@ -37,7 +37,8 @@ Only files that changed are written; the new build replaces the old one atomical
 
 Serves a built site with the route table (JSON and HTML indexes, artifacts from the blob store,
 redirects, conditional and range requests) and the sidecar's API: uploads, JSON download
-envelopes, the agent registry at /api/v1, /healthz, /readyz, /metrics. Settings come from the environment (see the README);
+envelopes, the agent registry at /api/v1, /healthz, /readyz, /metrics; and the deployment-agent
+fleet's HTTPS listener (FLEET_PORT, default 8443). Settings come from the environment (see the README);
 they are printed at start with secrets hidden.
 
   --site DIR    site path written by \`mirror build\` (default $MIRROR_DATA_DIR/site)
@@ -104,7 +105,7 @@ the key is kept in $MIRROR_DATA_DIR/auth/). With AUTH_MODE=cognito, tokens come 
       const config = loadConfig();
       if (config.settings.AUTH_MODE !== 'local') throw new UsageError('AUTH_MODE is cognito: tokens come from Cognito, not from mirror');
       const issuer = await localIssuer({ dir: config.authDir });
-      console.log(await issuer.mint(required(values, 'sub'), durationSeconds((values.ttl as string | undefined) ?? '1h'), (values.scope as string[] | undefined) ?? []));
+      console.log(await issuer.mint(required(values, 'sub'), durationSeconds((values.ttl as string | undefined) ?? '1h', 'ttl'), (values.scope as string[] | undefined) ?? []));
       return 0;
     },
   },
@@ -179,14 +180,12 @@ async function serve(config: Config): Promise<void> {
   console.log(describeConfig(config).replace(/^/gm, 'config: '));
   const sidecar = await createSidecar(config, { migrateAtStart: !config.settings.DATABASE_URL });
   const running = await listen({ app: sidecar.app, port: config.settings.PORT, host: config.settings.HOST });
+  const fleet = await sidecar.fleet.listen(config.settings.FLEET_PORT, config.settings.HOST);
   console.log(`serving ${config.site} on ${running.url}`);
-  drainOnSignals(running, (line) => console.log(line), () => sidecar.close());
+  console.log(`fleet API on ${fleet.url} (mutual TLS; \`mirror fleet ca\` prints the CA agents trust)`);
+  drainOnSignals(running, (line) => console.log(line), async () => {
+    await fleet.close();
+    await sidecar.close();
+  });
   await new Promise<void>((resolve) => running.server.once('close', resolve));
-}
-
-/** `90s`, `30m`, `1h`, `7d`, or plain seconds. */
-function durationSeconds(text: string): number {
-  const match = /^([1-9][0-9]*)([smhd]?)$/.exec(text);
-  if (!match) throw new UsageError(`Expected \`--ttl\` to be a duration such as 30m, 1h or 7d, got \`${text}\``);
-  return Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
 }

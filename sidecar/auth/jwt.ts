@@ -192,8 +192,8 @@ function scopesOf(payload: JWTPayload): string[] {
   return typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
 }
 
-/** The signing key, created on first use (see secret-file.ts for how two processes agree on one). */
-async function loadOrCreateKey(file: string): Promise<JWK> {
+/** An ES256 private JWK kept in `file`, created on first use (see secret-file.ts for how two processes agree on one). */
+export async function loadOrCreateKey(file: string): Promise<JWK> {
   const text = await readOrCreateSecret(file, async () => {
     const { privateKey } = await generateKeyPair(LOCAL_ALG, { extractable: true });
     const jwk = await exportJWK(privateKey);

@@ -22,6 +22,7 @@ export interface RequestLogOptions {
 const REDACTED = [
   'req.headers.authorization',
   'req.headers.cookie',
+  'req.headers["x-agent-token"]',
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',
@@ -35,6 +36,8 @@ const REDACTED = [
   '*.secret',
   '*.accessKeyId',
   '*.secretAccessKey',
+  'credentials',
+  '*.credentials',
 ];
 
 const VALID_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -51,6 +54,8 @@ export function requestLog({ logger }: RequestLogOptions): Middleware {
     const log = logger.child({ reqId });
     ctx.state.log = log;
     ctx.set('X-Request-Id', reqId);
+    // Read now: once a TLS connection has closed, its socket no longer knows the peer's address.
+    const ip = ctx.ip;
     // Logged on close rather than after `next()`: the status Koa sends for a thrown error and the
     // time spent streaming the body are only known then.
     ctx.res.once('close', () => {
@@ -61,10 +66,12 @@ export function requestLog({ logger }: RequestLogOptions): Middleware {
         status: ctx.res.statusCode,
         durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e3) / 1e3,
         bytes: Number.isFinite(length) ? length : undefined,
-        ip: ctx.ip,
+        ip,
         aborted: ctx.res.writableFinished ? undefined : true,
       };
-      if (line.status >= 500) log.error(line, 'request failed');
+      // 503 is an answer the contracts give on purpose (not ready, agent offline), not a failure of ours.
+      if (line.status === 503) log.warn(line, 'request refused: service unavailable');
+      else if (line.status >= 500) log.error(line, 'request failed');
       else log.info(line, 'request completed');
     });
     try {

@@ -4,12 +4,12 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import compose from 'koa-compose';
 import type { BlobStore } from '../../generator/stores/blob-store.ts';
+import { jsonBody } from '../middleware/json-body.ts';
 import type { Publisher } from '../publisher.ts';
 import type { StateDb } from '../store/db.ts';
 import { conditionalJson } from './caching.ts';
 import { downloadDescriptor } from './downloads.ts';
 import { RegistryError, registryErrors } from './errors.ts';
-import { jsonBody } from './json-body.ts';
 import { listParams, PERIOD_DAYS } from './list-params.ts';
 import { oauthRoutes, type GitHubSettings } from './oauth.ts';
 import { registryPackages } from './packages.ts';
@@ -57,7 +57,7 @@ export function registryApi(deps: RegistryDeps): Middleware {
   const oauth = oauthRoutes({ db, github: deps.github, now });
   const router = new Router({ prefix: REGISTRY_PREFIX });
 
-  router.post('/auth/github', jsonBody({ limitBytes: 4 * 1024 }), oauth.start);
+  router.post('/auth/github', jsonBody({ limitBytes: 4 * 1024, refuse }), oauth.start);
   router.get('/auth/callback', oauth.callback);
   router.delete('/auth/token', async function revokeTokenHandler(ctx) {
     currentUser(ctx);
@@ -134,7 +134,7 @@ export function registryApi(deps: RegistryDeps): Middleware {
     ctx.body = await queries.list({ ...params, owner: user.id });
   });
 
-  router.post('/telemetry', jsonBody({ limitBytes: TELEMETRY_MAX_BYTES }), telemetry({ db, queries, ...(deps.onTelemetry ? { onReport: deps.onTelemetry } : {}), now }));
+  router.post('/telemetry', jsonBody({ limitBytes: TELEMETRY_MAX_BYTES, refuse }), telemetry({ db, queries, ...(deps.onTelemetry ? { onReport: deps.onTelemetry } : {}), now }));
 
   const chain = compose([
     registryErrors(),
@@ -153,4 +153,8 @@ export function registryApi(deps: RegistryDeps): Middleware {
 
 export function isRegistryPath(path: string): boolean {
   return path === REGISTRY_PREFIX || path.startsWith(`${REGISTRY_PREFIX}/`);
+}
+
+function refuse(status: number, message: string): RegistryError {
+  return new RegistryError(status, message);
 }

@@ -11,11 +11,13 @@ export interface HealthRoutesOptions {
   checks: Record<string, () => Promise<void>>;
   /** Whose registry /metrics serves. */
   metrics: Metrics;
+  /** Facts shown beside the checks in /readyz, such as certificate expiries. */
+  details?: () => Record<string, unknown>;
   /** How long each check may take before it counts as failed. */
   checkTimeoutMs?: number;
 }
 
-export function healthRoutes({ checks, metrics, checkTimeoutMs = 2_000 }: HealthRoutesOptions): Middleware {
+export function healthRoutes({ checks, metrics, details, checkTimeoutMs = 2_000 }: HealthRoutesOptions): Middleware {
   return async function healthHandler(ctx, next) {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
     switch (ctx.path) {
@@ -24,7 +26,7 @@ export function healthRoutes({ checks, metrics, checkTimeoutMs = 2_000 }: Health
       case '/readyz': {
         const results = await runChecks(checks, checkTimeoutMs);
         const ready = Object.values(results).every((result) => result === 'ok');
-        return answer(ctx, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', checks: results });
+        return answer(ctx, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', checks: results, ...(details ? { details: details() } : {}) });
       }
       case '/metrics':
         ctx.set('Cache-Control', 'no-store');

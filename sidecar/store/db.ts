@@ -36,6 +36,11 @@ export interface DatabaseOptions {
 export interface StateDb {
   db: Kysely<Tables>;
   dialect: 'sqlite' | 'postgres';
+  /**
+   * True where `select … for update skip locked` exists (PostgreSQL): a claim locks its rows and
+   * skips others' locked ones. SQLite has no row locks; its write transactions run one at a time.
+   */
+  rowLocks: boolean;
   /** The schema given in `DatabaseOptions.schema`, where the migrator keeps its own tables too. */
   schema: string | undefined;
   /** Resolves when the database answers a query. */
@@ -55,6 +60,7 @@ export async function openDatabase({ url, file, schema, onError = (error) => con
   return {
     db,
     dialect,
+    rowLocks: dialect === 'postgres',
     schema,
     async ping() {
       await sql`select 1`.execute(db);

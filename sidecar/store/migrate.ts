@@ -8,6 +8,7 @@ import type { StateDb } from './db.ts';
 const MIGRATIONS: Record<string, () => Promise<Migration>> = {
   '2026-11-23-initial': () => import('./migrations/2026-11-23-initial.ts'),
   '2026-12-04-registry': () => import('./migrations/2026-12-04-registry.ts'),
+  '2026-12-05-fleet': () => import('./migrations/2026-12-05-fleet.ts'),
 };
 
 const provider: MigrationProvider = {

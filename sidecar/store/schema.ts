@@ -12,6 +12,9 @@ export interface Tables {
   registry_downloads_daily: RegistryDownloadsDailyTable;
   registry_download_seen: RegistryDownloadSeenTable;
   registry_telemetry_daily: RegistryTelemetryDailyTable;
+  fleet_registration_tokens: FleetRegistrationTokensTable;
+  fleet_agents: FleetAgentsTable;
+  fleet_tasks: FleetTasksTable;
 }
 
 /** One artifact file uploaded through the sidecar. Unique by (product, filename). */
@@ -136,4 +139,81 @@ export interface RegistryTelemetryDailyTable {
   success: number;
   count: number;
   duration_ms_total: number;
+}
+
+// Fleet (seed 004). Times as in the registry: ISO 8601 UTC with milliseconds, compared as text.
+
+/** A one-time registration token, by the hex sha256 of the token. */
+export interface FleetRegistrationTokensTable {
+  token_hash: string;
+  /** JSON object of labels every agent registered with it gets. */
+  labels: Generated<string>;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  /** Set once, by the registration that used the token. */
+  used_at: string | null;
+  agent_id: string | null;
+}
+
+/** A registered deployment agent. `deleted_at` revokes its certificates and token. */
+export interface FleetAgentsTable {
+  id: string;
+  name: string;
+  version: string;
+  /** JSON array from the capability vocabulary. */
+  capabilities: string;
+  /** JSON object of strings. */
+  labels: string;
+  /** `status` of its last heartbeat; anything but `healthy` shows the agent as degraded. */
+  reported_status: string;
+  /** JSON object: cpu, memory, disk in percent. */
+  resource_usage: Generated<string>;
+  running_tasks: Generated<number>;
+  last_heartbeat_at: string;
+  /** The newest certificate issued to it. */
+  cert_serial: string;
+  cert_expires_at: string;
+  registered_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+/**
+ * A task for one agent. `queued` → `leased` (one delivery: an attempt with its own `lease_id`) →
+ * `completed` or `failed`; `cancelled` by an operator. A lease that runs out puts it back in the
+ * queue, until `max_attempts` deliveries have been made.
+ */
+export interface FleetTasksTable {
+  id: string;
+  agent_id: string;
+  task_type: string;
+  /** JSON object. */
+  payload: string;
+  /** JSON object of strings; cleared once the task is finished. */
+  credentials: string | null;
+  timeout_seconds: number;
+  priority: number;
+  state: 'queued' | 'leased' | 'completed' | 'failed' | 'cancelled';
+  attempts: Generated<number>;
+  max_attempts: number;
+  /** The latest attempt's lease: its id (the fencing token), holder and end. */
+  lease_id: string | null;
+  lease_agent_id: string | null;
+  lease_expires_at: string | null;
+  /** Percent, from the holder's last `task_progress`. */
+  progress: number | null;
+  progress_message: string | null;
+  /** JSON array of {timestamp, level, message}. */
+  logs: Generated<string>;
+  /** 0/1 once completed. */
+  success: number | null;
+  /** JSON, as the agent reported it. */
+  result: string | null;
+  /** Why the mirror failed the task (attempts used up). */
+  failure: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
 }

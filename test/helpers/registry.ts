@@ -59,6 +59,7 @@ export interface RegistryServer {
 /** Rate limits off unless a test sets them. */
 const QUIET = {
   LOG_LEVEL: 'silent',
+  FLEET_PORT: '0',
   RATE_LIMIT_IP_PER_MINUTE: '0',
   RATE_LIMIT_USER_PER_MINUTE: '0',
   RATE_LIMIT_UPLOADS_PER_HOUR: '0',

@@ -25,7 +25,7 @@ export async function prepareDataDir(): Promise<DataDir> {
   await copySampleStore(releasesDir, { releases: true });
   await cp(SAMPLE_BLOBS, path.join(dataDir, 'blobs'), { recursive: true });
   await build({ releasesDir, site: path.join(dataDir, 'site') });
-  const env = { MIRROR_DATA_DIR: dataDir, MIRROR_RELEASES: releasesDir, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_IP_PER_MINUTE: '0', RATE_LIMIT_USER_PER_MINUTE: '0', RATE_LIMIT_UPLOADS_PER_HOUR: '0' };
+  const env = { MIRROR_DATA_DIR: dataDir, MIRROR_RELEASES: releasesDir, HOST: '127.0.0.1', PORT: '0', FLEET_PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_IP_PER_MINUTE: '0', RATE_LIMIT_USER_PER_MINUTE: '0', RATE_LIMIT_UPLOADS_PER_HOUR: '0' };
   return {
     dir,
     env,
@@ -37,6 +37,8 @@ export async function prepareDataDir(): Promise<DataDir> {
 
 export interface SidecarProcess {
   url: string;
+  /** https://… of its fleet listener. */
+  fleetUrl: string;
   child: ChildProcess;
   output(): string;
   /** Resolves with the exit code (or the signal's name). */
@@ -50,13 +52,14 @@ export async function startSidecarProcess(env: Record<string, string>): Promise<
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, fleetUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mirror serve did not start within 20 s:\n${output}`)), 20_000);
     const check = () => {
-      const match = /serving .* on (http:\/\/\S+)/.exec(output);
-      if (match) {
+      const main = /serving .* on (http:\/\/\S+)/.exec(output);
+      const fleet = /fleet API on (https:\/\/\S+)/.exec(output);
+      if (main && fleet) {
         clearTimeout(timer);
-        resolve(match[1]!);
+        resolve([main[1]!, fleet[1]!]);
       }
     };
     child.stdout!.on('data', check);
@@ -65,5 +68,5 @@ export async function startSidecarProcess(env: Record<string, string>): Promise<
       reject(new Error(`mirror serve exited with ${code} before listening:\n${output}`));
     });
   });
-  return { url, child, output: () => output, exited };
+  return { url, fleetUrl, child, output: () => output, exited };
 }
