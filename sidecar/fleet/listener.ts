@@ -28,7 +28,9 @@ export async function listenFleet({ app, stream, ca, serverNames, port, host }: 
     return { cert, key, ca: [ca.certificate] };
   };
   const server: Server = createServer({ ...(await context()), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, app.callback());
+  // Agents heartbeat every 30 s by default: their connection stays open between heartbeats.
   server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.on('upgrade', (req, socket, head) => {
     if (!stream.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
