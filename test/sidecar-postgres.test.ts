@@ -41,10 +41,10 @@ describe('several sidecar processes on PostgreSQL behind one address', { skip: !
   test('a shared database must be migrated first, by mirror migrate, which is idempotent', async () => {
     const refused = await runCli(['serve'], env);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /The state database lacks migrations 2026-11-23-initial, 2026-12-04-registry; run `mirror migrate` first/);
+    assert.match(refused.stderr, /The state database lacks migrations 2026-11-23-initial, 2026-12-04-registry, 2026-12-05-fleet; run `mirror migrate` first/);
     const migrated = await runCli(['migrate'], env);
     assert.equal(migrated.code, 0, migrated.stderr);
-    assert.equal(migrated.stdout.trim(), 'applied 2026-11-23-initial, 2026-12-04-registry');
+    assert.equal(migrated.stdout.trim(), 'applied 2026-11-23-initial, 2026-12-04-registry, 2026-12-05-fleet');
     assert.equal((await runCli(['migrate'], env)).stdout.trim(), 'the state database is up to date');
     processes = await Promise.all([startSidecarProcess(env), startSidecarProcess(env)]);
     ({ server: proxy, url } = await roundRobin(processes.map((running) => running.url)));

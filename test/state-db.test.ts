@@ -14,7 +14,8 @@ import { REPO, removeDir, tempDir } from './helpers/store.ts';
 
 const INITIAL = '2026-11-23-initial';
 const REGISTRY = '2026-12-04-registry';
-const ALL = [INITIAL, REGISTRY];
+const FLEET = '2026-12-05-fleet';
+const ALL = [INITIAL, REGISTRY, FLEET];
 
 interface Backend {
   /** Options for an empty database no other test uses, and how to remove it. */
@@ -73,6 +74,7 @@ function describeStateDb(name: string, backend: Backend): void {
     test('down reverts one migration at a time and latest applies them again', async () => {
       await migrate(state);
       await uploadsRepo(state.db).record(upload());
+      assert.deepEqual(await migrate(state, 'down'), { applied: [FLEET] });
       assert.deepEqual(await migrate(state, 'down'), { applied: [REGISTRY] });
       assert.equal(await hasUploadsTable(state), true);
       assert.deepEqual(await migrate(state, 'down'), { applied: [INITIAL] });

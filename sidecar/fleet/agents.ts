@@ -9,6 +9,9 @@ export type FleetAgent = Selectable<FleetAgentsTable>;
 export type AgentStatus = 'online' | 'degraded' | 'offline';
 export const AGENT_STATUSES: AgentStatus[] = ['online', 'degraded', 'offline'];
 
+/** Parameters per heartbeat are 6: 500 stay under either database's limit on bound parameters. */
+const HEARTBEATS_PER_STATEMENT = 500;
+
 /** Heartbeats missed before an agent counts as offline (seed 004). */
 export const MISSED_HEARTBEATS_OFFLINE = 3;
 
@@ -39,8 +42,8 @@ export interface FleetAgents {
   update(id: string, change: { labels?: Record<string, string> | undefined; capabilities?: Capability[] | undefined }, now: Date): Promise<FleetAgent | undefined>;
   /** True when a live agent was deleted. */
   delete(id: string, now: Date): Promise<boolean>;
-  /** Records a live agent's heartbeat; false when it has been deleted meanwhile. */
-  heartbeat(id: string, beat: Heartbeat, now: Date): Promise<boolean>;
+  /** Records live agents' heartbeats in one transaction; a deleted agent's is dropped. */
+  recordHeartbeats(beats: { id: string; beat: Heartbeat; at: Date }[]): Promise<void>;
   recordCertificate(id: string, serial: string, expiresAt: Date): Promise<void>;
   /** Agents by status, for the metrics. */
   countByStatus(now: Date): Promise<Record<AgentStatus, number>>;
@@ -105,20 +108,21 @@ export function fleetAgents(db: Kysely<Tables>, { heartbeatIntervalSeconds }: { 
       const result = await db.updateTable('fleet_agents').set({ deleted_at: at, updated_at: at }).where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
     },
-    async heartbeat(id, beat, now) {
-      const result = await db
-        .updateTable('fleet_agents')
-        .set({
-          reported_status: beat.status,
-          resource_usage: JSON.stringify(beat.resourceUsage),
-          running_tasks: beat.runningTasks,
-          last_heartbeat_at: now.toISOString(),
-          ...(beat.capabilities ? { capabilities: JSON.stringify(beat.capabilities) } : {}),
-        })
-        .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows) > 0;
+    async recordHeartbeats(beats) {
+      // One statement per chunk (UPDATE … FROM a VALUES list, the same on SQLite and PostgreSQL): a
+      // statement per agent cost more than the rest of a heartbeat.
+      for (let start = 0; start < beats.length; start += HEARTBEATS_PER_STATEMENT) {
+        const rows = beats.slice(start, start + HEARTBEATS_PER_STATEMENT).map(
+          ({ id, beat, at }) => sql`(${id}, ${beat.status}, ${JSON.stringify(beat.resourceUsage)}, ${String(beat.runningTasks)}, ${at.toISOString()}, ${beat.capabilities ? JSON.stringify(beat.capabilities) : null})`,
+        );
+        await sql`
+          with beat (id, status, usage, running, at, capabilities) as (values ${sql.join(rows)})
+          update fleet_agents set
+            reported_status = beat.status, resource_usage = beat.usage, running_tasks = cast(beat.running as integer),
+            last_heartbeat_at = beat.at, capabilities = coalesce(beat.capabilities, fleet_agents.capabilities)
+          from beat
+          where fleet_agents.id = beat.id and fleet_agents.deleted_at is null`.execute(db);
+      }
     },
     async recordCertificate(id, serial, expiresAt) {
       await db.updateTable('fleet_agents').set({ cert_serial: serial, cert_expires_at: expiresAt.toISOString() }).where('id', '=', id).execute();

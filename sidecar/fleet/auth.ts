@@ -28,25 +28,39 @@ export interface PresentedCertificate {
   publicKey: string;
 }
 
-export type AgentAuthenticator = (req: IncomingMessage, agentId: string) => Promise<{ agent: FleetAgent; certificate: PresentedCertificate }>;
+export interface AgentAuthenticator {
+  (req: IncomingMessage, agentId: string): Promise<{ agent: FleetAgent; certificate: PresentedCertificate }>;
+  /** Drops what is known of the agent, so its next call reads it again (it was deleted or changed). */
+  forget(agentId: string): void;
+}
 
 /** Per TLS connection: its certificate, read once, and the last token that verified on it. */
 interface ConnectionIdentity {
   agentId: string | undefined;
-  certificate: PresentedCertificate | undefined;
+  certificate: PresentedCertificate;
   verifiedToken?: string;
 }
 
-export function agentAuthenticator({ tokens, agents }: { tokens: AgentTokens; agents: Pick<FleetAgents, 'get'> }): AgentAuthenticator {
+/**
+ * How long a live agent's row is trusted without reading it again. Deletion drops it at once on
+ * every replica (the fleet's `agent_deleted` event); this bounds how long a replica that missed
+ * the event could still let a deleted agent in.
+ */
+const LIVE_AGENT_MS = 5_000;
+const LIVE_AGENTS_MAX = 100_000;
+
+export function agentAuthenticator({ tokens, agents, now = () => Date.now() }: { tokens: AgentTokens; agents: Pick<FleetAgents, 'get'>; now?: () => number }): AgentAuthenticator {
   const connections = new WeakMap<TLSSocket, ConnectionIdentity>();
-  return async function authenticateAgent(req, agentId) {
+  const live = new Map<string, { agent: FleetAgent; until: number }>();
+
+  async function authenticateAgent(req: IncomingMessage, agentId: string) {
     const socket = req.socket as TLSSocket;
-    if (typeof socket.getPeerX509Certificate !== 'function') throw new FleetError('unauthorized', 'Agent calls need TLS with a client certificate');
-    const peer = socket.getPeerX509Certificate();
-    if (!peer) throw new FleetError('unauthorized', 'A client certificate issued by this fleet is required; register to get one');
-    if (!socket.authorized) throw new FleetError('unauthorized', `The client certificate was refused: ${describeTlsError(String(socket.authorizationError))}`);
     let identity = connections.get(socket);
     if (!identity) {
+      if (typeof socket.getPeerX509Certificate !== 'function') throw new FleetError('unauthorized', 'Agent calls need TLS with a client certificate');
+      const peer = socket.getPeerX509Certificate();
+      if (!peer) throw new FleetError('unauthorized', 'A client certificate issued by this fleet is required; register to get one');
+      if (!socket.authorized) throw new FleetError('unauthorized', `The client certificate was refused: ${describeTlsError(String(socket.authorizationError))}`);
       const uri = peer.subjectAltName?.split(', ').find((name) => name.startsWith('URI:urn:mirror:fleet:agent:'));
       identity = {
         agentId: uri?.slice('URI:'.length + agentUri('').length),
@@ -62,11 +76,17 @@ export function agentAuthenticator({ tokens, agents }: { tokens: AgentTokens; ag
       if (subject !== agentId) throw new FleetError('unauthorized', subject === undefined ? 'The Bearer token is not an agent token of this fleet' : `The Bearer token belongs to agent ${subject}, not to agent ${agentId}`, { 'WWW-Authenticate': 'Bearer realm="mirror-fleet", error="invalid_token"' });
       identity.verifiedToken = token;
     }
+    const known = live.get(agentId);
+    if (known && known.until > now()) return { agent: known.agent, certificate: identity.certificate };
     const agent = await agents.get(agentId);
     if (!agent) throw new FleetError('agent_not_found', `Agent ${agentId} not found`);
     if (agent.deleted_at !== null) throw new FleetError('forbidden', `Agent ${agentId} was deleted: its certificates and token are revoked`);
-    return { agent, certificate: identity.certificate! };
-  };
+    if (live.size >= LIVE_AGENTS_MAX) live.clear();
+    live.set(agentId, { agent, until: now() + LIVE_AGENT_MS });
+    return { agent, certificate: identity.certificate };
+  }
+
+  return Object.assign(authenticateAgent, { forget: (agentId: string) => void live.delete(agentId) });
 }
 
 /** Koa middleware for the `:id` agent routes. */

@@ -13,12 +13,16 @@ import { fleetAgents } from './agents.ts';
 import { agentAuthenticator } from './auth.ts';
 import type { FleetCa } from './ca.ts';
 import { fleetErrors } from './errors.ts';
+import { heartbeatWriter } from './heartbeats.ts';
 import type { Fanout } from './fanout.ts';
 import { listenFleet } from './listener.ts';
 import { fleetMetrics } from './metrics.ts';
 import { fleetRoutes } from './routes.ts';
 import { taskStream, type TaskStream } from './stream.ts';
 import { taskQueue } from './tasks.ts';
+
+/** How often recorded heartbeats are written (see heartbeats.ts). */
+const HEARTBEAT_FLUSH_MS = 1_000;
 
 export interface FleetSettings {
   certTtlSeconds: number;
@@ -65,8 +69,17 @@ export async function createFleet(deps: FleetDeps): Promise<Fleet> {
   const agents = fleetAgents(state.db, { heartbeatIntervalSeconds: settings.heartbeatIntervalSeconds });
   const queue = taskQueue(state, { maxAttempts: settings.maxAttempts });
   const authenticateAgent = agentAuthenticator({ tokens, agents });
+  const heartbeats = heartbeatWriter({ agents, flushMs: HEARTBEAT_FLUSH_MS, logger });
+  // Agents that may have queued tasks: every replica hears of new and requeued tasks through the
+  // fan-out, and the sweeper adds what the queue holds each second, so an event lost with a
+  // fan-out connection delays a heartbeat's delivery by that second at most.
+  const waiting = new Set<string>(await queue.agentsWithQueuedTasks());
+  fanout.subscribe((event) => {
+    if (event.type === 'task_ready') waiting.add(event.agentId);
+    if (event.type === 'agent_deleted') authenticateAgent.forget(event.agentId);
+  });
   let stream: TaskStream | undefined;
-  const metrics = fleetMetrics(deps.metricsRegistry, { agents, queue, streams: () => stream?.connections() ?? 0, now });
+  const metrics = fleetMetrics(deps.metricsRegistry, { agents, queue, streams: () => stream?.connections() ?? 0, flushHeartbeats: () => heartbeats.flush(), now });
   stream = taskStream({
     authenticate: authenticateAgent,
     queue,
@@ -90,6 +103,8 @@ export async function createFleet(deps: FleetDeps): Promise<Fleet> {
     ca,
     fanout,
     authenticateAgent,
+    heartbeats,
+    waiting,
     operatorTokens: deps.operatorTokens,
     certTtlSeconds: settings.certTtlSeconds,
     renewBeforeSeconds: settings.renewBeforeSeconds,
@@ -108,6 +123,7 @@ export async function createFleet(deps: FleetDeps): Promise<Fleet> {
   async function sweep(): Promise<void> {
     const at = now();
     const { requeued, failed } = await queue.expireLeases(at, agents.offlineBefore(at));
+    for (const agentId of await queue.agentsWithQueuedTasks()) waiting.add(agentId);
     if (requeued.length > 0) metrics.leasesExpired.inc({ outcome: 'requeued' }, requeued.length);
     if (failed.length > 0) metrics.leasesExpired.inc({ outcome: 'failed' }, failed.length);
     for (const agentId of new Set(requeued.map((task) => task.agent_id))) await fanout.publish({ type: 'task_ready', agentId });
@@ -128,6 +144,7 @@ export async function createFleet(deps: FleetDeps): Promise<Fleet> {
     async close() {
       clearInterval(sweeper);
       await sweeping;
+      await heartbeats.close();
       stream!.close();
       await fanout.close();
     },

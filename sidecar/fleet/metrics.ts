@@ -14,7 +14,7 @@ export interface FleetMetrics {
   deliveries: Counter<'via'>;
 }
 
-export function fleetMetrics(registry: Registry, { agents, queue, streams, now }: { agents: FleetAgents; queue: TaskQueue; streams: () => number; now: () => Date }): FleetMetrics {
+export function fleetMetrics(registry: Registry, { agents, queue, streams, flushHeartbeats, now }: { agents: FleetAgents; queue: TaskQueue; streams: () => number; flushHeartbeats: () => Promise<void>; now: () => Date }): FleetMetrics {
   const registers = [registry];
   new Gauge({
     name: 'fleet_agents',
@@ -22,6 +22,7 @@ export function fleetMetrics(registry: Registry, { agents, queue, streams, now }
     labelNames: ['status'] as const,
     registers,
     async collect() {
+      await flushHeartbeats();
       const counts = await agents.countByStatus(now());
       for (const status of AGENT_STATUSES) this.set({ status }, counts[status]);
     },

@@ -12,7 +12,8 @@ import { FleetError } from './errors.ts';
 import type { Fanout } from './fanout.ts';
 import type { FleetMetrics } from './metrics.ts';
 import { createRegistrationToken, register, type RegistrationDeps } from './registration.ts';
-import type { TaskQueue } from './tasks.ts';
+import { CLAIM_BATCH, type TaskQueue } from './tasks.ts';
+import type { HeartbeatWriter } from './heartbeats.ts';
 import { agentDetails, agentSummary, deliveredTask, isoSeconds, operatorTask } from './views.ts';
 
 export const FLEET_PREFIX = '/api/v1';
@@ -29,6 +30,9 @@ export interface FleetRoutesDeps {
   authenticateAgent: AgentAuthenticator;
   /** Verifies operators' tokens (the sidecar's issuer); they need the fleet:admin scope. */
   operatorTokens: TokenVerifier;
+  heartbeats: HeartbeatWriter;
+  /** Agents that may have queued tasks (see index.ts); a heartbeat from another claims nothing. */
+  waiting: Set<string>;
   certTtlSeconds: number;
   renewBeforeSeconds: number;
   metrics: FleetMetrics;
@@ -63,19 +67,23 @@ export function fleetRoutes(deps: FleetRoutesDeps): Router {
   router.get('/agents', operator, async function listAgentsHandler(ctx) {
     const status = oneOf(ctx, 'status', ['online', 'offline', 'degraded'] as const);
     const capability = oneOf(ctx, 'capability', CAPABILITIES);
+    await deps.heartbeats.flush();
     const at = now();
     ctx.body = (await agents.list({ status, capability }, at)).map((row) => agentSummary(row, agents.status(row, at)));
   });
 
   router.get('/agents/:id', operator, async function getAgentHandler(ctx) {
+    await deps.heartbeats.flush();
     const row = await liveAgent(agents, ctx.params.id!);
     ctx.body = agentDetails(row, agents.status(row, now()), await queue.forAgent(row.id));
   });
 
   router.put('/agents/:id', operator, small, async function updateAgentHandler(ctx) {
     const change = parse(updateBody, ctx.request.body);
+    await deps.heartbeats.flush();
     const row = await agents.update(ctx.params.id!, change, now());
     if (!row) throw agentNotFound(ctx.params.id!);
+    deps.authenticateAgent.forget(row.id);
     ctx.body = agentDetails(row, agents.status(row, now()), await queue.forAgent(row.id));
   });
 
@@ -83,6 +91,7 @@ export function fleetRoutes(deps: FleetRoutesDeps): Router {
     const id = ctx.params.id!;
     const at = now();
     if (!(await agents.delete(id, at))) throw agentNotFound(id);
+    deps.authenticateAgent.forget(id);
     await queue.failUnfinished(id, 'The agent was deleted', at);
     await fanout.publish({ type: 'agent_deleted', agentId: id });
     ctx.body = { deleted: true };
@@ -92,9 +101,10 @@ export function fleetRoutes(deps: FleetRoutesDeps): Router {
     const beat = parse(heartbeatBody, ctx.request.body, 'heartbeat');
     const { agent: caller, certificate } = ctx.state as Required<FleetAuthState>;
     const at = now();
-    if (!(await agents.heartbeat(caller.id, beat, at))) throw new FleetError('forbidden', `Agent ${caller.id} was deleted: its certificates and token are revoked`);
+    deps.heartbeats.record(caller.id, beat, at);
     metrics.heartbeats.inc();
-    const tasks = await queue.claim(caller.id, at);
+    const tasks = deps.waiting.has(caller.id) ? await queue.claim(caller.id, at) : [];
+    if (tasks.length < CLAIM_BATCH) deps.waiting.delete(caller.id);
     if (tasks.length > 0) metrics.deliveries.inc({ via: 'heartbeat' }, tasks.length);
     const body: { tasks: ReturnType<typeof deliveredTask>[]; certificateRenewal?: { cert: string; expiresAt: string } } = { tasks: tasks.map(deliveredTask) };
     if (certificate.expiresAt.getTime() - at.getTime() <= deps.renewBeforeSeconds * 1000) {
@@ -113,10 +123,12 @@ export function fleetRoutes(deps: FleetRoutesDeps): Router {
 
   router.post('/agents/:id/tasks', operator, small, async function createTaskHandler(ctx) {
     const input = parse(taskBody, ctx.request.body, 'task');
+    await deps.heartbeats.flush();
     const row = await liveAgent(agents, ctx.params.id!);
     const at = now();
     if (agents.status(row, at) === 'offline') throw new FleetError('agent_offline', `Agent ${row.id} is offline (last heartbeat ${isoSeconds(row.last_heartbeat_at)}); the task was not created`);
     const task = await queue.create(row.id, input, (ctx.state as FleetAuthState).operator!.sub, at);
+    deps.waiting.add(row.id);
     await fanout.publish({ type: 'task_ready', agentId: row.id });
     ctx.status = 201;
     ctx.body = operatorTask(task);

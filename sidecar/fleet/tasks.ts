@@ -57,6 +57,8 @@ export interface TaskQueue {
   /** Fails every unfinished task of the agent (it was deleted); their ids. */
   failUnfinished(agentId: string, reason: string, now: Date): Promise<string[]>;
   countByState(): Promise<Record<TaskState, number>>;
+  /** Agents with at least one queued task. */
+  agentsWithQueuedTasks(): Promise<string[]>;
 }
 
 export function taskQueue(state: StateDb, { maxAttempts }: { maxAttempts: number }): TaskQueue {
@@ -230,7 +232,13 @@ export function taskQueue(state: StateDb, { maxAttempts }: { maxAttempts: number
         .where((eb) =>
           eb.or([
             eb('lease_expires_at', '<', at),
-            eb('lease_agent_id', 'in', eb.selectFrom('fleet_agents').select('id').where((agents) => agents.or([agents('last_heartbeat_at', '<', offlineBefore), agents('deleted_at', 'is not', null)]))),
+            eb.exists(
+              eb
+                .selectFrom('fleet_agents')
+                .select('fleet_agents.id')
+                .whereRef('fleet_agents.id', '=', 'fleet_tasks.lease_agent_id')
+                .where((agents) => agents.or([agents('fleet_agents.last_heartbeat_at', '<', offlineBefore), agents('fleet_agents.deleted_at', 'is not', null)])),
+            ),
           ]),
         )
         .limit(SWEEP_BATCH)
@@ -267,6 +275,11 @@ export function taskQueue(state: StateDb, { maxAttempts }: { maxAttempts: number
         .returning('id')
         .execute();
       return rows.map((row) => row.id);
+    },
+
+    async agentsWithQueuedTasks() {
+      const rows = await db.selectFrom('fleet_tasks').select('agent_id').distinct().where('state', '=', 'queued').execute();
+      return rows.map((row) => row.agent_id);
     },
 
     async countByState() {

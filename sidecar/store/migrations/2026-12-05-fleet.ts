@@ -1,6 +1,7 @@
 // The deployment-agent fleet (seed 004): one-time registration tokens, agents, and their tasks
 // with leases. An agent is deleted by marking it: its id stays known, so its certificate and token
-// are refused as revoked, while its name is free again.
+// are refused as revoked, while its name is free again. No index covers `last_heartbeat_at`: every
+// heartbeat writes it, and an unindexed column lets PostgreSQL update the row in place (HOT).
 import { sql, type Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -32,7 +33,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('deleted_at', 'text')
     .execute();
   await db.schema.createIndex('fleet_agents_name_live_key').on('fleet_agents').column('name').unique().where(sql.ref('deleted_at'), 'is', null).execute();
-  await db.schema.createIndex('fleet_agents_heartbeat_idx').on('fleet_agents').column('last_heartbeat_at').execute();
   await db.schema
     .createTable('fleet_tasks')
     .addColumn('id', 'text', (column) => column.primaryKey())
