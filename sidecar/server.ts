@@ -25,6 +25,14 @@ export async function listen({ app, port, host }: ServerOptions): Promise<Runnin
   // request; what is cut instead is a connection that stops moving for 2 minutes.
   server.requestTimeout = 0;
   server.timeout = IDLE_TIMEOUT_MS;
+  return bind(server, { port, host, protocol: 'http' });
+}
+
+/**
+ * Binds `server` and returns it with its URL and a `close` that stops accepting, drops idle
+ * connections and resolves once in-flight requests are done; `beforeClose` runs first.
+ */
+export async function bind(server: Server, { port, host, protocol, beforeClose }: { port: number; host: string; protocol: 'http' | 'https'; beforeClose?: () => void }): Promise<RunningServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -36,9 +44,10 @@ export async function listen({ app, port, host }: ServerOptions): Promise<Runnin
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     server,
-    url: `http://${shownHost}:${address.port}`,
+    url: `${protocol}://${shownHost}:${address.port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        beforeClose?.();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeIdleConnections();
       }),

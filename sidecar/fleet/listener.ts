@@ -2,10 +2,9 @@
 // client certificates requested (and checked per route, see auth.ts), and WebSocket upgrades
 // handed to the task stream. The server certificate is short-lived and replaced daily in place.
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type Koa from 'koa';
-import type { RunningServer } from '../server.ts';
+import { bind, type RunningServer } from '../server.ts';
 import type { FleetCa } from './ca.ts';
 import type { TaskStream } from './stream.ts';
 
@@ -34,6 +33,16 @@ export async function listenFleet({ app, stream, ca, serverNames, port, host }: 
   server.on('upgrade', (req, socket, head) => {
     if (!stream.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
+  const running = await bind(server, {
+    port,
+    host,
+    protocol: 'https',
+    // Open streams would keep the server from closing.
+    beforeClose: () => {
+      clearInterval(renew);
+      stream.close();
+    },
+  });
   const renew = setInterval(() => {
     context().then(
       (options) => server.setSecureContext(options),
@@ -41,24 +50,5 @@ export async function listenFleet({ app, stream, ca, serverNames, port, host }: 
     );
   }, SERVER_CERT_RENEW_MS);
   renew.unref();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return {
-    server,
-    url: `https://${shownHost}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        clearInterval(renew);
-        stream.close();
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeIdleConnections();
-      }),
-  };
+  return running;
 }
