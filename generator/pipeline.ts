@@ -8,12 +8,21 @@ import { publishToLocalDir, type LocalPublishResult } from './publish/local-dir.
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import { render, type RenderedSite } from './render/index.ts';
 import type { Templates } from './render/html.ts';
+import type { SigningSettings } from './trust/index.ts';
+import { signSite, type SigningReport } from './trust/sign-site.ts';
+import { openSignatureCache } from './trust/signature-cache.ts';
+import { SNAPSHOT_KEY } from './trust/snapshot.ts';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PUBLIC_DIR, currentBuild } from './publish/local-dir.ts';
 
 export interface BuildOptions {
   /** The manifest store. */
   releasesDir: string;
   /** Where the site is published (a symlink to the current build). */
   site: string;
+  /** Sign checksum files and the snapshot; unsigned without. */
+  signing?: SigningSettings | undefined;
 }
 
 export interface BuildReport {
@@ -21,6 +30,7 @@ export interface BuildReport {
   releases: number;
   files: number;
   publish: LocalPublishResult;
+  signing: SigningReport;
   /** Why this site could not be deployed to CloudFront as it is; a local site serves regardless. */
   cloudFrontProblem: string | undefined;
   /** Milliseconds per step. */
@@ -29,12 +39,32 @@ export interface BuildReport {
 
 export async function build(options: BuildOptions): Promise<BuildReport> {
   const { step, timings } = stepTimer();
-  const { catalog, site } = await renderStore(options.releasesDir, step);
-  // 4. Publish: write what changed into a new build folder and swap it in atomically.
+  const { catalog, site: rendered } = await renderStore(options.releasesDir, step);
+  // 4. Sign checksum files and the snapshot, against the snapshot the site serves now.
+  const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }));
+  // 5. Publish: write what changed into a new build folder and swap it in atomically.
   const publish = await step('publish', () => publishToLocalDir({ site: options.site }, site));
-  // 5. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
+  // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
   const cloudFrontProblem = await step('check', () => kvsProblem(site));
-  return { ...counts(catalog, site), publish, cloudFrontProblem, timings };
+  return { ...counts(catalog, site), publish, signing, cloudFrontProblem, timings };
+}
+
+/** What the target serves now: its snapshot file and the highest snapshot version it recorded. */
+type PreviousSnapshot = { snapshot?: string | undefined; version?: number | undefined };
+
+async function sign(site: RenderedSite, signing: SigningSettings | undefined, previous: PreviousSnapshot): Promise<{ site: RenderedSite; report: SigningReport }> {
+  if (!signing) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
+  const cache = await openSignatureCache(signing.cacheFile);
+  const signed = await signSite(site, { keyring: signing.keyring, cache, previous, now: signing.now?.() ?? new Date(), expirySeconds: signing.expirySeconds, resign: signing.resign });
+  await cache.save();
+  return signed;
+}
+
+/** The snapshot file a local site serves now, if any. */
+export async function localSnapshot(site: string): Promise<string | undefined> {
+  const build = await currentBuild(site);
+  if (!build) return undefined;
+  return readFile(path.join(build, PUBLIC_DIR, SNAPSHOT_KEY), 'utf8').catch(() => undefined);
 }
 
 function kvsProblem(site: RenderedSite): string | undefined {
@@ -50,15 +80,26 @@ function kvsProblem(site: RenderedSite): string | undefined {
 /** The deploy's options, with the manifest store to render in place of a rendered site. */
 export interface DeployPipelineOptions extends Omit<DeployOptions, 'site'> {
   releasesDir: string;
+  signing?: SigningSettings | undefined;
 }
 
-export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: DeployReport; timings: Record<string, number> }> {
+/** Kept with the deploy state: the snapshot last uploaded, so versions only grow whoever deploys. */
+const SNAPSHOT_RECORD = 'snapshot.json';
+
+export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: DeployReport; signing: SigningReport; timings: Record<string, number> }> {
   const { step, timings } = stepTimer();
-  const { site } = await renderStore(options.releasesDir, step);
-  // 4. Deploy: diff against what the target holds, upload in the safe order, then the
-  //    distribution's routes, function and invalidation, delete last.
+  const { site: rendered } = await renderStore(options.releasesDir, step);
+  // 4. Sign, against the snapshot the target recorded last.
+  const signs = (options.signing?.keyring.active.length ?? 0) > 0;
+  const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, signs ? ((await options.target.readRecord<PreviousSnapshot>(SNAPSHOT_RECORD)) ?? {}) : {}));
+  // 5. Deploy: diff against what the target holds, upload in the safe order (the snapshot last),
+  //    then the distribution's routes, function and invalidation, delete last.
   const report = await step('deploy', () => deployToTarget({ ...options, site }));
-  return { deploy: report, timings };
+  const snapshot = site.files.find((file) => file.key === SNAPSHOT_KEY);
+  if (!options.dryRun && signing.snapshot?.resigned && snapshot) {
+    await step('record', () => options.target.writeRecord(SNAPSHOT_RECORD, { version: signing.snapshot!.version, snapshot: String(snapshot.body) } satisfies PreviousSnapshot));
+  }
+  return { deploy: report, signing, timings };
 }
 
 type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;

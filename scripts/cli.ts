@@ -3,12 +3,14 @@
 import { parseArgs } from 'node:util';
 import { LoadError } from '../generator/load/index.ts';
 import { ReleaseConflictError } from '../generator/release-add.ts';
+import { KeyError } from '../generator/trust/keyring.ts';
 import { UsageError, type Command } from './cli/command.ts';
 import { deployCommands } from './cli/deploy-commands.ts';
 import { fleetCommands } from './cli/fleet-commands.ts';
 import { registryCommands } from './cli/registry-commands.ts';
 import { releaseCommands } from './cli/release-commands.ts';
 import { siteCommands } from './cli/site-commands.ts';
+import { trustCommands } from './cli/trust-commands.ts';
 
 const USAGE = `mirror: build and serve a release distribution site
 
@@ -25,7 +27,9 @@ Usage:
   mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL]
                 [--distribution-id ID] [--kvs-arn ARN] [--dry-run] [--no-delete]
   mirror cloudfront-function
-  mirror verify --base-url URL [--concurrency N] [--timeout SECONDS]
+  mirror keys create [--name N] [--email E] | list | retire KEYID
+  mirror snapshot refresh [--releases DIR] [--out DIR]
+  mirror verify --base-url URL [--keys FILE] [--state FILE] [--concurrency N] [--timeout SECONDS]
   mirror nginx-conf [--site DIR] [--listen HOST:PORT]
 
 Run \`mirror COMMAND --help\` for a command's options.
@@ -35,7 +39,7 @@ settings (DATABASE_URL, REDIS_URL, AUTH_MODE, ...) are listed in the README and 
 \`mirror serve\` at start.
 `;
 
-const COMMANDS: Record<string, Command> = { ...siteCommands, ...releaseCommands, ...deployCommands, ...registryCommands, ...fleetCommands };
+const COMMANDS: Record<string, Command> = { ...siteCommands, ...releaseCommands, ...deployCommands, ...registryCommands, ...fleetCommands, ...trustCommands };
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -61,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await command.run(values, positionals);
   } catch (error) {
-    if (error instanceof LoadError || error instanceof ReleaseConflictError) {
+    if (error instanceof LoadError || error instanceof ReleaseConflictError || error instanceof KeyError) {
       process.stderr.write(`${error.message}\n`);
       return 1;
     }

@@ -63,6 +63,10 @@ const schema = z
     FLEET_TASK_POLL_INTERVAL_SECONDS: count.min(1).default(5),
     FLEET_TASK_MAX_ATTEMPTS: count.min(1).default(3),
     FLEET_AGENT_LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    MIRROR_SIGNING_KEY: optionalText,
+    MIRROR_SIGNING_KEY_FILE: optionalText,
+    MIRROR_SIGNING_KEY_PASSPHRASE: optionalText,
+    MIRROR_SNAPSHOT_EXPIRY_SECONDS: count.min(60).default(7 * 24 * 60 * 60),
   })
   .superRefine((config, ctx) => {
     if (config.AUTH_MODE === 'cognito') {
@@ -83,6 +87,9 @@ const schema = z
     }
     if (config.FLEET_RENEW_BEFORE_SECONDS >= config.FLEET_CERT_TTL_SECONDS) {
       ctx.addIssue({ code: 'custom', path: ['FLEET_RENEW_BEFORE_SECONDS'], message: `must be less than FLEET_CERT_TTL_SECONDS (${config.FLEET_CERT_TTL_SECONDS}), or every heartbeat renews` });
+    }
+    if (config.MIRROR_SIGNING_KEY && config.MIRROR_SIGNING_KEY_FILE) {
+      ctx.addIssue({ code: 'custom', path: ['MIRROR_SIGNING_KEY_FILE'], message: 'set MIRROR_SIGNING_KEY or MIRROR_SIGNING_KEY_FILE, not both' });
     }
     if (config.MIRROR_CLOUDFRONT_DISTRIBUTION_ID && !config.MIRROR_S3_BUCKET) {
       ctx.addIssue({ code: 'custom', path: ['MIRROR_CLOUDFRONT_DISTRIBUTION_ID'], message: 'needs MIRROR_S3_BUCKET: the distribution serves that bucket' });
@@ -113,7 +120,7 @@ export class ConfigError extends Error {
 export const SETTING_NAMES = Object.keys(schema.shape) as (keyof Settings)[];
 
 /** Settings whose value is never printed: it is a secret or may hold one. */
-const SECRET_SETTINGS = new Set<string>(['DATABASE_URL', 'REDIS_URL', 'GITHUB_CLIENT_SECRET']);
+const SECRET_SETTINGS = new Set<string>(['DATABASE_URL', 'REDIS_URL', 'GITHUB_CLIENT_SECRET', 'MIRROR_SIGNING_KEY', 'MIRROR_SIGNING_KEY_PASSPHRASE']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const fromFile = env.MIRROR_CONFIG ? readConfigFile(env.MIRROR_CONFIG) : {};
@@ -132,7 +139,7 @@ export function describeConfig(config: Config): string {
   return SETTING_NAMES.map((name) => {
     const value = config.settings[name];
     if (value === undefined) return `${name}=(unset)`;
-    if (name === 'GITHUB_CLIENT_SECRET') return `${name}=***`;
+    if (name === 'GITHUB_CLIENT_SECRET' || name === 'MIRROR_SIGNING_KEY' || name === 'MIRROR_SIGNING_KEY_PASSPHRASE') return `${name}=***`;
     return `${name}=${name === 'DATABASE_URL' || name === 'REDIS_URL' ? redactUrl(String(value)) : String(value)}`;
   }).join('\n');
 }

@@ -4,12 +4,16 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { lock } from 'proper-lockfile';
-import { build, type BuildReport } from '../generator/pipeline.ts';
+import { build, localSnapshot, type BuildReport } from '../generator/pipeline.ts';
+import { readSnapshotUnverified, resignDue } from '../generator/trust/snapshot.ts';
+import type { SigningSettings } from '../generator/trust/index.ts';
 
 export interface PublisherOptions {
   releasesDir: string;
   /** The local site (the symlink `mirror build` maintains); the sidecar serves it. */
   site: string;
+  /** The keys to sign with, read again for each build, so `mirror keys create` and `retire` apply without a restart. */
+  signing?: () => Promise<SigningSettings>;
   /** Publishes to a remote target after each local build (S3 and CloudFront); runs in the background. */
   remote?: () => Promise<void>;
   onBuilt?: (report: BuildReport, ms: number) => void;
@@ -31,7 +35,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const local = coalesce(() =>
     underLock(site, `${site}.publish.lock`, { retries: 600, minTimeout: 20, maxTimeout: 200 }, async () => {
       const started = performance.now();
-      const report = await build({ releasesDir: options.releasesDir, site });
+      const report = await build({ releasesDir: options.releasesDir, site, signing: await options.signing?.() });
       options.onBuilt?.(report, performance.now() - started);
     }),
   );
@@ -89,4 +93,23 @@ function coalesce(run: () => Promise<void>): (() => Promise<void>) & { idle(): P
     return next;
   };
   return Object.assign(call, { idle: async () => void (await Promise.allSettled([current, next])) });
+}
+
+const SNAPSHOT_CHECK_MS = 10 * 60 * 1000;
+
+/**
+ * Keeps the local site's signed snapshot from expiring without a new release: checks now and
+ * every ten minutes, and publishes again (which signs a new snapshot) once half its life is gone.
+ * Returns the function that stops it.
+ */
+export function refreshSnapshots(options: { site: string; expirySeconds: number; publish: () => Promise<void>; onError: (error: unknown) => void }): () => void {
+  const check = async () => {
+    const text = await localSnapshot(options.site);
+    if (resignDue(text === undefined ? undefined : readSnapshotUnverified(text), new Date(), options.expirySeconds)) await options.publish();
+  };
+  const run = () => void check().catch(options.onError);
+  run();
+  const timer = setInterval(run, SNAPSHOT_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { deploy } from '../generator/pipeline.ts';
 import { createCloudFrontTarget } from '../generator/publish/cloudfront/cloudfront-target.ts';
 import { createS3Target } from '../generator/publish/s3-target.ts';
+import { loadSigning } from '../generator/trust/index.ts';
 import { createFsBlobStore, removeStaleStaging } from '../generator/stores/blob-fs.ts';
 import { createApp } from './app.ts';
 import { cognitoVerifier, localIssuer, type TokenVerifier } from './auth/jwt.ts';
@@ -20,7 +21,7 @@ import { createFleet, type Fleet } from './fleet/index.ts';
 import { createMetrics } from './metrics.ts';
 import { authenticatedSubject, perIp, perUser, rateLimit, type RateLimitMiddleware, type RateLimitRule } from './middleware/rate-limit.ts';
 import { createLogger, requestLog } from './middleware/request-log.ts';
-import { createPublisher, type Publisher } from './publisher.ts';
+import { createPublisher, refreshSnapshots, type Publisher } from './publisher.ts';
 import { isRegistryPath, registryApi } from './registry/index.ts';
 import { importRegistryStore } from './registry/sync.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -67,9 +68,11 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
     const stale = await removeStaleStaging(config.blobsDir, STALE_STAGING_MS);
     if (stale.length > 0) logger.warn({ files: stale }, 'removed staging files of uploads cut short');
     const site = createSiteSource({ site: config.site });
+    const signing = () => loadSigning(config.dataDir, settings);
     const publisher = createPublisher({
       releasesDir: config.releasesDir,
       site: config.site,
+      signing,
       ...(settings.MIRROR_S3_BUCKET ? { remote: remotePublish(config, blobs) } : {}),
       onBuilt: (_report, ms) => metrics.rebuildDuration.observe(ms / 1000),
       onRemoteResult: (error) => {
@@ -78,6 +81,16 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       },
     });
     closers.unshift(() => publisher.settle());
+    // A bad signing key stops the start, not the first upload.
+    if ((await signing()).keyring.active.length > 0) {
+      const stop = refreshSnapshots({
+        site: config.site,
+        expirySeconds: settings.MIRROR_SNAPSHOT_EXPIRY_SECONDS,
+        publish: () => publisher.publish(),
+        onError: (error) => logger.error({ err: error }, 'signing a fresh snapshot failed; the next check, in ten minutes, retries'),
+      });
+      closers.unshift(async () => stop());
+    }
     // The registry counts its own requests, by its contract's rules and in its error shape.
     const siteIp = (rule: RateLimitRule): RateLimitRule => ({ ...rule, key: (ctx) => (isRegistryPath(ctx.path) ? undefined : rule.key(ctx)) });
     const ipLimit = await limiter(config, 'ip', settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [siteIp(perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 }))] : [], logger);
@@ -280,6 +293,6 @@ function remotePublish(config: Config, blobs: ReturnType<typeof createFsBlobStor
     const edge = settings.MIRROR_CLOUDFRONT_DISTRIBUTION_ID
       ? await createCloudFrontTarget({ distributionId: settings.MIRROR_CLOUDFRONT_DISTRIBUTION_ID, ...(settings.MIRROR_KVS_ARN ? { kvsArn: settings.MIRROR_KVS_ARN } : {}) })
       : undefined;
-    await deploy({ releasesDir: config.releasesDir, blobs, target, ...(edge ? { edge } : {}), dryRun: false, delete: false });
+    await deploy({ releasesDir: config.releasesDir, blobs, target, ...(edge ? { edge } : {}), dryRun: false, delete: false, signing: await loadSigning(config.dataDir, config.settings) });
   };
 }

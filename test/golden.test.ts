@@ -14,7 +14,7 @@ const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 test('the sample renders exactly the golden files', async () => {
   const site = render(await loadCatalog(SAMPLE_RELEASES), await loadTemplates());
-  const expected = new Map<string, string>(site.files.map((file) => [path.join('site', file.key), file.body]));
+  const expected = new Map<string, string>(site.files.map((file) => [path.join('site', file.key), String(file.body)]));
   expected.set('routes.json', `${JSON.stringify(site.routes, null, 2)}\n`);
 
   if (UPDATE) {

@@ -46,7 +46,7 @@ function registryPaths(site: RenderedSite): string[] {
 function body(site: RenderedSite, key: string): string {
   const file = site.files.find((candidate) => candidate.key === key);
   assert.ok(file, `no site file ${key}`);
-  return file.body;
+  return String(file.body);
 }
 
 describe('rendering the registry', () => {

@@ -4,6 +4,7 @@
 import type { RenderedSite } from '../render/index.ts';
 import { CACHE_IMMUTABLE } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
+import { SNAPSHOT_KEY } from '../trust/snapshot.ts';
 
 export interface DeployObject {
   key: string;
@@ -12,7 +13,7 @@ export interface DeployObject {
   contentType: string;
   cacheControl: string;
   contentDisposition?: string;
-  source: { type: 'body'; body: string } | { type: 'blob'; blob: string };
+  source: { type: 'body'; body: string | Uint8Array } | { type: 'blob'; blob: string };
 }
 
 export interface RemoteObject {
@@ -85,14 +86,19 @@ export function planPublish(objects: DeployObject[], remote: ReadonlyMap<string,
   return { steps: ordered.map(([name, puts]) => ({ name, puts: puts.sort((x, y) => (x.object.key < y.object.key ? -1 : 1)) })), deletes, unchanged };
 }
 
-/** Blobs and assets, then one step per path depth, deepest first. */
+/** The signed snapshot names every other file: it goes up after all of them. */
+export const SNAPSHOT_STEP = 'snapshot';
+
+/** Blobs and assets, then one step per path depth, deepest first, then the snapshot. */
 function stepOf(object: DeployObject): string {
   if (object.source.type === 'blob') return 'artifacts';
+  if (object.key === SNAPSHOT_KEY) return SNAPSHOT_STEP;
   if (object.key.startsWith('assets/')) return 'assets';
   return `depth ${object.key.split('/').length}`;
 }
 
 function stepRank(step: string): number {
+  if (step === SNAPSHOT_STEP) return 1000;
   if (step === 'artifacts') return -2;
   if (step === 'assets') return -1;
   return 1000 - Number(step.slice('depth '.length));

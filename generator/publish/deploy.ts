@@ -10,7 +10,7 @@ import type { CloudFrontTarget, EdgeFunction, KvsRecord } from './cloudfront/clo
 import { diffKvs, invalidationPaths, kvsBatches, withinInvalidationLimits, type KvsChanges } from './cloudfront/edge-plan.ts';
 import { cloudFrontFunctionCode } from './cloudfront/function-code.ts';
 import { checkKvsLimits, kvsEntries } from './cloudfront/kvs-entries.ts';
-import { deployObjects, planPublish, type DeployObject, type PlannedPut, type PublishPlan, type RemoteObject } from './deploy-plan.ts';
+import { SNAPSHOT_STEP, deployObjects, planPublish, type DeployObject, type PlannedPut, type PublishPlan, type RemoteObject } from './deploy-plan.ts';
 import type { S3Target } from './s3-target.ts';
 
 export interface DeployOptions {
@@ -111,8 +111,10 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
   } else {
     // At the edge a path is reachable only once the store routes it. New objects go up first,
     // unreachable; the routes then make them reachable; only then do the files clients already
-    // reach change to name them. Routes go away after the invalidation, with the objects.
-    for (const step of plan.steps) await upload(step.name, step.puts.filter((put) => put.reason === 'new'));
+    // reach change to name them, and last the snapshot that names them all. Routes go away after
+    // the invalidation, with the objects.
+    const steps = plan.steps.filter((step) => step.name !== SNAPSHOT_STEP);
+    for (const step of steps) await upload(step.name, step.puts.filter((put) => put.reason === 'new'));
     let store = edgePlan.store;
     const record = (invalidate: string[]) => target.writeRecord(EDGE_RECORD, { store, invalidate } satisfies EdgeRecord);
     if (edgePlan.changes.puts.length > 0) {
@@ -120,7 +122,8 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
       await inStep('record routes', () => record(edgePlan.invalidate));
     }
     if (!edgePlan.edgeFunction.upToDate) await inStep('function', () => edge.publishFunction(edgePlan.edgeFunction.name, edgePlan.code, edgePlan.kvsArn));
-    for (const step of plan.steps) await upload(`${step.name}, changed`, step.puts.filter((put) => put.reason === 'changed'));
+    for (const step of steps) await upload(`${step.name}, changed`, step.puts.filter((put) => put.reason === 'changed'));
+    for (const step of plan.steps) if (step.name === SNAPSHOT_STEP) await upload(step.name, step.puts);
     if (edgePlan.invalidate.length > 0) {
       report.invalidation = await inStep('invalidate', () => edge.invalidate(edgePlan.invalidate));
       await inStep('record invalidation', () => record([]));

@@ -97,7 +97,7 @@ export async function readRoutes(build: string): Promise<RouteTable> {
 
 interface Output {
   relative: string;
-  body: string;
+  body: string | Uint8Array;
   /** Site key and hash of a public file; the build's own routes.json and site.json have none and are always written. */
   key?: string;
   sha256?: string;

@@ -2,7 +2,7 @@
 // channel, one release per version, and the 302 download redirects.
 import { CHANNELS, primaryChannel, resolveChannel, type Artifact, type Channel, type Product, type Release } from '../model/catalog.ts';
 import { AGENT_LAYOUT_NAMES } from '../model/platforms.ts';
-import type { LayoutOutput } from './binary.ts';
+import { checksumFile, sumsName, type LayoutOutput } from './binary.ts';
 import { blobTarget, lookupKey, type Endpoint, type PathTarget, type QueryParam } from './route-table.ts';
 import { CACHE_SHORT, jsonFile, type SiteFile } from './site-file.ts';
 
@@ -82,6 +82,10 @@ export function renderAgentProduct(product: Product, baseUrl: string): AgentOutp
     for (const artifact of release.artifacts) {
       paths[`/${DOWNLOADS_ROOT}/${artifact.blob}`] = blobTarget(artifact);
     }
+    // The release's checksums, signed like the binary layout's, beside its download endpoint.
+    const sums = `${AGENT_ROOT}/${release.version}/${sumsName(product, release)}`;
+    files.push(checksumFile(sums, release));
+    paths[`/${sums}`] = { type: 'file', key: sums };
   }
   return { files, paths, endpoints: [latestDownload, latest, download, one, list] };
 }

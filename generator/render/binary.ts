@@ -67,7 +67,7 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
 
     for (const release of releases) {
       const sums = `${minorPath}/${sumsName(product, release)}`;
-      files.push({ key: sums, body: sha256sums(release.artifacts), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'checksum' });
+      files.push(checksumFile(sums, release));
       paths[`/${sums}`] = { type: 'file', key: sums };
       for (const artifact of release.artifacts) {
         paths[`/${minorPath}/${artifact.filename}`] = blobTarget(artifact);
@@ -114,6 +114,11 @@ function releaseView(release: Release) {
 
 export function sumsName(product: Product, release: Release): string {
   return `${product.filePrefix}_${release.version}_SHA256SUMS`;
+}
+
+/** A release's SHA256SUMS file, which the publisher's keys sign. */
+export function checksumFile(key: string, release: Release): SiteFile {
+  return { key, body: sha256sums(release.artifacts), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'checksum', signAt: release.publishedAt };
 }
 
 /** The format `sha256sum -c` reads: hash, two spaces, file name. */

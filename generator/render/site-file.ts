@@ -5,10 +5,12 @@ export type SiteFileKind = 'artifact' | 'index' | 'page' | 'checksum' | 'signatu
 export interface SiteFile {
   /** Path in the site without a leading slash, e.g. `binary/releases/agent-as-code/versions.json`. */
   key: string;
-  body: string;
+  body: string | Uint8Array;
   contentType: string;
   cacheControl: string;
   kind: SiteFileKind;
+  /** Checksum files: signed by the publisher's keys, dated this (ISO 8601; the release's date). */
+  signAt?: string;
 }
 
 export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -17,6 +19,8 @@ export const CACHE_SHORT = 'public, max-age=60';
 export const JSON_TYPE = 'application/json';
 export const HTML_TYPE = 'text/html; charset=utf-8';
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
+export const SIGNATURE_TYPE = 'application/pgp-signature';
+export const PGP_KEYS_TYPE = 'application/pgp-keys';
 
 /** JSON as the site serves it: two-space indent, trailing newline, key order as built. */
 export function jsonBody(value: unknown): string {

@@ -7,6 +7,7 @@ import { formatPlan, type DeployProgress } from '../../generator/publish/deploy.
 import { createS3Target } from '../../generator/publish/s3-target.ts';
 import { deploy } from '../../generator/pipeline.ts';
 import { createFsBlobStore } from '../../generator/stores/blob-fs.ts';
+import { loadSigning } from '../../generator/trust/index.ts';
 import { UsageError, positiveInteger, releasesOption, required, type Command } from './command.ts';
 
 const { SingleBar, Presets } = cliProgress;
@@ -66,7 +67,7 @@ objects are deleted last. Credentials come from the standard AWS chain (environm
       if (!edge) console.log('cloudfront: skipped, no --distribution-id given (routes, function and invalidation left alone)');
       const dryRun = values['dry-run'] === true;
       const progress = deployProgress();
-      const { deploy: report, timings } = await deploy({
+      const { deploy: report, signing, timings } = await deploy({
         releasesDir: paths.releasesDir,
         blobs: createFsBlobStore({ root: paths.blobsDir }),
         target,
@@ -74,12 +75,15 @@ objects are deleted last. Credentials come from the standard AWS chain (environm
         dryRun,
         delete: values['no-delete'] !== true,
         onProgress: progress.update,
+        signing: await loadSigning(paths.dataDir, process.env),
       });
       progress.stop();
       if (dryRun) {
         console.log(formatPlan(report, target.describe()));
         return 0;
       }
+      if (signing.snapshot) console.log(`snapshot version ${signing.snapshot.version}${signing.snapshot.resigned ? ' signed' : ' unchanged'}, expires ${signing.snapshot.expires}; ${signing.signaturesMade} signatures made`);
+      else if (signing.keys === 0) console.log('unsigned: no signing key (`mirror keys create`, or MIRROR_SIGNING_KEY)');
       console.log(`deployed to ${target.describe()}: ${report.uploaded} uploaded (${report.uploadedBytes} bytes), ${report.deleted} deleted, ${report.plan.unchanged} unchanged [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`);
       if (edge && report.edge) {
         const { changes, edgeFunction, invalidate } = report.edge;

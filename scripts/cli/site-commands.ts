@@ -6,12 +6,14 @@ import { nginxConfig } from '../../generator/publish/nginx.ts';
 import { currentBuild } from '../../generator/publish/local-dir.ts';
 import { build, type BuildReport } from '../../generator/pipeline.ts';
 import { formatVerifyReport, verifyMirror } from '../../generator/verify.ts';
+import { keysDir, loadSigning } from '../../generator/trust/index.ts';
 import { localIssuer } from '../../sidecar/auth/jwt.ts';
 import { describeConfig, loadConfig, type Config } from '../../sidecar/config.ts';
 import { createSidecar } from '../../sidecar/runtime.ts';
 import { drainOnSignals, listen } from '../../sidecar/server.ts';
 import { openDatabase } from '../../sidecar/store/db.ts';
 import { migrate } from '../../sidecar/store/migrate.ts';
+import { ensureSigningKey } from './trust-commands.ts';
 import { UsageError, durationSeconds, listenOptions, parsePort, positiveInteger, releasesOption, required, type Command } from './command.ts';
 
 export const siteCommands: Record<string, Command> = {
@@ -27,7 +29,7 @@ Only files that changed are written; the new build replaces the old one atomical
     options: { ...releasesOption, out: { type: 'string' } },
     async run(values) {
       const paths = resolvePaths({ releases: values.releases as string | undefined, out: values.out as string | undefined });
-      printBuild(await build(paths), paths.site);
+      printBuild(await build({ ...paths, signing: await loadSigning(paths.dataDir, process.env) }), paths.site);
       return 0;
     },
   },
@@ -62,7 +64,9 @@ what \`npm start\` runs. The embedded SQLite state database is migrated at start
     options: { ...releasesOption, ...listenOptions },
     async run(values) {
       const config = sidecarConfig(values);
-      printBuild(await build(config), config.site);
+      const created = await ensureSigningKey(config.dataDir);
+      if (created) console.log(`created signing key ${created} in ${keysDir(config.dataDir)} (\`mirror keys list\`)`);
+      printBuild(await build({ ...config, signing: await loadSigning(config.dataDir, config.settings) }), config.site);
       await serve(config);
       return 0;
     },
@@ -162,6 +166,12 @@ export function printBuild(report: BuildReport, site: string): void {
     `built ${report.products} products, ${report.releases} releases: ${report.files} files (${publish.written} written, ${publish.linked} unchanged) → ${site}` +
       ` [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`,
   );
+  const { signing } = report;
+  if (signing.keys === 0) console.log('unsigned: no signing key (`mirror keys create` makes one)');
+  else {
+    const snapshot = signing.snapshot ? `; snapshot version ${signing.snapshot.version}${signing.snapshot.resigned ? '' : ' (unchanged)'}, expires ${signing.snapshot.expires}` : '';
+    console.log(`signed by ${signing.keys} key${signing.keys > 1 ? 's' : ''}: ${signing.signaturesMade} signatures made, ${signing.signaturesReused} reused${snapshot}`);
+  }
   if (report.cloudFrontProblem) console.warn(`warning: mirror deploy --distribution-id would refuse this site: ${report.cloudFrontProblem}`);
 }
 

@@ -1,0 +1,166 @@
+// The build's signing step, between render and publish: detached OpenPGP signatures for every
+// checksum file (HashiCorp's layout: `<file>.sig` by the primary key, `<file>.<KEYID>.sig` by each
+// active key), the public keys under /.well-known/, and last the signed snapshot naming every other
+// file's hash. Signatures are deterministic, so an unchanged file keeps byte-identical signatures
+// and the diff deploy leaves them alone; the cache spares signing them again.
+import { isDeepStrictEqual } from 'node:util';
+import type { RenderedSite } from '../render/index.ts';
+import type { PathTarget } from '../render/route-table.ts';
+import { CACHE_SHORT, JSON_TYPE, PGP_KEYS_TYPE, SIGNATURE_TYPE, jsonBody, type SiteFile } from '../render/site-file.ts';
+import { sha256Hex } from '../stores/hash.ts';
+import { armorPublicKeys, type Keyring } from './keyring.ts';
+import type { SignatureCache } from './signature-cache.ts';
+import {
+  JWKS_KEY,
+  PGP_KEYRING_KEY,
+  PGP_KEYS_KEY,
+  PGP_KEY_DIR,
+  SNAPSHOT_KEY,
+  readSnapshotUnverified,
+  resignDue,
+  signSnapshot,
+  snapshotKeys,
+  snapshotSigners,
+  type FileDigest,
+  type SnapshotPayload,
+} from './snapshot.ts';
+
+export interface SigningInputs {
+  keyring: Keyring;
+  cache: SignatureCache;
+  /** What the target serves now: its snapshot file, and the highest version it recorded. */
+  previous?: { snapshot?: string | undefined; version?: number | undefined };
+  now: Date;
+  /** How long a new snapshot is valid; one with less than half of this left is signed again. */
+  expirySeconds: number;
+  /** Sign a new snapshot even when the target's is still good (`mirror snapshot refresh`). */
+  resign?: boolean | undefined;
+}
+
+export interface SigningReport {
+  /** Active keys that signed. */
+  keys: number;
+  signaturesMade: number;
+  signaturesReused: number;
+  /** The snapshot the site now carries; `resigned` is false when the target's is still good. */
+  snapshot?: { version: number; expires: string; resigned: boolean };
+}
+
+export async function signSite(site: RenderedSite, inputs: SigningInputs): Promise<{ site: RenderedSite; report: SigningReport }> {
+  const { keyring, cache } = inputs;
+  const made = cache.made;
+  const reused = cache.reused;
+  const published = [...keyring.active, ...keyring.retired];
+  if (published.length === 0) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
+
+  const files: SiteFile[] = [...site.files];
+  const paths: Record<string, PathTarget> = { ...site.routes.paths };
+  const add = (file: SiteFile) => {
+    if (paths[`/${file.key}`]) throw new Error(`Two routes for /${file.key}`);
+    files.push(file);
+    paths[`/${file.key}`] = { type: 'file', key: file.key };
+  };
+
+  const [primary] = keyring.active;
+  for (const file of site.files) {
+    if (file.signAt === undefined) continue;
+    const sha256 = sha256Hex(file.body);
+    for (const key of keyring.active) {
+      const signature = cache.signature(key.fingerprint, file.signAt, sha256, () => key.sign(toBytes(file.body), new Date(file.signAt!)));
+      add(signatureFile(`${file.key}.${key.id}.sig`, signature));
+      if (key === primary) add(signatureFile(`${file.key}.sig`, signature));
+    }
+  }
+
+  add(keyFile(PGP_KEYS_KEY, armorPublicKeys(published)));
+  add(keyFile(PGP_KEYRING_KEY, Buffer.concat(published.map((key) => key.publicKey))));
+  for (const key of published) add(keyFile(`${PGP_KEY_DIR}/${key.id}.asc`, armorPublicKeys([key])));
+  add({ key: JWKS_KEY, body: jsonBody(snapshotKeys(keyring.active, keyring.retired)), contentType: JSON_TYPE, cacheControl: CACHE_SHORT, kind: 'index' });
+
+  let snapshot: SigningReport['snapshot'];
+  if (keyring.active.length > 0) {
+    const digests = digestsByKey(files);
+    const { indexes, pages } = snapshotEntries(digests, paths, site);
+    const previousText = inputs.previous?.snapshot;
+    const previous = previousText !== undefined ? readSnapshotUnverified(previousText) : undefined;
+    const ids = keyring.active.map((key) => key.id);
+    let body: string;
+    if (!inputs.resign && previous && previousText !== undefined && stillGood(previous, previousText, { indexes, pages }, ids, inputs)) {
+      body = previousText;
+      snapshot = { version: previous.version, expires: previous.expires, resigned: false };
+    } else {
+      const version = Math.max((previous?.version ?? 0) + 1, (inputs.previous?.version ?? 0) + 1, Math.floor(inputs.now.getTime() / 1000));
+      const expires = new Date(inputs.now.getTime() + inputs.expirySeconds * 1000).toISOString();
+      body = await signSnapshot({ version, expires, indexes, pages }, keyring.active);
+      snapshot = { version, expires, resigned: true };
+    }
+    add({ key: SNAPSHOT_KEY, body, contentType: JSON_TYPE, cacheControl: CACHE_SHORT, kind: 'index' });
+  }
+
+  files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const sortedPaths = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return {
+    site: { files, routes: { ...site.routes, paths: sortedPaths } },
+    report: { keys: keyring.active.length, signaturesMade: cache.made - made, signaturesReused: cache.reused - reused, ...(snapshot ? { snapshot } : {}) },
+  };
+}
+
+/** The snapshot the target serves still says what this one would: same files, same keys, and at least half its life left. */
+function stillGood(previous: SnapshotPayload, text: string, entries: Pick<SnapshotPayload, 'indexes' | 'pages'>, ids: string[], inputs: SigningInputs): boolean {
+  return (
+    !resignDue(previous, inputs.now, inputs.expirySeconds) &&
+    previous.version >= (inputs.previous?.version ?? 0) &&
+    isDeepStrictEqual(snapshotSigners(text), ids) &&
+    isDeepStrictEqual(previous.indexes, entries.indexes) &&
+    isDeepStrictEqual(previous.pages ?? {}, entries.pages)
+  );
+}
+
+/**
+ * Every file under the URL a client fetches it from: route paths, and the files an endpoint
+ * answers (`/v2/agent-releases?page=2&limit=20`); HTML pages apart. A file no URL reaches is a
+ * routing defect, and fails the build rather than go unnamed.
+ */
+function snapshotEntries(digests: Map<string, FileDigest>, paths: Record<string, PathTarget>, site: RenderedSite): Pick<SnapshotPayload, 'indexes' | 'pages'> {
+  const indexes: Record<string, FileDigest> = {};
+  const pages: Record<string, FileDigest> = {};
+  const named = new Set<string>([SNAPSHOT_KEY]);
+  const name = (into: Record<string, FileDigest>, url: string, key: string) => {
+    const digest = digests.get(key);
+    if (!digest) throw new Error(`The route ${url} names the site file ${key}, which the build did not make`);
+    into[url] = digest;
+    named.add(key);
+  };
+  for (const [url, target] of Object.entries(paths)) {
+    if (target.type !== 'file' || target.key === SNAPSHOT_KEY) continue;
+    name(indexes, url, target.key);
+    if (target.html !== undefined) name(pages, url, target.html);
+  }
+  for (const endpoint of site.routes.endpoints) {
+    if (endpoint.answer !== 'file') continue;
+    for (const [url, key] of Object.entries(endpoint.entries)) {
+      name(indexes, url, key);
+      const html = endpoint.html?.[key];
+      if (html !== undefined) name(pages, url, html);
+    }
+  }
+  const unnamed = [...digests.keys()].filter((key) => !named.has(key));
+  if (unnamed.length > 0) throw new Error(`No route reaches the site file${unnamed.length > 1 ? 's' : ''} ${unnamed.slice(0, 5).join(', ')}${unnamed.length > 5 ? ', ...' : ''}, so the snapshot cannot name ${unnamed.length > 1 ? 'them' : 'it'}`);
+  return { indexes, pages };
+}
+
+function digestsByKey(files: SiteFile[]): Map<string, FileDigest> {
+  return new Map(files.map((file) => [file.key, { sha256: sha256Hex(file.body), length: Buffer.byteLength(file.body) }]));
+}
+
+function signatureFile(key: string, signature: Buffer): SiteFile {
+  return { key, body: signature, contentType: SIGNATURE_TYPE, cacheControl: CACHE_SHORT, kind: 'signature' };
+}
+
+function keyFile(key: string, body: string | Uint8Array): SiteFile {
+  return { key, body, contentType: typeof body === 'string' ? PGP_KEYS_TYPE : 'application/octet-stream', cacheControl: CACHE_SHORT, kind: 'signature' };
+}
+
+function toBytes(body: string | Uint8Array): Uint8Array {
+  return typeof body === 'string' ? Buffer.from(body) : body;
+}
