@@ -6,6 +6,7 @@ import { verifyBinaryProduct } from './verify/binary.ts';
 import { createMirrorHttp, resolveLink, type Crawl } from './verify/http.ts';
 import { createRecorder, type VerifyProgressEvent, type VerifyReport } from './verify/report.ts';
 import { rootIndex } from './verify/schemas.ts';
+import { verifyTrust, type TrustOptions } from './verify/trust.ts';
 
 export { formatVerifyReport } from './verify/report.ts';
 export type { VerifyCounts, VerifyProblem, VerifyProgressEvent, VerifyReport } from './verify/report.ts';
@@ -19,6 +20,8 @@ export interface VerifyOptions {
   fetch?: typeof fetch;
   /** Told of each index read, download finished and problem found, e.g. to show progress. */
   onProgress?: (event: VerifyProgressEvent) => void;
+  /** The keys to trust and where this client remembers the last snapshot; without, trust on first use and remember nothing. */
+  trust?: TrustOptions;
 }
 
 const LAYOUTS: Record<string, (crawl: Crawl, productUrl: URL) => Promise<void>> = {
@@ -26,11 +29,12 @@ const LAYOUTS: Record<string, (crawl: Crawl, productUrl: URL) => Promise<void>> 
   agent: verifyAgentProduct,
 };
 
-export async function verifyMirror({ baseUrl, concurrency = 4, fetch = globalThis.fetch, onProgress }: VerifyOptions): Promise<VerifyReport> {
+export async function verifyMirror({ baseUrl, concurrency = 4, fetch = globalThis.fetch, onProgress, trust = {} }: VerifyOptions): Promise<VerifyReport> {
   const root = rootOf(baseUrl);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`Expected \`concurrency\` to be an integer of at least 1, got \`${concurrency}\``);
   const record = createRecorder(root.href, onProgress);
   const crawl: Crawl = { http: createMirrorHttp({ fetch, concurrency, record }), record };
+  const trusting = verifyTrust(crawl, root, trust);
   const index = await crawl.http.json(root, rootIndex);
   await Promise.all(
     (index?.products ?? []).map(async function verifyProduct(product) {
@@ -43,7 +47,7 @@ export async function verifyMirror({ baseUrl, concurrency = 4, fetch = globalThi
       if (productUrl) await verifyLayout(crawl, productUrl);
     }),
   );
-  return record.report();
+  return { ...record.report(), trust: await trusting };
 }
 
 /** Fails at the call, not as a mirror problem: a bad base URL is the caller's mistake. */

@@ -1,5 +1,6 @@
 // mirror deploy against S3 (s3rver over real HTTP): what lands, what is skipped, the upload order,
-// faults and convergence, dry runs and deletions.
+// faults and convergence, dry runs and deletions; signed deploys: the snapshot goes up last and
+// names only what the bucket already holds.
 import assert from 'node:assert/strict';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,14 @@ import { loadTemplates } from '../generator/load/templates.ts';
 import { deploy } from '../generator/pipeline.ts';
 import { STATE_KEY, createS3Target } from '../generator/publish/s3-target.ts';
 import { render } from '../generator/render/index.ts';
+import type { RenderedSite } from '../generator/render/index.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
+import { sha256Hex } from '../generator/stores/hash.ts';
+import { keysDir, loadSigning, type SigningSettings } from '../generator/trust/index.ts';
+import { createKey } from '../generator/trust/keyring.ts';
+import { signSite } from '../generator/trust/sign-site.ts';
+import { openSignatureCache } from '../generator/trust/signature-cache.ts';
+import { SNAPSHOT_KEY, verifySnapshot, type FileDigest, type SnapshotPayload } from '../generator/trust/snapshot.ts';
 import { SAMPLE_BLOBS, SAMPLE_RELEASES } from './helpers/sample-site.ts';
 import { addPatchRelease } from './helpers/store.ts';
 import { CREDENTIALS, startFakeS3, type FakeS3 } from './helpers/s3.ts';
@@ -46,9 +54,9 @@ afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function runDeploy(options: { dryRun?: boolean; delete?: boolean; maxAttempts?: number } = {}) {
+async function runDeploy(options: { dryRun?: boolean; delete?: boolean; maxAttempts?: number; signing?: SigningSettings } = {}) {
   const target = await createS3Target({ bucket, endpoint: s3.endpoint, region: 'us-east-1', maxAttempts: options.maxAttempts ?? 6, clientConfig: { credentials: CREDENTIALS } });
-  return deploy({ releasesDir: store, blobs, target, dryRun: options.dryRun ?? false, delete: options.delete ?? true });
+  return deploy({ releasesDir: store, blobs, target, dryRun: options.dryRun ?? false, delete: options.delete ?? true, signing: options.signing });
 }
 
 async function bucketKeys(): Promise<string[]> {

@@ -18,7 +18,8 @@ export interface PublishedKey {
   created: Date;
   userId: string;
   status: 'active' | 'retired';
-  source: 'data directory' | 'settings';
+  /** Where the key came from: the publisher's own keys, or a file or mirror a verifier read. */
+  source: 'data directory' | 'settings' | 'public';
   /** The OpenPGP public key, binary. */
   publicKey: Uint8Array;
   /** The same Ed25519 key as a JWK, which verifies the signed snapshot. */
@@ -146,6 +147,12 @@ export async function retireKey(dir: string, keyring: Keyring, id: string, date 
     return { keys: [...others, { id: key.id, retired: date.toISOString(), publicKey }] };
   });
   return { ...key, status: 'retired' };
+}
+
+/** Public keys from an armored block or a binary keyring (a pinned pgp-keys.asc or .gpg), with the keys to verify against. */
+export async function readPublicKeys(data: string | Uint8Array): Promise<{ key: openpgp.PublicKey; published: PublishedKey }[]> {
+  const keys = typeof data === 'string' ? await openpgp.readKeys({ armoredKeys: data }) : await openpgp.readKeys({ binaryKeys: data });
+  return Promise.all(keys.map(async (key) => ({ key, published: await publishedKey(key, 'public') })));
 }
 
 /** Several public keys in one armored block, as `gpg --import` and `gpg --dearmor` read it. */

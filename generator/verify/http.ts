@@ -33,6 +33,8 @@ export interface MirrorHttp {
   jsonOrNotFound<T>(url: URL, schema: z.ZodType<T>): Promise<T | null | undefined>;
   /** A small text file such as a SHA256SUMS. */
   text(url: URL): Promise<string | undefined>;
+  /** A small file's bytes, asked for with `accept`; null for a 404, which the caller judges. */
+  bytes(url: URL, accept: string): Promise<Buffer | null | undefined>;
   /** A URL that must answer 302 with a Location; returns the Location resolved against `url`. */
   redirect(url: URL): Promise<URL | undefined>;
   /** A file that must answer 200; checks its X-Checksum-Sha256 (or x-amz-meta-sha256) header when there is one. */
@@ -115,6 +117,29 @@ export function createMirrorHttp({ fetch, concurrency, record }: MirrorHttpOptio
     jsonOrNotFound: (url, schema) => readJson(url, schema, true),
     text: (url) => limit(() => readText(url, undefined, false)).then((body) => body?.text),
 
+    bytes: (url, accept) =>
+      limit(async function readBytes() {
+        const response = await get(url, accept);
+        if (!response) return undefined;
+        if (response.status === 404) {
+          await discard(response);
+          return null;
+        }
+        if (response.status !== 200) {
+          await discard(response);
+          record.problem(url, `expected status 200, got ${response.status}${locationNote(response)}`);
+          return undefined;
+        }
+        try {
+          const body = Buffer.from(await response.arrayBuffer());
+          record.progress({ type: 'index', url: String(url) });
+          return body;
+        } catch (error) {
+          record.problem(url, `reading the body failed: ${describeError(error)}`);
+          return undefined;
+        }
+      }),
+
     redirect: (url) =>
       limit(async function checkRedirect() {
         const response = await get(url);
@@ -160,7 +185,7 @@ export function createMirrorHttp({ fetch, concurrency, record }: MirrorHttpOptio
         // The sidecar and nginx send X-Checksum-Sha256; from S3 the deployer's metadata arrives as x-amz-meta-sha256.
         const header = response.headers.has('x-checksum-sha256') ? 'X-Checksum-Sha256' : 'x-amz-meta-sha256';
         const announced = response.headers.get(header);
-        if (announced !== null && announced.toLowerCase() !== sha256) record.problem(url, `expected sha256 ${announced} (its ${header} header), got ${sha256}`);
+        if (announced !== null && announced.toLowerCase() !== sha256) record.problem(url, `expected sha256 ${announced} (its ${header} header), got ${sha256}`, 'tampered');
         record.progress({ type: 'download', url: String(url), bytes: size });
         return { size, sha256, contentType: response.headers.get('content-type') };
       }),

@@ -1,9 +1,13 @@
 // What `mirror verify` found: every problem with the URL it was seen at, and how much was checked.
 
+/** What a trust problem means: the attack, or the failure, it reveals. */
+export type ProblemKind = 'tampered' | 'mix-and-match' | 'rollback' | 'freeze' | 'unknown-key' | 'retired-key' | 'bad-signature' | 'missing';
+
 export interface VerifyProblem {
   url: string;
   /** What was expected and what was received. */
   problem: string;
+  kind?: ProblemKind;
 }
 
 export interface VerifyCounts {
@@ -17,6 +21,10 @@ export interface VerifyCounts {
   bytesDownloaded: number;
   /** Redirects answered with a usable Location and followed. */
   redirectsFollowed: number;
+  /** Files the signed snapshot names, fetched and compared with its hash. */
+  snapshotFilesChecked: number;
+  /** OpenPGP signatures of SHA256SUMS files checked. */
+  signaturesChecked: number;
 }
 
 export interface VerifyReport {
@@ -24,6 +32,8 @@ export interface VerifyReport {
   /** Sorted by URL, so two runs over the same mirror print the same report. */
   problems: VerifyProblem[];
   counts: VerifyCounts;
+  /** What the signed snapshot established, in one line; absent when trust was not checked. */
+  trust?: string;
 }
 
 /** `index`: a JSON index or SHA256SUMS file was read; `download`: an artifact was received whole. */
@@ -33,7 +43,7 @@ export type VerifyProgressEvent =
   | { type: 'problem'; url: string; problem: string };
 
 export interface Recorder {
-  problem(url: URL | string, problem: string): void;
+  problem(url: URL | string, problem: string, kind?: ProblemKind): void;
   count(name: keyof VerifyCounts, amount?: number): void;
   progress(event: VerifyProgressEvent): void;
   report(): VerifyReport;
@@ -43,10 +53,10 @@ export function createRecorder(baseUrl: string, onProgress?: (event: VerifyProgr
   const problems: VerifyProblem[] = [];
   // The same link can be met through several indexes; its problem is reported once.
   const reported = new Set<string>();
-  const counts: VerifyCounts = { artifactsChecked: 0, checksumFilesChecked: 0, filesDownloaded: 0, bytesDownloaded: 0, redirectsFollowed: 0 };
+  const counts: VerifyCounts = { artifactsChecked: 0, checksumFilesChecked: 0, filesDownloaded: 0, bytesDownloaded: 0, redirectsFollowed: 0, snapshotFilesChecked: 0, signaturesChecked: 0 };
   return {
-    problem(url, problem) {
-      const entry = { url: String(url), problem };
+    problem(url, problem, kind) {
+      const entry: VerifyProblem = { url: String(url), problem, ...(kind ? { kind } : {}) };
       const key = `${entry.url}\n${problem}`;
       if (reported.has(key)) return;
       reported.add(key);
@@ -74,7 +84,8 @@ export function formatVerifyReport(report: VerifyReport): string {
     `${counts.checksumFilesChecked} SHA256SUMS files, ${counts.redirectsFollowed} redirects`;
   const verdict = problems.length === 0 ? 'no problems' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
   const lines = [`verified ${report.baseUrl}: ${checked}: ${verdict}`];
-  for (const { url, problem } of problems) lines.push(`  ${url}: ${problem}`);
+  if (report.trust) lines.push(`trust: ${report.trust}`);
+  for (const { url, problem, kind } of problems) lines.push(`  ${url}: ${kind ? `[${kind}] ` : ''}${problem}`);
   return `${lines.join('\n')}\n`;
 }
 

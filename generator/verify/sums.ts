@@ -57,6 +57,6 @@ export function checkSums(record: Recorder, { sumsUrl, text, listingUrl, listed,
     }
     const actual = received.get(filename);
     // The bytes are the evidence: a digest is only judged against a file that downloaded.
-    if (actual !== undefined && actual !== digest) record.problem(sumsUrl, `expected sha256 ${actual} for ${filename} (the bytes of ${url}), got ${digest}`);
+    if (actual !== undefined && actual !== digest) record.problem(sumsUrl, `expected sha256 ${actual} for ${filename} (the bytes of ${url}), got ${digest}`, 'tampered');
   }
 }

@@ -1,11 +1,13 @@
 // Commands that build and serve the site: build, serve, start (the sidecar with its API),
 // migrate, token, nginx-conf, verify.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { resolvePaths } from '../../generator/config.ts';
 import { nginxConfig } from '../../generator/publish/nginx.ts';
 import { currentBuild } from '../../generator/publish/local-dir.ts';
 import { build, type BuildReport } from '../../generator/pipeline.ts';
 import { formatVerifyReport, verifyMirror } from '../../generator/verify.ts';
+import { defaultStateFile } from '../../generator/verify/trust.ts';
 import { keysDir, loadSigning } from '../../generator/trust/index.ts';
 import { localIssuer } from '../../sidecar/auth/jwt.ts';
 import { describeConfig, loadConfig, type Config } from '../../sidecar/config.ts';
@@ -135,23 +137,39 @@ Its njs script is written next to the site, in <site>.nginx/.
   },
 
   verify: {
-    usage: `mirror verify --base-url URL [--concurrency N] [--timeout SECONDS]
+    usage: `mirror verify --base-url URL [--keys FILE] [--state FILE] [--concurrency N] [--timeout SECONDS]
 
 Crawls a mirror from its indexes, over HTTP only: downloads every artifact and checks its size
 and sha256, checks every SHA256SUMS file, follows every download redirect and checks where it
-lands. Prints each problem; exits 1 if there is any. Works against mirror serve, nginx or a CDN.
+lands. On a signed mirror it also checks the signed snapshot (/.well-known/mirror/snapshot.json):
+its signatures, its expiry, its version against the last one seen here, every file it names
+against its hash, and every SHA256SUMS file's OpenPGP signatures. Each problem is printed with
+its kind: tampered, mix-and-match, rollback, freeze, unknown-key, retired-key, bad-signature,
+missing. Exits 1 if there is any. Works against mirror serve, nginx or a CDN.
 
   --base-url URL        the mirror's origin, e.g. https://releases.example.com
+  --keys FILE           the keys to trust: the publisher's OpenPGP public keys (pgp-keys.asc or
+                        .gpg) or its JWKS (keys.json); without it, the mirror's published keys
+                        are trusted on first use and remembered in the state file
+  --state FILE          where the last snapshot seen and the trusted keys are kept (default
+                        $XDG_STATE_HOME/mirror/verify/<origin>.json, or ~/.local/state/...)
   --concurrency N       downloads at a time (default 4)
   --timeout SECONDS     limit for each request, body included (default 300)
 `,
-    options: { 'base-url': { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' } },
+    options: { 'base-url': { type: 'string' }, keys: { type: 'string' }, state: { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' } },
     async run(values) {
       const timeoutMs = positiveInteger(values, 'timeout', 300) * 1000;
+      const baseUrl = required(values, 'base-url');
+      if (!URL.canParse(baseUrl) || !/^https?:$/.test(new URL(baseUrl).protocol)) throw new UsageError(`Expected \`--base-url\` to be an http or https URL, got \`${baseUrl}\``);
+      const keysFile = values.keys as string | undefined;
+      const keys = keysFile === undefined ? undefined : await readFile(keysFile).catch((error: NodeJS.ErrnoException) => {
+        throw new UsageError(`Cannot read \`--keys\` ${keysFile}: ${error.code ?? error.message}`);
+      });
       const report = await verifyMirror({
-        baseUrl: required(values, 'base-url'),
+        baseUrl,
         concurrency: positiveInteger(values, 'concurrency', 4),
         fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+        trust: { keys, stateFile: (values.state as string | undefined) ?? defaultStateFile(baseUrl) },
       });
       console.log(formatVerifyReport(report).trimEnd());
       return report.problems.length > 0 ? 1 : 0;
