@@ -34,8 +34,9 @@ export async function verifyMirror({ baseUrl, concurrency = 4, fetch = globalThi
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`Expected \`concurrency\` to be an integer of at least 1, got \`${concurrency}\``);
   const record = createRecorder(root.href, onProgress);
   const crawl: Crawl = { http: createMirrorHttp({ fetch, concurrency, record }), record };
-  const trusting = verifyTrust(crawl, root, trust);
   const index = await crawl.http.json(root, rootIndex);
+  // A mirror whose root cannot be read is one problem, not one more per trust file.
+  const trusting = index ? verifyTrust(crawl, root, trust) : Promise.resolve(undefined);
   await Promise.all(
     (index?.products ?? []).map(async function verifyProduct(product) {
       const verifyLayout = LAYOUTS[product.layout];
@@ -47,7 +48,8 @@ export async function verifyMirror({ baseUrl, concurrency = 4, fetch = globalThi
       if (productUrl) await verifyLayout(crawl, productUrl);
     }),
   );
-  return { ...record.report(), trust: await trusting };
+  const summary = await trusting;
+  return { ...record.report(), ...(summary !== undefined ? { trust: summary } : {}) };
 }
 
 /** Fails at the call, not as a mirror problem: a bad base URL is the caller's mistake. */

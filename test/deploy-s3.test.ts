@@ -14,14 +14,13 @@ import { STATE_KEY, createS3Target } from '../generator/publish/s3-target.ts';
 import { render } from '../generator/render/index.ts';
 import type { RenderedSite } from '../generator/render/index.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
-import { sha256Hex } from '../generator/stores/hash.ts';
 import { keysDir, loadSigning, type SigningSettings } from '../generator/trust/index.ts';
 import { createKey } from '../generator/trust/keyring.ts';
 import { signSite } from '../generator/trust/sign-site.ts';
 import { openSignatureCache } from '../generator/trust/signature-cache.ts';
 import { SNAPSHOT_KEY, verifySnapshot, type FileDigest, type SnapshotPayload } from '../generator/trust/snapshot.ts';
 import { SAMPLE_BLOBS, SAMPLE_RELEASES } from './helpers/sample-site.ts';
-import { addPatchRelease } from './helpers/store.ts';
+import { addPatchRelease, sha256 } from './helpers/store.ts';
 import { CREDENTIALS, startFakeS3, type FakeS3 } from './helpers/s3.ts';
 
 const BUCKET = 'mirror-site';
@@ -208,5 +207,167 @@ describe('mirror deploy from a CI job', () => {
     const { deploy: report } = await runDeploy();
     assert.ok(report.uploaded > 0);
     assert.deepEqual(await getBytes(newBlob), bytes);
+  });
+});
+
+/** The deployer's records (`.mirror/…`) are not site content. */
+const RECORDS = '.mirror/';
+const SNAPSHOT_RECORD = `${RECORDS}snapshot.json`;
+
+describe('signed mirror deploy to S3', () => {
+  let signing: SigningSettings;
+  let keyId: string;
+  beforeEach(async () => {
+    const data = path.join(work, 'data');
+    keyId = await createKey(keysDir(data), { name: 'Deploy test' });
+    signing = await loadSigning(data, {});
+  });
+
+  /** The signed site a deploy of the store makes: its route table maps the snapshot's URLs to keys. */
+  async function signedSample(): Promise<RenderedSite> {
+    const { site } = await signSite(await renderedSample(store), { keyring: signing.keyring, cache: await openSignatureCache(undefined), now: new Date(), expirySeconds: signing.expirySeconds });
+    return site;
+  }
+
+  /** URL → site key of every snapshot entry, as the route table serves it: file paths and endpoint answers, HTML apart. */
+  function entryKeys(site: RenderedSite): { indexes: Map<string, string>; pages: Map<string, string> } {
+    const indexes = new Map<string, string>();
+    const pages = new Map<string, string>();
+    for (const [url, target] of Object.entries(site.routes.paths)) {
+      if (target.type !== 'file') continue;
+      indexes.set(url, target.key);
+      if (target.html !== undefined) pages.set(url, target.html);
+    }
+    for (const endpoint of site.routes.endpoints) {
+      if (endpoint.answer !== 'file') continue;
+      for (const [url, key] of Object.entries(endpoint.entries)) {
+        indexes.set(url, key);
+        const html = endpoint.html?.[key];
+        if (html !== undefined) pages.set(url, html);
+      }
+    }
+    return { indexes, pages };
+  }
+
+  async function digestOf(key: string): Promise<FileDigest> {
+    const bytes = await getBytes(key);
+    return { sha256: sha256(bytes), length: bytes.length };
+  }
+
+  function payloadOf(text: string): SnapshotPayload {
+    return JSON.parse(Buffer.from((JSON.parse(text) as { payload: string }).payload, 'base64url').toString('utf8')) as SnapshotPayload;
+  }
+
+  /**
+   * What is wrong with the snapshot the bucket holds now: a bad signature, an entry no route serves,
+   * an entry naming an object the bucket lacks, or one whose bytes differ from the named hash and
+   * length. `changing` are keys a deploy in flight overwrites before its own snapshot replaces this
+   * one: their hashes may already be the new ones (their objects must still exist).
+   */
+  async function snapshotProblems(site: RenderedSite, changing: ReadonlySet<string> = new Set()): Promise<{ snapshot?: SnapshotPayload; problems: string[] }> {
+    const keys = new Set(await bucketKeys());
+    if (!keys.has(SNAPSHOT_KEY)) return { problems: [] };
+    const text = (await getBytes(SNAPSHOT_KEY)).toString('utf8');
+    const checked = await verifySnapshot(text, signing.keyring.active.map((key) => key.jwk), new Set());
+    if (!checked.ok) return { problems: [`the snapshot does not verify: ${checked.message}`] };
+    const routes = entryKeys(site);
+    const problems: string[] = [];
+    for (const [kind, entries, lookup] of [['indexes', checked.payload.indexes, routes.indexes], ['pages', checked.payload.pages, routes.pages]] as const) {
+      for (const [url, named] of Object.entries(entries)) {
+        const key = lookup.get(url);
+        if (key === undefined) problems.push(`${kind} names ${url}, which no route serves`);
+        else if (!keys.has(key)) problems.push(`${kind} names ${url} (${key}) before it is uploaded`);
+        else if (!changing.has(key)) {
+          const held = await digestOf(key);
+          if (held.sha256 !== named.sha256 || held.length !== named.length) problems.push(`${kind} names ${url} (${key}) as ${named.length} bytes ${named.sha256}, the bucket holds ${held.length} bytes ${held.sha256}`);
+        }
+      }
+    }
+    return { snapshot: checked.payload, problems };
+  }
+
+  /** Site keys PUT since the request at `from`, in the order the bucket received them. */
+  const sitePuts = (from: number) => s3.requests.slice(from).filter((r) => r.method === 'PUT' && !r.key.startsWith(RECORDS)).map((r) => r.key);
+
+  /**
+   * Deploys with signing while checking the bucket's snapshot after every PUT; returns the deploy's
+   * report, its site PUTs in order, and how many checks compared every entry's bytes.
+   */
+  async function deployChecked(site: RenderedSite) {
+    const from = s3.requests.length;
+    const problems: string[] = [];
+    let strictChecks = 0;
+    s3.afterPut = async (key) => {
+      // Keys overwritten after the bucket's snapshot went up; every earlier upload has completed
+      // (the snapshot step waits for the steps before it), so the others must match it exactly.
+      const puts = s3.requests.filter((r) => r.method === 'PUT').map((r) => r.key);
+      const changing = new Set(puts.slice(puts.lastIndexOf(SNAPSHOT_KEY) + 1));
+      const checked = await snapshotProblems(site, changing);
+      if (checked.snapshot && changing.size === 0) strictChecks++;
+      problems.push(...checked.problems.map((problem) => `after PUT ${key}: ${problem}`));
+    };
+    try {
+      const report = await runDeploy({ signing });
+      return { report, puts: sitePuts(from), problems, strictChecks };
+    } finally {
+      s3.afterPut = undefined;
+    }
+  }
+
+  async function recordedVersion(): Promise<number> {
+    return (JSON.parse((await getBytes(SNAPSHOT_RECORD)).toString('utf8')) as { version: number }).version;
+  }
+
+  test('at every moment, the snapshot names only objects the bucket holds, with their hashes; it goes up last', async () => {
+    const first = await signedSample();
+    const deployed = await deployChecked(first);
+    assert.deepEqual(deployed.problems, []);
+    assert.equal(deployed.puts.at(-1), SNAPSHOT_KEY, 'the snapshot is the last object of the first deploy');
+    assert.equal(deployed.puts.filter((key) => key === SNAPSHOT_KEY).length, 1);
+    assert.ok(deployed.strictChecks >= 1, 'the snapshot was checked against every object as it landed');
+    const landed = await snapshotProblems(first);
+    assert.deepEqual(landed.problems, []);
+    assert.equal(Object.keys(landed.snapshot!.indexes).length, entryKeys(first).indexes.size - 1, 'it names every file but itself');
+    assert.equal(Object.keys(landed.snapshot!.pages).length, entryKeys(first).pages.size);
+
+    await addPatchRelease(store, path.join(work, 'blobs'));
+    const second = await signedSample();
+    const oldSums = new Set(first.files.filter((file) => file.signAt !== undefined).map((file) => file.key));
+    const newSums = second.files.filter((file) => file.signAt !== undefined && !oldSums.has(file.key)).map((file) => file.key);
+    assert.deepEqual(newSums, ['binary/releases/agent-as-code/1/12/agent_as_code_1.12.3_SHA256SUMS']);
+    const signed = [newSums[0]!, `${newSums[0]}.sig`, `${newSums[0]}.${keyId}.sig`];
+    const redeployed = await deployChecked(second);
+    assert.deepEqual(redeployed.problems, []);
+    assert.equal(redeployed.puts.at(-1), SNAPSHOT_KEY, 'the snapshot is the last object of the deploy adding a release');
+    assert.equal(redeployed.puts.filter((key) => key === SNAPSHOT_KEY).length, 1);
+    assert.ok(redeployed.strictChecks >= 1);
+    for (const key of signed) assert.ok(redeployed.puts.indexOf(key) >= 0 && redeployed.puts.indexOf(key) < redeployed.puts.indexOf(SNAPSHOT_KEY), `${key} goes up before the snapshot`);
+    const final = await snapshotProblems(second);
+    assert.deepEqual(final.problems, []);
+    for (const key of signed) assert.deepEqual(final.snapshot!.indexes[`/${key}`], await digestOf(key), `the new snapshot names /${key}`);
+    assert.ok(final.snapshot!.version > landed.snapshot!.version);
+  });
+
+  test('a deploy of an unchanged store uploads nothing, and the recorded version only grows', async () => {
+    const { signing: first } = await runDeploy({ signing });
+    const v1 = await recordedVersion();
+    assert.equal(v1, first.snapshot?.version);
+    assert.equal(payloadOf((await getBytes(SNAPSHOT_KEY)).toString('utf8')).version, v1);
+
+    const from = s3.requests.length;
+    const { deploy: report, signing: again } = await runDeploy({ signing });
+    assert.deepEqual(s3.requests.slice(from).filter((r) => r.method !== 'GET' && r.method !== 'HEAD').map((r) => `${r.method} ${r.key}`), [], 'no .sig file, no snapshot, no record');
+    assert.equal(report.uploaded, 0);
+    assert.deepEqual(again.snapshot, { ...first.snapshot, resigned: false });
+    assert.equal(again.signaturesMade, 0);
+    assert.equal(await recordedVersion(), v1);
+
+    await addPatchRelease(store, path.join(work, 'blobs'));
+    const { signing: added } = await runDeploy({ signing });
+    const v2 = await recordedVersion();
+    assert.ok(v2 > v1, `the version grows: ${v1} then ${v2}`);
+    assert.equal(added.snapshot?.version, v2);
+    assert.equal(added.signaturesMade, 1, 'only the new release\'s SHA256SUMS is signed, by the one key');
+    assert.equal(payloadOf((await getBytes(SNAPSHOT_KEY)).toString('utf8')).version, v2);
   });
 });

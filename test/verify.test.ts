@@ -59,7 +59,7 @@ describe('mirror verify against the sample mirror', () => {
     for (const artifact of binaryArtifacts) {
       assert.ok(downloads.some((url) => url.endsWith(`/${artifact.filename}`)), `${artifact.filename} was downloaded`);
     }
-    assert.match(formatVerifyReport(report), /^verified http:\/\/127\.0\.0\.1:\d+\/: 27 artifacts \(33 downloads, \d+ bytes\), 4 SHA256SUMS files, 15 redirects: no problems\n$/);
+    assert.match(formatVerifyReport(report), /^verified http:\/\/127\.0\.0\.1:\d+\/: 27 artifacts \(33 downloads, \d+ bytes\), 4 SHA256SUMS files, 15 redirects: no problems\ntrust: unsigned mirror \(no \/\.well-known\/mirror\/keys\.json\)[^\n]*\n$/);
   });
 
   test('keeps at most `concurrency` requests in flight', async () => {
@@ -144,7 +144,7 @@ describe('mirror verify against a corrupted mirror', () => {
       for (const artifact of binaryArtifacts.filter(({ filename }) => !missing.endsWith(`/${filename}`))) {
         assert.ok(downloads.some((downloaded) => downloaded.endsWith(`/${artifact.filename}`)), `${artifact.filename} was still downloaded`);
       }
-      assert.match(formatVerifyReport(report), /: 7 problems\n( {2}http:\/\/\S+: .+\n){7}$/);
+      assert.match(formatVerifyReport(report), /: 7 problems\ntrust: unsigned mirror[^\n]*\n( {2}http:\/\/\S+: .+\n){7}$/);
     } finally {
       await proxy.close();
     }
