@@ -33,6 +33,8 @@ import { formatPlan } from '../generator/publish/deploy.ts';
 import { STATE_KEY, createS3Target } from '../generator/publish/s3-target.ts';
 import { render } from '../generator/render/index.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
+import { keysDir, loadSigning, type SigningSettings } from '../generator/trust/index.ts';
+import { createKey } from '../generator/trust/keyring.ts';
 import { verifyMirror } from '../generator/verify.ts';
 import { eventFor, loadFunction } from './helpers/edge-function.ts';
 import { CREDENTIALS, startFakeS3, type FakeS3 } from './helpers/s3.ts';
@@ -168,7 +170,7 @@ afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function runDeploy(options: { dryRun?: boolean; kvsArn?: string; timeout?: number } = {}) {
+async function runDeploy(options: { dryRun?: boolean; kvsArn?: string; timeout?: number; signing?: SigningSettings } = {}) {
   const target = await createS3Target({ bucket, endpoint: s3.endpoint, region: 'us-east-1', clientConfig: { credentials: CREDENTIALS } });
   const cloudfront = await createCloudFrontTarget({
     distributionId: DISTRIBUTION,
@@ -179,7 +181,7 @@ async function runDeploy(options: { dryRun?: boolean; kvsArn?: string; timeout?:
     clientConfig: { credentials: CREDENTIALS },
   });
   const blobs = createFsBlobStore({ root: path.join(work, 'blobs') });
-  return deploy({ releasesDir: store, blobs, target, edge: cloudfront, dryRun: options.dryRun ?? false, delete: true });
+  return deploy({ releasesDir: store, blobs, target, edge: cloudfront, dryRun: options.dryRun ?? false, delete: true, signing: options.signing });
 }
 
 async function routesOf(dir: string): Promise<Map<string, string>> {
@@ -332,8 +334,12 @@ describe('mirror deploy without a distribution', () => {
 });
 
 describe('a deployed mirror served through the function', () => {
-  test('passes mirror verify: bucket, store and function together', async () => {
-    await runDeploy();
+  test('passes mirror verify with its keys pinned: bucket, store, function, signatures and snapshot together', async () => {
+    const dataDir = path.join(work, 'signer');
+    await createKey(keysDir(dataDir), { name: 'Edge releases' });
+    const signing = await loadSigning(dataDir, {});
+    const { signing: signed } = await runDeploy({ signing });
+    assert.ok(signed.snapshot?.resigned, 'the deploy signed a snapshot');
     const code = await cloudFrontFunctionCode();
     assert.equal(edge.liveCode, code);
     const edgeFunction = await loadFunction(work, code, edge.entries);
@@ -357,8 +363,11 @@ describe('a deployed mirror served through the function', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const report = await verifyMirror({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const keys = Buffer.concat(signing.keyring.active.map((key) => key.publicKey));
+      const report = await verifyMirror({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, trust: { keys } });
       assert.deepEqual(report.problems, []);
+      assert.match(report.trust ?? '', new RegExp(`^snapshot version ${signed.snapshot!.version}, .*signed by ${signing.keyring.active[0]!.id} \\(keys pinned with --keys\\)`));
+      assert.ok(report.counts.signaturesChecked > 0 && report.counts.snapshotFilesChecked > 0);
       const site = render(await loadCatalog(store), await loadTemplates());
       // verify crawls the products' indexes; registry tarballs are listed by the sidecar's API, which it does not read.
       const artifacts = new Set(Object.entries(site.routes.paths).flatMap(([path, target]) => (target.type === 'blob' && !path.startsWith('/agents/') ? [target.blob] : [])));

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
 import { DEBIAN_NJS_MODULE, bundleNjsModule, nginxConfig } from '../generator/publish/nginx.ts';
 import { parseFormUrlEncoded } from '../generator/render/resolve.ts';
 import type { RouteTable } from '../generator/render/route-table.ts';
+import { verifyMirror } from '../generator/verify.ts';
 import { API, BINARY, BROWSER, MSI, ODD_QUERIES, TRAVERSAL, UNKNOWN, ZIP, endpointTargets, send, withoutSlash, type Received, type Sent } from './helpers/route-requests.ts';
 import { SAMPLE_BLOBS, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
 
@@ -53,7 +54,8 @@ describe('nginx serving the sample like the sidecar', { skip: nginxMissing }, ()
   let nginx: RunningNginx;
   let table: RouteTable;
   before(async () => {
-    sidecar = await startSampleSite();
+    // Signed, so the signatures, keys and snapshot are compared too.
+    sidecar = await startSampleSite(undefined, undefined, { signed: true });
     table = await readRoutes((await currentBuild(sidecar.site))!);
     nginx = await startNginx(sidecar.site);
   });
@@ -75,6 +77,15 @@ describe('nginx serving the sample like the sidecar', { skip: nginxMissing }, ()
       await same({ path, method: 'HEAD' });
       await same({ path, headers: { Accept: BROWSER } });
     }
+  });
+
+  test('mirror verify through nginx: every file the signed snapshot names, every signature, with the keys pinned', async () => {
+    assert.ok(table.paths['/.well-known/mirror/snapshot.json'], 'the sample site is signed');
+    const keys = await readFile(path.join((await currentBuild(sidecar.site))!, 'public', '.well-known', 'pgp-keys.gpg'));
+    const report = await verifyMirror({ baseUrl: nginx.url, trust: { keys } });
+    assert.deepEqual(report.problems, []);
+    assert.match(report.trust ?? '', /^snapshot version \d+, .* \(keys pinned with --keys\)/);
+    assert.ok(report.counts.signaturesChecked >= 8, `signatures checked: ${report.counts.signaturesChecked}`);
   });
 
   test('paths without their trailing slash, with and without a query: 301', async () => {

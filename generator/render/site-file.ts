@@ -1,6 +1,6 @@
 // What render produces and publish consumes.
 
-export type SiteFileKind = 'artifact' | 'index' | 'page' | 'checksum' | 'signature' | 'package-index';
+export type SiteFileKind = 'artifact' | 'index' | 'page' | 'checksum' | 'signature' | 'key' | 'package-index';
 
 export interface SiteFile {
   /** Path in the site without a leading slash, e.g. `binary/releases/agent-as-code/versions.json`. */

@@ -75,7 +75,7 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   add(keyFile(PGP_KEYS_KEY, armorPublicKeys(published)));
   add(keyFile(PGP_KEYRING_KEY, Buffer.concat(published.map((key) => key.publicKey))));
   for (const key of published) add(keyFile(`${PGP_KEY_DIR}/${key.id}.asc`, armorPublicKeys([key])));
-  add({ key: JWKS_KEY, body: jsonBody(snapshotKeys(keyring.active, keyring.retired)), contentType: JSON_TYPE, cacheControl: CACHE_SHORT, kind: 'index' });
+  add({ key: JWKS_KEY, body: jsonBody(snapshotKeys(keyring.active, keyring.retired)), contentType: JSON_TYPE, cacheControl: CACHE_SHORT, kind: 'key' });
 
   let snapshot: SigningReport['snapshot'];
   if (keyring.active.length > 0) {
@@ -158,7 +158,7 @@ function signatureFile(key: string, signature: Buffer): SiteFile {
 }
 
 function keyFile(key: string, body: string | Uint8Array): SiteFile {
-  return { key, body, contentType: typeof body === 'string' ? PGP_KEYS_TYPE : 'application/octet-stream', cacheControl: CACHE_SHORT, kind: 'signature' };
+  return { key, body, contentType: typeof body === 'string' ? PGP_KEYS_TYPE : 'application/octet-stream', cacheControl: CACHE_SHORT, kind: 'key' };
 }
 
 function toBytes(body: string | Uint8Array): Uint8Array {

@@ -6,6 +6,8 @@ import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build } from '../../generator/pipeline.ts';
 import { createFsBlobStore } from '../../generator/stores/blob-fs.ts';
+import { keysDir, loadSigning } from '../../generator/trust/index.ts';
+import { createKey } from '../../generator/trust/keyring.ts';
 import { createApp } from '../../sidecar/app.ts';
 import { listen } from '../../sidecar/server.ts';
 import { createSiteSource } from '../../sidecar/site-source.ts';
@@ -17,21 +19,29 @@ export const SAMPLE_BLOBS = path.join(REPO, '.mirror', 'blobs');
 export interface SampleSite {
   url: string;
   site: string;
+  /** The signing keys' data directory, for a signed site. */
+  dataDir: string;
   errors: unknown[];
   close(): Promise<void>;
 }
 
-/** Builds `releasesDir` and serves it, with artifact and tarball bytes from `blobsDir`. */
-export async function startSampleSite(releasesDir = SAMPLE_RELEASES, blobsDir = SAMPLE_BLOBS): Promise<SampleSite> {
+/**
+ * Builds `releasesDir` and serves it, with artifact and tarball bytes from `blobsDir`; `signed`
+ * makes a key first, so the site carries signatures, keys and a snapshot.
+ */
+export async function startSampleSite(releasesDir = SAMPLE_RELEASES, blobsDir = SAMPLE_BLOBS, options: { signed?: boolean } = {}): Promise<SampleSite> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mirror-site-'));
   const site = path.join(dir, 'site');
-  await build({ releasesDir, site });
+  const dataDir = path.join(dir, 'data');
+  if (options.signed) await createKey(keysDir(dataDir), { name: 'Sample releases' });
+  await build({ releasesDir, site, ...(options.signed ? { signing: await loadSigning(dataDir, {}) } : {}) });
   const errors: unknown[] = [];
   const app = createApp({ site: createSiteSource({ site }), blobs: createFsBlobStore({ root: blobsDir }), logError: (error) => errors.push(error) });
   const running = await listen({ app, port: 0, host: '127.0.0.1' });
   return {
     url: running.url,
     site,
+    dataDir,
     errors,
     async close() {
       await running.close();
