@@ -100,10 +100,12 @@ const SNAPSHOT_CHECK_MS = 10 * 60 * 1000;
 /**
  * Keeps the local site's signed snapshot from expiring without a new release: checks now and
  * every ten minutes, and publishes again (which signs a new snapshot) once half its life is gone.
- * Returns the function that stops it.
+ * Without an active key there is nothing to sign, until `mirror keys create` makes one. Returns
+ * the function that stops it.
  */
-export function refreshSnapshots(options: { site: string; expirySeconds: number; publish: () => Promise<void>; onError: (error: unknown) => void }): () => void {
+export function refreshSnapshots(options: { site: string; expirySeconds: number; signing: () => Promise<SigningSettings>; publish: () => Promise<void>; onError: (error: unknown) => void }): () => void {
   const check = async () => {
+    if ((await options.signing()).keyring.active.length === 0) return;
     const text = await localSnapshot(options.site);
     if (resignDue(text === undefined ? undefined : readSnapshotUnverified(text), new Date(), options.expirySeconds)) await options.publish();
   };

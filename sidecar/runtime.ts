@@ -82,15 +82,15 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
     });
     closers.unshift(() => publisher.settle());
     // A bad signing key stops the start, not the first upload.
-    if ((await signing()).keyring.active.length > 0) {
-      const stop = refreshSnapshots({
-        site: config.site,
-        expirySeconds: settings.MIRROR_SNAPSHOT_EXPIRY_SECONDS,
-        publish: () => publisher.publish(),
-        onError: (error) => logger.error({ err: error }, 'signing a fresh snapshot failed; the next check, in ten minutes, retries'),
-      });
-      closers.unshift(async () => stop());
-    }
+    await signing();
+    const stopRefreshing = refreshSnapshots({
+      site: config.site,
+      expirySeconds: settings.MIRROR_SNAPSHOT_EXPIRY_SECONDS,
+      signing,
+      publish: () => publisher.publish(),
+      onError: (error) => logger.error({ err: error }, 'signing a fresh snapshot failed; the next check, in ten minutes, retries'),
+    });
+    closers.unshift(async () => stopRefreshing());
     // The registry counts its own requests, by its contract's rules and in its error shape.
     const siteIp = (rule: RateLimitRule): RateLimitRule => ({ ...rule, key: (ctx) => (isRegistryPath(ctx.path) ? undefined : rule.key(ctx)) });
     const ipLimit = await limiter(config, 'ip', settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [siteIp(perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 }))] : [], logger);

@@ -82,9 +82,11 @@ export function renderAgentProduct(product: Product, baseUrl: string): AgentOutp
     for (const artifact of release.artifacts) {
       paths[`/${DOWNLOADS_ROOT}/${artifact.blob}`] = blobTarget(artifact);
     }
-    // The release's checksums, signed like the binary layout's, beside its download endpoint.
+    // The release's checksums, signed like the binary layout's, beside its download endpoint. The
+    // macOS installers share a file name, so each artifact is named by its path under /downloads/
+    // (`agent/macos/arm64/1.8.3/ScalepadAgent-1.8.3.pkg`), as `curl --create-dirs -o` saves it.
     const sums = `${AGENT_ROOT}/${release.version}/${sumsName(product, release)}`;
-    files.push(checksumFile(sums, release));
+    files.push(checksumFile(sums, release, (artifact) => artifact.blob));
     paths[`/${sums}`] = { type: 'file', key: sums };
   }
   return { files, paths, endpoints: [latestDownload, latest, download, one, list] };

@@ -116,15 +116,20 @@ export function sumsName(product: Product, release: Release): string {
   return `${product.filePrefix}_${release.version}_SHA256SUMS`;
 }
 
-/** A release's SHA256SUMS file, which the publisher's keys sign. */
-export function checksumFile(key: string, release: Release): SiteFile {
-  return { key, body: sha256sums(release.artifacts), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'checksum', signAt: release.publishedAt };
+/**
+ * A release's SHA256SUMS file, which the publisher's keys sign. Each artifact is named by its file
+ * name, or by `nameOf` where file names repeat within a release (the desktop agent's two macOS
+ * installers share one).
+ */
+export function checksumFile(key: string, release: Release, nameOf: (artifact: Artifact) => string = (artifact) => artifact.filename): SiteFile {
+  return { key, body: sha256sums(release.artifacts, nameOf), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'checksum', signAt: release.publishedAt };
 }
 
 /** The format `sha256sum -c` reads: hash, two spaces, file name. */
-export function sha256sums(artifacts: Artifact[]): string {
-  return [...artifacts]
-    .sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))
-    .map((artifact) => `${artifact.sha256}  ${artifact.filename}\n`)
+export function sha256sums(artifacts: Artifact[], nameOf: (artifact: Artifact) => string = (artifact) => artifact.filename): string {
+  return artifacts
+    .map((artifact) => ({ name: nameOf(artifact), sha256: artifact.sha256 }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map(({ name, sha256 }) => `${sha256}  ${name}\n`)
     .join('');
 }

@@ -54,6 +54,8 @@ export interface KeyringOptions {
   dir: string;
   /** An armored private key (or several) from the settings. */
   armoredKey?: string | undefined;
+  /** The setting it came from, named in errors. */
+  setting?: 'MIRROR_SIGNING_KEY' | 'MIRROR_SIGNING_KEY_FILE';
   passphrase?: string | undefined;
 }
 
@@ -68,7 +70,7 @@ export async function loadKeyringFromSettings(dir: string, settings: { MIRROR_SI
         throw new KeyError(`MIRROR_SIGNING_KEY_FILE: cannot read ${file} (${error.code ?? error.message})`);
       })
     : settings.MIRROR_SIGNING_KEY || undefined;
-  return loadKeyring({ dir, armoredKey, passphrase: settings.MIRROR_SIGNING_KEY_PASSPHRASE || undefined });
+  return loadKeyring({ dir, armoredKey, setting: file ? 'MIRROR_SIGNING_KEY_FILE' : 'MIRROR_SIGNING_KEY', passphrase: settings.MIRROR_SIGNING_KEY_PASSPHRASE || undefined });
 }
 
 export class KeyError extends Error {
@@ -100,7 +102,8 @@ export async function loadKeyring(options: KeyringOptions): Promise<Keyring> {
     retired.push({ ...published, status: 'retired' });
   };
   const addPrivate = async (armoredPrivate: string, source: PublishedKey['source'], passphrase?: string) => {
-    for (const key of await readPrivateKeys(armoredPrivate, source, passphrase)) {
+    const where = source === 'settings' ? (options.setting ?? 'MIRROR_SIGNING_KEY') : 'the data directory\'s keyring';
+    for (const key of await readPrivateKeys(armoredPrivate, where, passphrase)) {
       const signing = await signingKey(key, source);
       if (seen.has(signing.id)) continue;
       seen.add(signing.id);
@@ -113,7 +116,8 @@ export async function loadKeyring(options: KeyringOptions): Promise<Keyring> {
     if (key.retired === null && key.privateKey) await addPrivate(key.privateKey, 'data directory');
     else await addPublic(key.publicKey, 'data directory');
   }
-  const byAge = (a: PublishedKey, b: PublishedKey) => a.created.getTime() - b.created.getTime() || (a.id < b.id ? -1 : 1);
+  // Stable: keys made in the same second keep the order they were added in.
+  const byAge = (a: PublishedKey, b: PublishedKey) => a.created.getTime() - b.created.getTime();
   return { active: active.sort(byAge), retired: retired.sort(byAge) };
 }
 
@@ -162,8 +166,7 @@ export function armorPublicKeys(keys: Pick<PublishedKey, 'publicKey'>[]): string
   return openpgp.armor(openpgp.enums.armor.publicKey, bytes, undefined, undefined, undefined, true);
 }
 
-async function readPrivateKeys(armored: string, source: PublishedKey['source'], passphrase: string | undefined): Promise<openpgp.PrivateKey[]> {
-  const where = source === 'settings' ? 'MIRROR_SIGNING_KEY' : 'the data directory\'s keyring';
+async function readPrivateKeys(armored: string, where: string, passphrase: string | undefined): Promise<openpgp.PrivateKey[]> {
   let keys: openpgp.PrivateKey[];
   try {
     keys = await openpgp.readPrivateKeys({ armoredKeys: armored });
