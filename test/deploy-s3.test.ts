@@ -249,9 +249,18 @@ describe('signed mirror deploy to S3', () => {
     return { indexes, pages };
   }
 
-  async function digestOf(key: string): Promise<FileDigest> {
-    const bytes = await getBytes(key);
-    return { sha256: sha256(bytes), length: bytes.length };
+  /** Digests of the bytes read so far, by ETag (the bytes' MD5 here): a check reads each object once. */
+  const digests = new Map<string, FileDigest>();
+
+  /** The digest of the object `key`, whose ETag a listing gave; read when that ETag is new. */
+  async function digestOf(key: string, etag?: string): Promise<FileDigest> {
+    const known = etag === undefined ? undefined : digests.get(etag);
+    if (known) return known;
+    const response = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const bytes = await response.Body!.transformToByteArray();
+    const digest = { sha256: sha256(bytes), length: bytes.length };
+    digests.set(response.ETag!, digest);
+    return digest;
   }
 
   function payloadOf(text: string): SnapshotPayload {
@@ -265,7 +274,8 @@ describe('signed mirror deploy to S3', () => {
    * one: their hashes may already be the new ones (their objects must still exist).
    */
   async function snapshotProblems(site: RenderedSite, changing: ReadonlySet<string> = new Set()): Promise<{ snapshot?: SnapshotPayload; problems: string[] }> {
-    const keys = new Set(await bucketKeys());
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    const keys = new Map((listed.Contents ?? []).map((item) => [item.Key!, item.ETag!]));
     if (!keys.has(SNAPSHOT_KEY)) return { problems: [] };
     const text = (await getBytes(SNAPSHOT_KEY)).toString('utf8');
     const checked = await verifySnapshot(text, signing.keyring.active.map((key) => key.jwk), new Set());
@@ -278,7 +288,7 @@ describe('signed mirror deploy to S3', () => {
         if (key === undefined) problems.push(`${kind} names ${url}, which no route serves`);
         else if (!keys.has(key)) problems.push(`${kind} names ${url} (${key}) before it is uploaded`);
         else if (!changing.has(key)) {
-          const held = await digestOf(key);
+          const held = await digestOf(key, keys.get(key));
           if (held.sha256 !== named.sha256 || held.length !== named.length) problems.push(`${kind} names ${url} (${key}) as ${named.length} bytes ${named.sha256}, the bucket holds ${held.length} bytes ${held.sha256}`);
         }
       }
