@@ -14,6 +14,7 @@ import {
   JWKS_KEY,
   PGP_KEYRING_KEY,
   PGP_KEYS_KEY,
+  PGP_RETIRED_KEYS_KEY,
   PGP_KEY_DIR,
   SNAPSHOT_KEY,
   readSnapshotUnverified,
@@ -72,8 +73,11 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
     }
   }
 
-  add(keyFile(PGP_KEYS_KEY, armorPublicKeys(published)));
-  add(keyFile(PGP_KEYRING_KEY, Buffer.concat(published.map((key) => key.publicKey))));
+  if (keyring.active.length > 0) {
+    add(keyFile(PGP_KEYS_KEY, armorPublicKeys(keyring.active)));
+    add(keyFile(PGP_KEYRING_KEY, Buffer.concat(keyring.active.map((key) => key.publicKey))));
+  }
+  if (keyring.retired.length > 0) add(keyFile(PGP_RETIRED_KEYS_KEY, armorPublicKeys(keyring.retired)));
   for (const key of published) add(keyFile(`${PGP_KEY_DIR}/${key.id}.asc`, armorPublicKeys([key])));
   add({ key: JWKS_KEY, body: jsonBody(snapshotKeys(keyring.active, keyring.retired)), contentType: JSON_TYPE, cacheControl: CACHE_SHORT, kind: 'key' });
 

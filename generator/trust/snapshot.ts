@@ -8,9 +8,12 @@ import type { Ed25519Jwk, PublishedKey, SigningKey } from './keyring.ts';
 
 export const SNAPSHOT_KEY = '.well-known/mirror/snapshot.json';
 export const JWKS_KEY = '.well-known/mirror/keys.json';
+/** The keys that sign now, what a client pins. Retired keys are apart, so pinning this file never trusts one. */
 export const PGP_KEYS_KEY = '.well-known/pgp-keys.asc';
 /** The same keys unarmored: what `gpgv --keyring` reads without gpg installed. */
 export const PGP_KEYRING_KEY = '.well-known/pgp-keys.gpg';
+/** Retired keys, for what they signed before they retired. */
+export const PGP_RETIRED_KEYS_KEY = '.well-known/pgp-keys-retired.asc';
 export const PGP_KEY_DIR = '.well-known/pgp-keys';
 export const SNAPSHOT_TYPE = 'mirror-snapshot+json';
 
@@ -51,7 +54,7 @@ export function readSnapshotUnverified(text: string): SnapshotPayload | undefine
   try {
     const jws = JSON.parse(text) as GeneralJWS;
     const payload = JSON.parse(Buffer.from(jws.payload, 'base64url').toString('utf8')) as SnapshotPayload;
-    return Number.isSafeInteger(payload.version) && typeof payload.expires === 'string' && payload.indexes ? payload : undefined;
+    return Number.isSafeInteger(payload.version) && typeof payload.expires === 'string' && Number.isFinite(Date.parse(payload.expires)) && payload.indexes ? payload : undefined;
   } catch {
     return undefined;
   }
