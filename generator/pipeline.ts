@@ -1,10 +1,12 @@
-// The build and the deploy, step by step: load → render → publish. Each step gets what it needs
-// and returns what it makes; a failing step's error names the step.
+// The build and the deploy, step by step: load → render → sign → publish. Each step gets what it
+// needs and returns what it makes; a failing step's error names the step.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
-import { publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
+import { PUBLIC_DIR, currentBuild, publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import { render, type RenderedSite } from './render/index.ts';
 import type { Templates } from './render/html.ts';
@@ -12,9 +14,6 @@ import type { SigningSettings } from './trust/index.ts';
 import { signSite, type SigningReport } from './trust/sign-site.ts';
 import { openSignatureCache } from './trust/signature-cache.ts';
 import { SNAPSHOT_KEY } from './trust/snapshot.ts';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { PUBLIC_DIR, currentBuild } from './publish/local-dir.ts';
 
 export interface BuildOptions {
   /** The manifest store. */
