@@ -345,7 +345,9 @@ describe('signed mirror deploy to S3', () => {
     const oldSums = new Set(first.files.filter((file) => file.signAt !== undefined).map((file) => file.key));
     const newSums = second.files.filter((file) => file.signAt !== undefined && !oldSums.has(file.key)).map((file) => file.key);
     assert.deepEqual(newSums, ['binary/releases/agent-as-code/1/12/agent_as_code_1.12.3_SHA256SUMS']);
-    const signed = [newSums[0]!, `${newSums[0]}.sig`, `${newSums[0]}.${keyId}.sig`];
+    // `<sums>.sig` is a route to the primary key's `<sums>.<KEYID>.sig`, not an object of its own.
+    const signed = [newSums[0]!, `${newSums[0]}.${keyId}.sig`];
+    assert.deepEqual(second.routes.paths[`/${newSums[0]}.sig`], { type: 'file', key: `${newSums[0]}.${keyId}.sig` });
     const redeployed = await deployChecked(second);
     assert.deepEqual(redeployed.problems, []);
     assert.equal(redeployed.puts.at(-1), SNAPSHOT_KEY, 'the snapshot is the last object of the deploy adding a release');
@@ -355,6 +357,7 @@ describe('signed mirror deploy to S3', () => {
     const final = await snapshotProblems(second);
     assert.deepEqual(final.problems, []);
     for (const key of signed) assert.deepEqual(final.snapshot!.indexes[`/${key}`], await digestOf(key), `the new snapshot names /${key}`);
+    assert.deepEqual(final.snapshot!.indexes[`/${newSums[0]}.sig`], await digestOf(`${newSums[0]}.${keyId}.sig`), 'and the primary\'s .sig under its own URL');
     assert.ok(final.snapshot!.version > landed.snapshot!.version);
   });
 

@@ -53,7 +53,7 @@ export function deployObjects(site: RenderedSite): DeployObject[] {
     });
   }
   for (const file of site.files) {
-    objects.push({ key: file.key, sha256: sha256Hex(file.body), size: Buffer.byteLength(file.body), contentType: file.contentType, cacheControl: file.cacheControl, source: { type: 'body', body: file.body } });
+    objects.push({ key: file.key, sha256: file.sha256 ?? sha256Hex(file.body), size: Buffer.byteLength(file.body), contentType: file.contentType, cacheControl: file.cacheControl, source: { type: 'body', body: file.body } });
   }
   return objects;
 }

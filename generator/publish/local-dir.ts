@@ -42,7 +42,7 @@ export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendere
 
   const manifest: SiteManifest = { files: {} };
   const outputs: Output[] = rendered.files.map((file) => {
-    const sha256 = sha256Hex(file.body);
+    const sha256 = file.sha256 ?? sha256Hex(file.body);
     manifest.files[file.key] = { sha256, size: Buffer.byteLength(file.body), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
     return { relative: path.join(PUBLIC_DIR, file.key), body: file.body, key: file.key, sha256 };
   });

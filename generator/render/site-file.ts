@@ -11,6 +11,8 @@ export interface SiteFile {
   kind: SiteFileKind;
   /** Checksum files: signed by the publisher's keys, dated this (ISO 8601; the release's date). */
   signAt?: string;
+  /** The body's SHA-256, hex, once a step has computed it (signing does); publish computes it otherwise. */
+  sha256?: string;
 }
 
 export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';

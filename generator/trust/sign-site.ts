@@ -54,22 +54,28 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   const published = [...keyring.active, ...keyring.retired];
   if (published.length === 0) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
 
-  const files: SiteFile[] = [...site.files];
+  const files: SiteFile[] = [];
   const paths: Record<string, PathTarget> = { ...site.routes.paths };
+  const route = (path: string, key: string) => {
+    if (paths[path]) throw new Error(`Two routes for ${path}`);
+    paths[path] = { type: 'file', key };
+  };
   const add = (file: SiteFile) => {
-    if (paths[`/${file.key}`]) throw new Error(`Two routes for /${file.key}`);
-    files.push(file);
-    paths[`/${file.key}`] = { type: 'file', key: file.key };
+    route(`/${file.key}`, file.key);
+    files.push(withDigest(file));
   };
 
+  // Each file is hashed once, here; publish reuses the digests.
+  const rendered = site.files.map(withDigest);
+  files.push(...rendered);
   const [primary] = keyring.active;
-  for (const file of site.files) {
+  for (const file of rendered) {
     if (file.signAt === undefined) continue;
-    const sha256 = sha256Hex(file.body);
     for (const key of keyring.active) {
-      const signature = cache.signature(key.fingerprint, file.signAt, sha256, () => key.sign(toBytes(file.body), new Date(file.signAt!)));
+      const signature = cache.signature(key.fingerprint, file.signAt, file.sha256, () => key.sign(toBytes(file.body), new Date(file.signAt!)));
       add(signatureFile(`${file.key}.${key.id}.sig`, signature));
-      if (key === primary) add(signatureFile(`${file.key}.sig`, signature));
+      // `<file>.sig` is the primary key's signature under a second name, not a second file.
+      if (key === primary) route(`/${file.key}.sig`, `${file.key}.${key.id}.sig`);
     }
   }
 
@@ -101,10 +107,10 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
     add({ key: SNAPSHOT_KEY, body, contentType: JSON_TYPE, cacheControl: CACHE_SHORT, kind: 'index' });
   }
 
-  files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const sortedPaths = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  // The rendered files are sorted; the added ones are merged in. Added routes follow the rendered
+  // ones in the order they were made, the same for the same site.
   return {
-    site: { files, routes: { ...site.routes, paths: sortedPaths } },
+    site: { files: mergeSorted(rendered, files.slice(rendered.length)), routes: { ...site.routes, paths } },
     report: { keys: keyring.active.length, signaturesMade: cache.made - made, signaturesReused: cache.reused - reused, ...(snapshot ? { snapshot } : {}) },
   };
 }
@@ -154,7 +160,25 @@ function snapshotEntries(digests: Map<string, FileDigest>, paths: Record<string,
 }
 
 function digestsByKey(files: SiteFile[]): Map<string, FileDigest> {
-  return new Map(files.map((file) => [file.key, { sha256: sha256Hex(file.body), length: Buffer.byteLength(file.body) }]));
+  return new Map(files.map((file) => [file.key, { sha256: file.sha256 ?? sha256Hex(file.body), length: Buffer.byteLength(file.body) }]));
+}
+
+/** Two lists into one sorted by key: `sorted` already is, `added` is sorted here. */
+function mergeSorted(sorted: SiteFile[], added: SiteFile[]): SiteFile[] {
+  const byKey = (a: SiteFile, b: SiteFile) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  added.sort(byKey);
+  const merged: SiteFile[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < sorted.length || j < added.length) {
+    if (j === added.length || (i < sorted.length && byKey(sorted[i]!, added[j]!) <= 0)) merged.push(sorted[i++]!);
+    else merged.push(added[j++]!);
+  }
+  return merged;
+}
+
+function withDigest(file: SiteFile): SiteFile & { sha256: string } {
+  return file.sha256 !== undefined ? (file as SiteFile & { sha256: string }) : { ...file, sha256: sha256Hex(file.body) };
 }
 
 function signatureFile(key: string, signature: Buffer): SiteFile {
