@@ -1,7 +1,8 @@
 // Detached OpenPGP signatures (RFC 4880 version 4, the packet `gpg --detach-sign` writes) made with
-// Node's own Ed25519, 17 times faster than going through openpgp.js, which a build signing every
-// release's checksum file would feel. The packet is byte for byte the one openpgp.js makes for the
-// same key, data and date (a test holds them equal), and Debian's gpgv checks it.
+// Node's own Ed25519: 8 times faster than going through openpgp.js (41 µs against 336 µs a
+// signature, `npm run bench`), which a build signing every release's checksum file would feel.
+// The packet is byte for byte the one openpgp.js makes for the same key, data and date (a test
+// holds them equal), and Debian's gpgv checks it.
 import { createHash, sign, type KeyObject } from 'node:crypto';
 
 /** What the signature names: the signing key's 20-byte fingerprint and 8-byte key id. */
