@@ -20,7 +20,8 @@ export async function benchBuilds(work: string, repo: string, progress: (line: s
   const store = path.join(work, 'store');
   progress('writing the synthetic store');
   const releases = await writeSyntheticStore(store);
-  const build = (out: string): Promise<Run> => timed(['node', 'scripts/mirror.js', 'build', '--releases', store, '--out', out], repo);
+  // A data directory of its own: no signing key of the checkout's (`npm start` makes one) signs these builds.
+  const build = (out: string): Promise<Run> => timed(['node', 'scripts/mirror.js', 'build', '--releases', store, '--out', out], repo, { MIRROR_DATA_DIR: path.join(work, 'build-data') });
 
   // A fresh --out each time, so no file can be linked from an earlier build.
   const siteFor = (attempt: number) => path.join(work, `site-${attempt}`);
