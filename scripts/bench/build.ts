@@ -105,16 +105,16 @@ async function removeSite(site: string): Promise<void> {
 }
 
 /** The N of the CLI's `... (N written, M unchanged) ...` line. */
-function written(run: Run): number {
+export function written(run: Run): number {
   return Number(match(run, /\((\d+) written, \d+ unchanged\)/));
 }
 
-function filesOf(run: Run): string {
+export function filesOf(run: Run): string {
   return Number(match(run, /: (\d+) files \(/)).toLocaleString('en');
 }
 
 /** The CLI's `[load … ms, templates … ms, …]` suffix. */
-function stepsOf(run: Run): string {
+export function stepsOf(run: Run): string {
   return match(run, /\[([^\]]+)\]/);
 }
 

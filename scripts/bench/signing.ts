@@ -10,6 +10,7 @@ import * as openpgp from 'openpgp';
 import { PUBLIC_DIR, currentBuild } from '../../generator/publish/local-dir.ts';
 import { keysDir, loadSigning } from '../../generator/trust/index.ts';
 import { KEYRING_FILE, createKey, loadKeyring } from '../../generator/trust/keyring.ts';
+import { filesOf, stepsOf, written } from './build.ts';
 import { bestSeconds, fastest, seconds, timed, type Best, type Run } from './run.ts';
 import { DEFAULT_SHAPE, PRODUCT, writeRelease, writeSyntheticStore } from './synthetic-store.ts';
 import type { Row } from './table.ts';
@@ -209,24 +210,4 @@ function percent(fraction: number): string {
 
 function perSignature(microseconds: number): string {
   return `${microseconds.toFixed(1)} µs/signature (${Math.round(1e6 / microseconds).toLocaleString('en')}/s)`;
-}
-
-/** The N of the CLI's `... (N written, M unchanged) ...` line. */
-function written(run: Run): number {
-  return Number(match(run, /\((\d+) written, \d+ unchanged\)/));
-}
-
-function filesOf(run: Run): string {
-  return Number(match(run, /: (\d+) files \(/)).toLocaleString('en');
-}
-
-/** The CLI's `[load … ms, templates … ms, …]` suffix. */
-function stepsOf(run: Run): string {
-  return match(run, /\[([^\]]+)\]/);
-}
-
-function match(run: Run, pattern: RegExp): string {
-  const found = pattern.exec(run.stdout)?.[1];
-  if (found === undefined) throw new Error(`Unexpected output of \`${run.command}\`: ${run.stdout}`);
-  return found;
 }
