@@ -88,17 +88,22 @@ export function planPublish(objects: DeployObject[], remote: ReadonlyMap<string,
 
 /** The signed snapshot names every other file: it goes up after all of them. */
 export const SNAPSHOT_STEP = 'snapshot';
+/** The top of a package repository names its indexes by hash (apt's Release, yum's repomd.xml): after every other file. */
+const REPOSITORY_TOP = /(^|\/)(InRelease|Release|Release\.gpg|repomd\.xml|repomd\.xml\.asc)$/;
+const REPOSITORY_TOP_STEP = 'repository tops';
 
-/** Blobs and assets, then one step per path depth, deepest first, then the snapshot. */
+/** Blobs and assets, then one step per path depth, deepest first, then package repositories' tops, then the snapshot. */
 function stepOf(object: DeployObject): string {
   if (object.source.type === 'blob') return 'artifacts';
   if (object.key === SNAPSHOT_KEY) return SNAPSHOT_STEP;
+  if (REPOSITORY_TOP.test(object.key)) return REPOSITORY_TOP_STEP;
   if (object.key.startsWith('assets/')) return 'assets';
   return `depth ${object.key.split('/').length}`;
 }
 
 function stepRank(step: string): number {
-  if (step === SNAPSHOT_STEP) return 1000;
+  if (step === SNAPSHOT_STEP) return 1001;
+  if (step === REPOSITORY_TOP_STEP) return 1000;
   if (step === 'artifacts') return -2;
   if (step === 'assets') return -1;
   return 1000 - Number(step.slice('depth '.length));

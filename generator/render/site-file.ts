@@ -9,8 +9,13 @@ export interface SiteFile {
   contentType: string;
   cacheControl: string;
   kind: SiteFileKind;
-  /** Checksum files: signed by the publisher's keys, dated this (ISO 8601; the release's date). */
+  /**
+   * Files the publisher's keys sign, dated this (ISO 8601; the release's date): checksum files get
+   * `<key>.<KEYID>.sig` per active key and `<key>.sig` (the primary's), unless `signedInto` says otherwise.
+   */
   signAt?: string;
+  /** Package indexes: signed by every active key into these site keys instead (apt's Release.gpg and InRelease, yum's repomd.xml.asc). */
+  signedInto?: { armored?: string; clearsigned?: string };
   /** The body's SHA-256, hex, once a step has computed it (signing does); publish computes it otherwise. */
   sha256?: string;
 }

@@ -39,8 +39,8 @@ export interface SigningKey extends PublishedKey {
   status: 'active';
   /** The Ed25519 private key, for the snapshot's JWS. */
   privateKey: KeyObject;
-  /** A detached OpenPGP signature over `data`, dated `date` (never before the key was made). */
-  sign(data: Uint8Array, date: Date): Buffer;
+  /** A detached OpenPGP signature over `data`, dated `date` (never before the key was made); a binary-document one unless `type` says canonical text. */
+  sign(data: Uint8Array, date: Date, type?: number): Buffer;
 }
 
 export interface Keyring {
@@ -201,7 +201,7 @@ async function signingKey(key: openpgp.PrivateKey, source: PublishedKey['source'
     created,
     status: 'active',
     privateKey,
-    sign: (data, date) => detachedSignature(data, privateKey, issuer, date < created ? created : date),
+    sign: (data, date, type) => detachedSignature(data, privateKey, issuer, date < created ? created : date, type),
   };
 }
 

@@ -6,7 +6,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { RenderedSite } from '../render/index.ts';
 import type { PathTarget } from '../render/route-table.ts';
-import { CACHE_SHORT, JSON_TYPE, PGP_KEYS_TYPE, SIGNATURE_TYPE, jsonBody, type SiteFile } from '../render/site-file.ts';
+import { CACHE_SHORT, JSON_TYPE, PGP_KEYS_TYPE, SIGNATURE_TYPE, TEXT_TYPE, jsonBody, type SiteFile } from '../render/site-file.ts';
+import { armoredSignature, clearsign } from './armor.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { armorPublicKeys, type Keyring } from './keyring.ts';
 import type { SignatureCache } from './signature-cache.ts';
@@ -70,7 +71,15 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   files.push(...rendered);
   const [primary] = keyring.active;
   for (const file of rendered) {
-    if (file.signAt === undefined) continue;
+    if (file.signAt === undefined || keyring.active.length === 0) continue;
+    if (file.signedInto) {
+      // Package indexes are few and small: signed anew each build, deterministically.
+      const date = new Date(file.signAt);
+      const { armored, clearsigned } = file.signedInto;
+      if (armored) add({ key: armored, body: armoredSignature(toBytes(file.body), keyring.active, date), contentType: SIGNATURE_TYPE, cacheControl: CACHE_SHORT, kind: 'signature' });
+      if (clearsigned) add({ key: clearsigned, body: clearsign(String(file.body), keyring.active, date), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
+      continue;
+    }
     for (const key of keyring.active) {
       const signature = cache.signature(key.fingerprint, file.signAt, file.sha256, () => key.sign(toBytes(file.body), new Date(file.signAt!)));
       add(signatureFile(`${file.key}.${key.id}.sig`, signature));
