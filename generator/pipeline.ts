@@ -9,6 +9,7 @@ import { deploy as deployToTarget, type DeployOptions, type DeployReport } from 
 import { PUBLIC_DIR, currentBuild, publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import { render, type RenderedSite } from './render/index.ts';
+import { packageOrigin } from './render/packages/origin.ts';
 import type { Templates } from './render/html.ts';
 import type { SigningSettings } from './trust/index.ts';
 import { signSite, type SigningReport } from './trust/sign-site.ts';
@@ -32,6 +33,8 @@ export interface BuildReport {
   signing: SigningReport;
   /** Why this site could not be deployed to CloudFront as it is; a local site serves regardless. */
   cloudFrontProblem: string | undefined;
+  /** Where package-manager files point when mirror.json names no base_url (the embedded default's address); undefined otherwise. */
+  packageOriginDefault: string | undefined;
   /** Milliseconds per step. */
   timings: Record<string, number>;
 }
@@ -45,7 +48,9 @@ export async function build(options: BuildOptions): Promise<BuildReport> {
   const publish = await step('publish', () => publishToLocalDir({ site: options.site }, site));
   // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
   const cloudFrontProblem = await step('check', () => kvsProblem(site));
-  return { ...counts(catalog, site), publish, signing, cloudFrontProblem, timings };
+  const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
+  const packageOriginDefault = packaged && !catalog.site.baseUrl ? packageOrigin(catalog.site) : undefined;
+  return { ...counts(catalog, site), publish, signing, cloudFrontProblem, packageOriginDefault, timings };
 }
 
 /** What the target serves now: its snapshot file and the highest snapshot version it recorded. */

@@ -7,9 +7,11 @@ import path from 'node:path';
 import semver from 'semver';
 import { LoadError, loadCatalog, validateRelease } from './load/index.ts';
 import type { ReleaseFileInput } from './load/schema.ts';
-import type { Channel, Product } from './model/catalog.ts';
+import { formatOf, type Channel, type Product } from './model/catalog.ts';
 import { contentTypeFor } from './model/content-types.ts';
 import { AGENT_LAYOUT_NAMES, canonicalArch, canonicalPlatform, type Arch, type Platform } from './model/platforms.ts';
+import { readDebMetadata } from './packages/deb.ts';
+import { readRpmMetadata } from './packages/rpm.ts';
 import { jsonBody } from './render/site-file.ts';
 import type { BlobStore } from './stores/blob-store.ts';
 import { hashFile, type FileDigest } from './stores/hash.ts';
@@ -77,6 +79,9 @@ export async function addRelease(options: AddReleaseOptions): Promise<AddRelease
         sha256: digest.sha256,
         content_type: input.contentType ?? contentTypeFor(filename),
         blob: blobKeyFor(product, options.version, platform, arch, filename),
+        // What apt's and yum's indexes list, read from the package once, here.
+        ...(formatOf(filename) === 'deb' && product.packages.outputs.includes('apt') ? { deb: await readDebMetadata(input.path) } : {}),
+        ...(formatOf(filename) === 'rpm' && product.packages.outputs.includes('rpm') ? { rpm: await readRpmMetadata(input.path) } : {}),
         source: input.path,
       };
     }),
@@ -109,10 +114,16 @@ export async function addRelease(options: AddReleaseOptions): Promise<AddRelease
   }
 }
 
+/** An archive, a .deb and an .rpm for one platform and architecture sit side by side. */
+function sameSlot(a: string, b: string): boolean {
+  const slot = (filename: string) => (formatOf(filename) === 'deb' || formatOf(filename) === 'rpm' ? formatOf(filename) : 'archive');
+  return slot(a) === slot(b);
+}
+
 /** Adding to a published release may only add artifacts: no replacement, no change of its other facts. */
 function checkAmendment(existing: ReleaseFileInput, options: AddReleaseOptions, product: Product, entries: ReleaseFileInput['artifacts']): void {
   for (const artifact of entries) {
-    const clash = existing.artifacts?.find((old) => (old.platform === artifact.platform && old.arch === artifact.arch) || (product.layout === 'binary' && old.filename === artifact.filename));
+    const clash = existing.artifacts?.find((old) => (old.platform === artifact.platform && old.arch === artifact.arch && sameSlot(old.filename, artifact.filename)) || (product.layout === 'binary' && old.filename === artifact.filename));
     if (clash) throw new ReleaseConflictError(`${product.name} ${options.version} already has ${clash.filename} (${clash.platform}/${clash.arch}); published artifacts are never overwritten`);
   }
   if (options.channels && JSON.stringify(options.channels) !== JSON.stringify(existing.channels)) {

@@ -3,11 +3,13 @@
 // sidecar's writer (scripts/sample-registry.ts). Deterministic: archives carry fixed dates.
 //   node --import tsx scripts/make-sample.ts
 import { ZipArchive } from 'archiver';
+import { execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { resolvePaths } from '../generator/config.ts';
 import { REGISTRY_DIRECTORY } from '../generator/load/registry.ts';
 import type { Channel } from '../generator/model/catalog.ts';
@@ -64,6 +66,8 @@ for (const release of AGENT_RELEASES) {
 }
 for (const file of await writeSampleRegistry({ releasesDir: paths.releasesDir, blobs, work })) console.log(file);
 await rm(work, { recursive: true, force: true });
+// mirror-agent's real .deb and .rpm packages, built with dpkg-deb and rpmbuild.
+execFileSync('bash', [path.join(path.dirname(fileURLToPath(import.meta.url)), 'make-packages.sh')], { stdio: 'inherit' });
 
 async function add(product: string, version: string, publishedAt: string, files: ArtifactInput[], channels: Channel[] | undefined, notesUrl: string) {
   const result = await addRelease({ releasesDir: paths.releasesDir, blobs, product, version, files, publishedAt, channels, notesUrl });

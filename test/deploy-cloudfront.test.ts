@@ -31,7 +31,7 @@ import { cloudFrontFunctionCode } from '../generator/publish/cloudfront/function
 import { kvsEntries } from '../generator/publish/cloudfront/kvs-entries.ts';
 import { formatPlan } from '../generator/publish/deploy.ts';
 import { STATE_KEY, createS3Target } from '../generator/publish/s3-target.ts';
-import { render } from '../generator/render/index.ts';
+import { render, type RenderedSite } from '../generator/render/index.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { keysDir, loadSigning, type SigningSettings } from '../generator/trust/index.ts';
 import { createKey } from '../generator/trust/keyring.ts';
@@ -192,6 +192,12 @@ async function routesOf(dir: string): Promise<Map<string, string>> {
 const lastUpload = () => s3.requests.map((r) => r.method === 'PUT' && !r.key.startsWith('.mirror/')).lastIndexOf(true);
 const count = (name: string) => edge.calls.filter((call) => call === name).length;
 
+/** Keys of the files both renders have, with other bytes (bodies may be text or binary). */
+function changedFiles(before: RenderedSite, after: RenderedSite): string[] {
+  const old = new Map(before.files.map((file) => [file.key, Buffer.from(file.body)]));
+  return after.files.filter((file) => old.has(file.key) && !old.get(file.key)!.equals(Buffer.from(file.body))).map((file) => file.key);
+}
+
 describe('mirror deploy to CloudFront', () => {
   test('a first deploy fills the store, publishes the function and invalidates nothing new', async () => {
     await runDeploy();
@@ -224,14 +230,16 @@ describe('mirror deploy to CloudFront', () => {
     const { deploy: report } = await runDeploy();
 
     const changedKeys = [...after].filter(([key, value]) => before.get(key) !== value).map(([key]) => key);
-    assert.equal(count('UpdateKeys'), Math.ceil(changedKeys.length / 50));
+    const unrouted = [...before.keys()].filter((key) => !after.has(key));
+    assert.equal(count('UpdateKeys'), Math.ceil(changedKeys.length / 50) + Math.ceil(unrouted.length / 50));
     assert.deepEqual(new Map([...edge.entries].sort()), new Map([...after].sort()));
     assert.equal(count('ListKeys'), 0, 'the record of the store is trusted while its ETag is current');
     assert.equal(count('UpdateFunction'), 0, 'the function is published only when its code changed');
 
-    const changedFiles = renderedAfter.files.filter((file) => renderedBefore.files.some((old) => old.key === file.key && old.body !== file.body)).map((file) => `/${file.key}`);
-    assert.ok(changedFiles.length > 0);
-    assert.deepEqual(edge.invalidations, [changedFiles.sort()]);
+    const newFiles = renderedAfter.files.filter((file) => !renderedBefore.files.some((old) => old.key === file.key)).map((file) => file.key);
+    const changed = changedFiles(renderedBefore, renderedAfter).map((key) => `/${key}`).sort();
+    assert.ok(changed.includes('/binary/releases/agent-as-code/install.sh') && changed.includes('/homebrew/Formula/agent-as-code.rb'), changed.join(', '));
+    assert.deepEqual(edge.invalidations, [changed]);
     assert.ok(edge.invalidations[0]!.every((p) => !p.startsWith('/releases/')), 'artifacts are never invalidated');
     assert.equal(report.invalidation, 'I1');
 
@@ -240,8 +248,9 @@ describe('mirror deploy to CloudFront', () => {
     const invalidation = edge.calls.indexOf('CreateInvalidation');
     const putsBefore = s3.requests.slice(0, edge.s3Before[update]).filter((r) => r.method === 'PUT' && !r.key.startsWith('.mirror/')).map((r) => r.key);
     const putsAfter = s3.requests.slice(edge.s3Before[update]).filter((r) => r.method === 'PUT' && !r.key.startsWith('.mirror/')).map((r) => r.key);
-    assert.deepEqual(putsBefore.sort(), ['binary/releases/agent-as-code/1/12/agent_as_code_1.12.3_SHA256SUMS', 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip']);
-    assert.deepEqual(putsAfter.map((key) => `/${key}`).sort(), changedFiles);
+    assert.deepEqual(newFiles, ['binary/releases/agent-as-code/1/12/agent_as_code_1.12.3_SHA256SUMS']);
+    assert.deepEqual(putsBefore.sort(), [...newFiles, 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip']);
+    assert.deepEqual(putsAfter.map((key) => `/${key}`).sort(), changed);
     assert.ok(edge.s3Before[invalidation]! > lastUpload(), 'the invalidation follows every upload');
     assert.ok(edge.calls.lastIndexOf('GetInvalidation') > invalidation);
   });
@@ -312,7 +321,12 @@ describe('mirror deploy to CloudFront', () => {
     assert.deepEqual(edge.calls.filter((call) => /^(Update|Publish|Create)/.test(call)), []);
     assert.ok(s3.requests.every((r) => r.method === 'GET' || r.method === 'HEAD'));
     const text = formatPlan(report, 'the bucket');
-    assert.match(text, new RegExp(`KeyValueStore ${KVS_ARN}: \\d+ to put, 0 to delete`));
+    const before = new Map(edge.entries);
+    const after = await routesOf(store);
+    const puts = [...after].filter(([key, value]) => before.get(key) !== value).length;
+    const unrouted = [...before.keys()].filter((key) => !after.has(key));
+    assert.match(text, new RegExp(`KeyValueStore ${KVS_ARN}: ${puts} to put, ${unrouted.length} to delete\n`));
+    for (const key of unrouted) assert.ok(text.includes(`\n  delete ${key} (no longer routed)\n`), key);
     assert.match(text, /put \/binary\/releases\/agent-as-code\/1\.12\.3\/ \(new\)/);
     assert.match(text, /function mirror-routes: update and publish \(its code changed\)/);
     assert.match(text, /invalidate \d+ paths:\n( {2}\/\S+\n)*? {2}\/binary\/releases\/agent-as-code\/1\/12\/index\.json\n/);

@@ -70,6 +70,9 @@ async function getBytes(key: string): Promise<Buffer> {
 
 const puts = () => s3.requests.filter((r) => r.method === 'PUT' && r.key !== STATE_KEY).map((r) => r.key).sort();
 
+/** A site file's body as the bytes the bucket should hold: text as UTF-8, binary as is. */
+const bytesOf = (body: string | Uint8Array) => Buffer.from(body);
+
 async function renderedSample(dir: string) {
   return render(await loadCatalog(dir), await loadTemplates());
 }
@@ -79,13 +82,20 @@ describe('mirror deploy to S3', () => {
     await runDeploy();
     const site = await renderedSample(store);
     const blobTargets = Object.values(site.routes.paths).filter((target) => target.type === 'blob');
-    const expected = [...site.files.map((file) => file.key), ...blobTargets.map((target) => target.blob), STATE_KEY].sort();
+    // Several routes may name one blob (a .deb's binary-layout path and apt's pool path): one object.
+    const expected = [...site.files.map((file) => file.key), ...new Set(blobTargets.map((target) => target.blob)), STATE_KEY].sort();
     assert.deepEqual(await bucketKeys(), expected);
+    assert.ok(site.files.some((file) => typeof file.body !== 'string'), 'the sample has binary files (Packages.gz)');
     for (const file of site.files) {
-      assert.equal((await getBytes(file.key)).toString('utf8'), file.body, file.key);
+      assert.deepEqual(await getBytes(file.key), bytesOf(file.body), file.key);
       const head = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: file.key }));
       assert.equal(head.ContentType, file.contentType);
-      assert.equal(head.CacheControl, 'public, max-age=60');
+      assert.equal(head.CacheControl, file.cacheControl, file.key);
+      // Only content-addressed package indexes (apt's by-hash, yum's repodata) are cached for good.
+      if (file.cacheControl !== 'public, max-age=60') {
+        assert.equal(file.cacheControl, 'public, max-age=31536000, immutable', file.key);
+        assert.ok(file.key.includes(sha256(file.body)), `${file.key} is cached for good but not named by its hash`);
+      }
     }
     for (const target of blobTargets) {
       assert.deepEqual(await getBytes(target.blob), await readFile(path.join(SAMPLE_BLOBS, target.blob)), target.blob);
@@ -110,12 +120,21 @@ describe('mirror deploy to S3', () => {
     const before = await renderedSample(store);
     await addPatchRelease(store, path.join(work, 'blobs'));
     const after = await renderedSample(store);
-    const changed = after.files.filter((file) => before.files.find((old) => old.key === file.key)?.body !== file.body).map((file) => file.key);
+    const changed = after.files.filter((file) => {
+      const old = before.files.find((candidate) => candidate.key === file.key);
+      return old === undefined || !bytesOf(old.body).equals(bytesOf(file.body));
+    }).map((file) => file.key);
+    // The release changes its product's package-manager files too, and no other product's.
+    assert.ok(changed.includes('binary/releases/agent-as-code/install.sh') && changed.includes('homebrew/Formula/agent-as-code.rb'), changed.join(', '));
+    assert.ok(!changed.some((key) => key.startsWith('apt/') || key.startsWith('rpm/')), changed.join(', '));
+    const removed = before.files.filter((file) => !after.files.some((kept) => kept.key === file.key)).map((file) => file.key);
     s3.requests.length = 0;
     await runDeploy();
     const newBlob = 'releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip';
     assert.deepEqual(puts(), [newBlob, ...changed].sort());
     assert.equal(s3.requests.find((r) => r.method === 'PUT' && r.key !== STATE_KEY)?.key, newBlob);
+    const held = new Set(await bucketKeys());
+    assert.deepEqual(removed.filter((key) => held.has(key)), [], 'files the new site no longer has are deleted');
   });
 
   test('at every moment, every listing names only artifacts already in the bucket', async () => {
@@ -180,7 +199,7 @@ describe('mirror deploy to S3', () => {
     assert.ok(heads.includes('releases/1/12/3/agent_as_code_1.12.3_linux_amd64.zip'), 'after a cut-short deploy, the objects it was changing are read, not trusted from the record');
     assert.ok(heads.length < 20, `only those: ${heads.length}`);
     const site = await renderedSample(store);
-    for (const file of site.files) assert.equal((await getBytes(file.key)).toString('utf8'), file.body, file.key);
+    for (const file of site.files) assert.deepEqual(await getBytes(file.key), bytesOf(file.body), file.key);
   });
 
   test('an artifact key holding other bytes is refused, not overwritten', async () => {
@@ -229,10 +248,18 @@ describe('signed mirror deploy to S3', () => {
     return site;
   }
 
-  /** URL → site key of every snapshot entry, as the route table serves it: file paths and endpoint answers, HTML apart. */
-  function entryKeys(site: RenderedSite): { indexes: Map<string, string>; pages: Map<string, string> } {
+  /**
+   * URL → site key of every snapshot entry, as the route tables serve it: file paths and endpoint
+   * answers, HTML apart. A URL the later sites route is looked up there.
+   */
+  function entryKeys(...sites: RenderedSite[]): { indexes: Map<string, string>; pages: Map<string, string> } {
     const indexes = new Map<string, string>();
     const pages = new Map<string, string>();
+    for (const site of sites) addEntryKeys(site, indexes, pages);
+    return { indexes, pages };
+  }
+
+  function addEntryKeys(site: RenderedSite, indexes: Map<string, string>, pages: Map<string, string>): void {
     for (const [url, target] of Object.entries(site.routes.paths)) {
       if (target.type !== 'file') continue;
       indexes.set(url, target.key);
@@ -246,7 +273,6 @@ describe('signed mirror deploy to S3', () => {
         if (html !== undefined) pages.set(url, html);
       }
     }
-    return { indexes, pages };
   }
 
   /** Digests of the bytes read so far, by ETag (the bytes' MD5 here): a check reads each object once. */
@@ -271,16 +297,18 @@ describe('signed mirror deploy to S3', () => {
    * What is wrong with the snapshot the bucket holds now: a bad signature, an entry no route serves,
    * an entry naming an object the bucket lacks, or one whose bytes differ from the named hash and
    * length. `changing` are keys a deploy in flight overwrites before its own snapshot replaces this
-   * one: their hashes may already be the new ones (their objects must still exist).
+   * one: their hashes may already be the new ones (their objects must still exist). `sites` are the
+   * sites whose snapshot the bucket may hold: while a deploy is in flight, the one before it too,
+   * whose snapshot may name files the new site drops (deleted only after the new snapshot is up).
    */
-  async function snapshotProblems(site: RenderedSite, changing: ReadonlySet<string> = new Set()): Promise<{ snapshot?: SnapshotPayload; problems: string[] }> {
+  async function snapshotProblems(sites: readonly RenderedSite[], changing: ReadonlySet<string> = new Set()): Promise<{ snapshot?: SnapshotPayload; problems: string[] }> {
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket }));
     const keys = new Map((listed.Contents ?? []).map((item) => [item.Key!, item.ETag!]));
     if (!keys.has(SNAPSHOT_KEY)) return { problems: [] };
     const text = (await getBytes(SNAPSHOT_KEY)).toString('utf8');
     const checked = await verifySnapshot(text, signing.keyring.active.map((key) => key.jwk), new Set());
     if (!checked.ok) return { problems: [`the snapshot does not verify: ${checked.message}`] };
-    const routes = entryKeys(site);
+    const routes = entryKeys(...sites);
     const problems: string[] = [];
     for (const [kind, entries, lookup] of [['indexes', checked.payload.indexes, routes.indexes], ['pages', checked.payload.pages, routes.pages]] as const) {
       for (const [url, named] of Object.entries(entries)) {
@@ -302,8 +330,9 @@ describe('signed mirror deploy to S3', () => {
   /**
    * Deploys with signing while checking the bucket's snapshot after every PUT; returns the deploy's
    * site PUTs in order, the problems found, and how many checks compared every entry's bytes.
+   * `sites`: the site deployed before, if any, then the site this deploy makes.
    */
-  async function deployChecked(site: RenderedSite) {
+  async function deployChecked(...sites: RenderedSite[]) {
     const from = s3.requests.length;
     const problems: string[] = [];
     let strictChecks = 0;
@@ -312,7 +341,7 @@ describe('signed mirror deploy to S3', () => {
       // (the snapshot step waits for the steps before it), so the others must match it exactly.
       const puts = s3.requests.filter((r) => r.method === 'PUT').map((r) => r.key);
       const changing = new Set(puts.slice(puts.lastIndexOf(SNAPSHOT_KEY) + 1));
-      const checked = await snapshotProblems(site, changing);
+      const checked = await snapshotProblems(sites, changing);
       if (checked.snapshot && changing.size === 0) strictChecks++;
       problems.push(...checked.problems.map((problem) => `after PUT ${key}: ${problem}`));
     };
@@ -335,7 +364,7 @@ describe('signed mirror deploy to S3', () => {
     assert.equal(deployed.puts.at(-1), SNAPSHOT_KEY, 'the snapshot is the last object of the first deploy');
     assert.equal(deployed.puts.filter((key) => key === SNAPSHOT_KEY).length, 1);
     assert.ok(deployed.strictChecks >= 1, 'the snapshot was checked against every object as it landed');
-    const landed = await snapshotProblems(first);
+    const landed = await snapshotProblems([first]);
     assert.deepEqual(landed.problems, []);
     assert.equal(Object.keys(landed.snapshot!.indexes).length, entryKeys(first).indexes.size - 1, 'it names every file but itself');
     assert.equal(Object.keys(landed.snapshot!.pages).length, entryKeys(first).pages.size);
@@ -348,13 +377,13 @@ describe('signed mirror deploy to S3', () => {
     // `<sums>.sig` is a route to the primary key's `<sums>.<KEYID>.sig`, not an object of its own.
     const signed = [newSums[0]!, `${newSums[0]}.${keyId}.sig`];
     assert.deepEqual(second.routes.paths[`/${newSums[0]}.sig`], { type: 'file', key: `${newSums[0]}.${keyId}.sig` });
-    const redeployed = await deployChecked(second);
+    const redeployed = await deployChecked(first, second);
     assert.deepEqual(redeployed.problems, []);
     assert.equal(redeployed.puts.at(-1), SNAPSHOT_KEY, 'the snapshot is the last object of the deploy adding a release');
     assert.equal(redeployed.puts.filter((key) => key === SNAPSHOT_KEY).length, 1);
     assert.ok(redeployed.strictChecks >= 1);
     for (const key of signed) assert.ok(redeployed.puts.indexOf(key) >= 0 && redeployed.puts.indexOf(key) < redeployed.puts.indexOf(SNAPSHOT_KEY), `${key} goes up before the snapshot`);
-    const final = await snapshotProblems(second);
+    const final = await snapshotProblems([second]);
     assert.deepEqual(final.problems, []);
     for (const key of signed) assert.deepEqual(final.snapshot!.indexes[`/${key}`], await digestOf(key), `the new snapshot names /${key}`);
     assert.deepEqual(final.snapshot!.indexes[`/${newSums[0]}.sig`], await digestOf(`${newSums[0]}.${keyId}.sig`), 'and the primary\'s .sig under its own URL');

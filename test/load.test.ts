@@ -5,7 +5,8 @@ import { readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { LoadError, formatProblem, loadCatalog, type Problem } from '../generator/load/index.ts';
-import { resolveChannel, type Catalog, type Product } from '../generator/model/catalog.ts';
+import { formatOf, resolveChannel, type Catalog, type Product } from '../generator/model/catalog.ts';
+import { rpmMetadata } from '../generator/packages/rpm.ts';
 import {
   SAMPLE_RELEASES,
   agentArtifact,
@@ -84,6 +85,7 @@ describe('loadCatalog: the sample store', () => {
       catalog.products.map(({ name, title, layout, filePrefix, homepage }) => ({ name, title, layout, filePrefix, homepage })),
       [
         { name: 'agent-as-code', title: 'Agent as Code', layout: 'binary', filePrefix: 'agent_as_code', homepage: 'https://github.com/example/agent-as-code' },
+        { name: 'mirror-agent', title: 'Mirror Agent', layout: 'binary', filePrefix: 'mirror_agent', homepage: 'https://github.com/example/mirror-agent' },
         { name: 'scalepad-agent', title: 'Scalepad Agent', layout: 'agent', filePrefix: 'scalepad_agent', homepage: null },
       ],
     );
@@ -110,7 +112,19 @@ describe('loadCatalog: the sample store', () => {
         assert.equal(release.status, 'active');
         assert.deepEqual(
           release.artifacts,
-          data.artifacts.map((a) => ({ platform: a.platform, arch: a.arch, filename: a.filename, size: a.size, sha256: a.sha256, contentType: a.content_type, blob: a.blob })),
+          data.artifacts.map((a) => ({
+            platform: a.platform,
+            arch: a.arch,
+            format: formatOf(a.filename),
+            filename: a.filename,
+            size: a.size,
+            sha256: a.sha256,
+            contentType: a.content_type,
+            blob: a.blob,
+            ...(a.deb ? { deb: a.deb } : {}),
+            // The stored header leaves empty fields out; the schema fills them in.
+            ...(a.rpm ? { rpm: rpmMetadata.parse(a.rpm) } : {}),
+          })),
           `${product.name} ${release.version}`,
         );
       }
@@ -571,6 +585,49 @@ describe('loadCatalog: bad inputs', () => {
     await assertProblems(dir, [{ file: 'tool/old', path: '', message: /^unexpected file/ }]);
   });
 
+  test('package settings: an unknown output, a bad package name, a bad apt component, each at its JSON path', async () => {
+    await editJson(path.join(dir, 'tool', 'product.json'), (data) => {
+      data.packages = { outputs: ['homebrew', 'snap'], name: 'Tool Name', apt: { component: 'Main Stuff' } };
+    });
+    await assertProblems(dir, [
+      { file: 'tool/product.json', path: 'packages.outputs[1]', message: /install-script/ },
+      { file: 'tool/product.json', path: 'packages.name', message: /^must be lower-case letters, digits and `\+\.-`/ },
+      { file: 'tool/product.json', path: 'packages.apt.component', message: /^must be lower-case letters, digits and dashes$/ },
+    ]);
+  });
+
+  test('package settings: package-manager outputs on a desktop-agent product', async () => {
+    await editJson(path.join(dir, 'desk', 'product.json'), (data) => {
+      data.packages = { outputs: ['scoop'] };
+    });
+    await assertProblems(dir, [{ file: 'desk/product.json', path: 'packages.outputs', message: /^package-manager outputs are for binary-layout products$/ }]);
+  });
+
+  test('package settings: an output listed twice', async () => {
+    await editJson(path.join(dir, 'tool', 'product.json'), (data) => {
+      data.packages = { outputs: ['scoop', 'scoop'] };
+    });
+    await assertProblems(dir, [{ file: 'tool/product.json', path: 'packages.outputs', message: /^lists an output twice$/ }]);
+  });
+
+  test('a .deb of a product with the apt output needs the control fields release add reads from it', async () => {
+    await editJson(path.join(dir, 'tool', 'product.json'), (data) => {
+      data.packages = { outputs: ['apt'] };
+    });
+    await editJson<ReleaseJson>(tool100(), (data) => {
+      data.artifacts.push({ ...binaryArtifact('tool', '1.0.0', 'linux', 'amd64'), filename: 'tool_1.0.0_linux_amd64.deb', blob: 'releases/1/0/0/tool_1.0.0_linux_amd64.deb' });
+    });
+    await assertProblems(dir, [{ file: 'tool/1.0.0.json', path: 'artifacts[3]', message: /^a \.deb needs its control fields/ }]);
+  });
+
+  test('an archive and a .deb for one platform sit side by side; two .debs for it do not', async () => {
+    await editJson<ReleaseJson>(tool100(), (data) => {
+      const deb = { ...binaryArtifact('tool', '1.0.0', 'linux', 'amd64'), filename: 'tool_1.0.0_linux_amd64.deb', blob: 'releases/1/0/0/tool_1.0.0_linux_amd64.deb' };
+      data.artifacts.push(deb, { ...deb, filename: 'tool_1.0.0_linux_amd64.2.deb', blob: 'releases/1/0/0/tool_1.0.0_linux_amd64.2.deb' });
+    });
+    await assertProblems(dir, [{ file: 'tool/1.0.0.json', path: 'artifacts[4]', message: /^a second \.deb artifact for linux\/amd64$/ }]);
+  });
+
   test('every problem of several broken files is reported in one LoadError', async () => {
     await writeFile(path.join(dir, 'notes.txt'), 'x');
     await editJson(path.join(dir, 'mirror.json'), (data) => {
@@ -665,6 +722,6 @@ describe('mirror build with a bad store', () => {
     await copySampleStore(path.join(dir, 'sample'), { releases: true });
     const result = await runCli(['build', '--releases', path.join(dir, 'sample'), '--out', path.join(dir, 'site')]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /^built 2 products, 7 releases/);
+    assert.match(result.stdout, /^built 3 products, 10 releases/);
   });
 });

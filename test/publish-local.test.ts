@@ -86,6 +86,9 @@ describe('publish to a local directory', () => {
       `${base}/index.html`,
       `${base}/index.json`,
       `${base}/versions.json`,
+      // 1.12.3 ships a Windows archive only: the Scoop manifest names it; install.sh and the
+      // Homebrew formula keep 1.12.2, the newest release they can install.
+      'public/scoop/bucket/agent-as-code.json',
       // 1.12.3 becomes the newest stable release the site-wide indexes name.
       'public/binary/releases/index.html',
       'public/binary/releases/index.json',

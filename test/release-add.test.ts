@@ -326,7 +326,7 @@ describe('addRelease: refused input', () => {
   test('refuses an unknown product, naming the known ones', async () => {
     const file = await artifactFile('nope_2.0.0_linux_amd64.zip');
     const before = await snapshot();
-    await assert.rejects(add('nope', '2.0.0', [{ path: file.path }]), /^Error: Unknown product `nope`; the store has `agent-as-code`, `scalepad-agent`$/);
+    await assert.rejects(add('nope', '2.0.0', [{ path: file.path }]), /^Error: Unknown product `nope`; the store has `agent-as-code`, `mirror-agent`, `scalepad-agent`$/);
     assert.deepEqual(await snapshot(), before);
   });
 

@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import type { z } from 'zod';
-import { defaultChannels, sortBySemver, type Catalog, type Product, type Release } from '../model/catalog.ts';
+import { defaultChannels, formatOf, sortBySemver, type Catalog, type Product, type Release } from '../model/catalog.ts';
 import { contentTypeFor } from '../model/content-types.ts';
 import type { RegistryPackage } from '../model/registry.ts';
 import { readJson, validate } from './json-file.ts';
@@ -61,15 +61,38 @@ export async function loadProductSettings(dir: string, name: string): Promise<Om
   const settings = await readJson(file, productFile, reportInto(problems));
   if (problems.length > 0) throw new LoadError(problems);
   if (!settings) return undefined;
-  return { name: settings.name, title: settings.title, description: settings.description, homepage: settings.homepage, layout: settings.layout, filePrefix: filePrefixOf(settings) };
+  return productOf(settings);
+}
+
+/** A product's settings in the model's terms, defaults filled in. */
+function productOf(settings: z.output<typeof productFile>): Omit<Product, 'releases'> {
+  const packages = settings.packages;
+  const name = packages?.name ?? settings.name;
+  return {
+    name: settings.name,
+    title: settings.title,
+    description: settings.description,
+    homepage: settings.homepage,
+    layout: settings.layout,
+    filePrefix: filePrefixOf(settings),
+    packages: {
+      outputs: packages?.outputs ?? [],
+      name,
+      binary: packages?.binary ?? settings.name,
+      windowsBinary: packages?.windows_binary ?? `${packages?.binary ?? settings.name}.exe`,
+      license: packages?.license ?? null,
+      apt: { component: packages?.apt.component ?? 'main' },
+      rpm: { repository: packages?.rpm.repository ?? name },
+    },
+  };
 }
 
 /** Checks one release file's data as the loader would; an empty list means it is valid. */
-export function validateRelease(file: string, data: unknown, product: Pick<Product, 'layout' | 'filePrefix'>): Problem[] {
+export function validateRelease(file: string, data: unknown, product: Pick<Product, 'layout' | 'filePrefix' | 'packages'>): Problem[] {
   const problems: Problem[] = [];
   const report = reportInto(problems);
   const parsed = validate(file, releaseFile, data, report);
-  if (parsed) checkRelease(toRelease(parsed), product.layout, product.filePrefix, file, report);
+  if (parsed) checkRelease(toRelease(parsed), product, file, report);
   return problems;
 }
 
@@ -90,19 +113,11 @@ async function loadProduct(dir: string, dirName: string, report: Report): Promis
     if (!data) continue;
     if (`${data.version}.json` !== name) report(file, 'version', `must match the file name \`${name}\`, got \`${data.version}\``);
     const release = toRelease(data);
-    if (settings) checkRelease(release, settings.layout, filePrefixOf(settings), file, report);
+    if (settings) checkRelease(release, productOf(settings), file, report);
     releases.push(release);
   }
   if (!settings) return undefined;
-  return {
-    name: settings.name,
-    title: settings.title,
-    description: settings.description,
-    homepage: settings.homepage,
-    layout: settings.layout,
-    filePrefix: filePrefixOf(settings),
-    releases: sortBySemver(releases),
-  };
+  return { ...productOf(settings), releases: sortBySemver(releases) };
 }
 
 function filePrefixOf(settings: z.output<typeof productFile>): string {
@@ -124,17 +139,21 @@ function toRelease(data: z.output<typeof releaseFile>): Release {
     artifacts: data.artifacts.map((artifact) => ({
       platform: artifact.platform,
       arch: artifact.arch,
+      format: formatOf(artifact.filename),
       filename: artifact.filename,
       size: artifact.size,
       sha256: artifact.sha256,
       contentType: artifact.content_type ?? contentTypeFor(artifact.filename),
       blob: artifact.blob,
+      ...(artifact.deb ? { deb: artifact.deb } : {}),
+      ...(artifact.rpm ? { rpm: artifact.rpm } : {}),
     })),
   };
 }
 
 /** Rules that span fields of one release. */
-function checkRelease(release: Release, layout: Product['layout'], filePrefix: string, file: string, report: Report): void {
+function checkRelease(release: Release, product: Pick<Product, 'layout' | 'filePrefix' | 'packages'>, file: string, report: Report): void {
+  const { layout, filePrefix, packages } = product;
   if (release.prerelease && release.channels.includes('stable')) {
     report(file, 'channels', 'a prerelease cannot be in channel `stable`');
   }
@@ -142,9 +161,14 @@ function checkRelease(release: Release, layout: Product['layout'], filePrefix: s
   const filenames = new Set<string>();
   release.artifacts.forEach((artifact, i) => {
     const at = `artifacts[${i}]`;
+    // One artifact per platform, architecture and format: an archive, a .deb and an .rpm may sit side by side.
     const target = `${artifact.platform}/${artifact.arch}`;
-    if (targets.has(target)) report(file, at, `a second artifact for ${target}`);
-    targets.add(target);
+    const slot = artifact.format === 'archive' || artifact.format === 'file' ? target : `${target} ${artifact.format}`;
+    if (targets.has(slot)) report(file, at, `a second ${artifact.format === 'deb' || artifact.format === 'rpm' ? `.${artifact.format} ` : ''}artifact for ${target}`);
+    targets.add(slot);
+    // A repository lists a package by the fields read from it when it was added.
+    if (artifact.format === 'deb' && !artifact.deb && packages.outputs.includes('apt')) report(file, at, 'a .deb needs its control fields (`deb`); add it with `mirror release add`, which reads them from the package');
+    if (artifact.format === 'rpm' && !artifact.rpm && packages.outputs.includes('rpm')) report(file, at, 'an .rpm needs its header fields (`rpm`); add it with `mirror release add`, which reads them from the package');
     if (layout === 'binary') {
       const expected = `${filePrefix}_${release.version}_${artifact.platform}_${artifact.arch}.`;
       if (!artifact.filename.startsWith(expected)) report(file, `${at}.filename`, `must start with \`${expected}\`, got \`${artifact.filename}\``);

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import semver from 'semver';
 import { ARCHES, PLATFORMS, canonicalArch, canonicalPlatform } from '../model/platforms.ts';
 import { CHANNELS } from '../model/catalog.ts';
+import { debMetadata } from '../packages/deb.ts';
+import { rpmMetadata } from '../packages/rpm.ts';
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const SLUG = /^[a-z0-9][a-z0-9-]*$/;
@@ -44,6 +46,35 @@ export const siteFile = z.strictObject({
     .default(''),
 });
 
+/** Which package-manager files a product gets, and what they need to know. */
+export const PACKAGE_OUTPUTS = ['install-script', 'homebrew', 'scoop', 'apt', 'rpm'] as const;
+
+const packagesSettings = z.strictObject({
+  outputs: z
+    .array(z.enum(PACKAGE_OUTPUTS))
+    .refine((outputs) => new Set(outputs).size === outputs.length, { message: 'lists an output twice' })
+    .default([]),
+  /** The package's name in every package manager (Homebrew formula, Scoop manifest, apt and rpm). */
+  name: z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'must be lower-case letters, digits and `+.-`, as Debian, rpm and Homebrew accept').optional(),
+  /** The executable inside each archive, and the command it installs as. */
+  binary: safeFilename.optional(),
+  /** The executable inside Windows archives; `<binary>.exe` by default. */
+  windows_binary: safeFilename.optional(),
+  /** An SPDX license expression, e.g. Apache-2.0. */
+  license: z.string().min(1).optional(),
+  apt: z
+    .strictObject({
+      component: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be lower-case letters, digits and dashes').default('main'),
+    })
+    .default({ component: 'main' }),
+  rpm: z
+    .strictObject({
+      /** The repository's id in a .repo file. */
+      repository: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits and `._-`').optional(),
+    })
+    .default({}),
+});
+
 export const productFile = z.strictObject({
   name: z.string().regex(SLUG, 'must be lower-case letters, digits and dashes'),
   title: z.string().min(1),
@@ -51,6 +82,12 @@ export const productFile = z.strictObject({
   homepage: z.url().nullable().default(null),
   layout: z.enum(['binary', 'agent']),
   file_prefix: z.string().regex(/^[a-z0-9][a-z0-9_]*$/, 'must be lower-case letters, digits and underscores').optional(),
+  packages: packagesSettings.optional(),
+}).superRefine((product, ctx) => {
+  // Package managers install binaries: the desktop agent's installers have their own channel.
+  if (product.layout !== 'binary' && (product.packages?.outputs.length ?? 0) > 0) {
+    ctx.addIssue({ code: 'custom', path: ['packages', 'outputs'], message: 'package-manager outputs are for binary-layout products' });
+  }
 });
 
 export const artifactEntry = z.strictObject({
@@ -61,6 +98,10 @@ export const artifactEntry = z.strictObject({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'not a 64-character lower-case hex string'),
   content_type: z.string().regex(/^[a-z]+\/[A-Za-z0-9.+-]+$/, 'not a MIME type').optional(),
   blob: blobKey,
+  /** A .deb's control fields, which `mirror release add` reads from the package. */
+  deb: debMetadata.optional(),
+  /** An .rpm's header fields, which `mirror release add` reads from the package. */
+  rpm: rpmMetadata.optional(),
 });
 
 export const releaseFile = z.strictObject({

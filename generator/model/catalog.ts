@@ -1,6 +1,8 @@
 // The typed model every later step works from. Built by load/, read by render/; no I/O here.
 import semver from 'semver';
 import type { Arch, Platform } from './platforms.ts';
+import type { DebMetadata } from '../packages/deb.ts';
+import type { RpmMetadata } from '../packages/rpm.ts';
 import type { RegistryPackage } from './registry.ts';
 
 export const CHANNELS = ['stable', 'latest'] as const;
@@ -15,15 +17,22 @@ export interface SiteSettings {
   baseUrl: string;
 }
 
+/** What an artifact is, from its file name: what package managers pick from a release. */
+export type ArtifactFormat = 'archive' | 'deb' | 'rpm' | 'file';
+
 export interface Artifact {
   platform: Platform;
   arch: Arch;
+  format: ArtifactFormat;
   filename: string;
   size: number;
   sha256: string;
   contentType: string;
   /** Key of the bytes in the blob store. */
   blob: string;
+  /** A .deb's control fields, an .rpm's header fields: what apt and yum indexes list. */
+  deb?: DebMetadata;
+  rpm?: RpmMetadata;
 }
 
 export interface Release {
@@ -47,8 +56,34 @@ export interface Product {
   layout: Layout;
   /** Binary layout: artifact names are `<filePrefix>_<version>_<platform>_<arch>.<ext>`. */
   filePrefix: string;
+  /** Package-manager outputs and their settings; `outputs` empty for none. */
+  packages: PackageSettings;
   /** Ascending semver precedence. */
   releases: Release[];
+}
+
+export type PackageOutput = 'install-script' | 'homebrew' | 'scoop' | 'apt' | 'rpm';
+
+export interface PackageSettings {
+  outputs: PackageOutput[];
+  /** The package's name in every package manager; the product's name by default. */
+  name: string;
+  /** The executable inside each archive; the product's name by default. */
+  binary: string;
+  /** The executable inside Windows archives; `<binary>.exe` by default. */
+  windowsBinary: string;
+  license: string | null;
+  apt: { component: string };
+  /** The rpm repository's id; the package name by default. */
+  rpm: { repository: string };
+}
+
+/** An artifact's format, from its file name. */
+export function formatOf(filename: string): ArtifactFormat {
+  if (filename.endsWith('.deb')) return 'deb';
+  if (filename.endsWith('.rpm')) return 'rpm';
+  if (/\.(zip|tar\.gz|tgz|tar\.xz|tar\.zst)$/.test(filename)) return 'archive';
+  return 'file';
 }
 
 export interface Catalog {
@@ -65,10 +100,10 @@ export function defaultChannels(version: string): Channel[] {
 }
 
 /** The newest active release in a channel, or undefined; yanked releases never resolve. */
-export function resolveChannel(product: Product, channel: Channel): Release | undefined {
+export function resolveChannel(product: Product, channel: Channel, usable: (release: Release) => boolean = () => true): Release | undefined {
   for (let i = product.releases.length - 1; i >= 0; i--) {
     const release = product.releases[i]!;
-    if (release.status === 'active' && release.channels.includes(channel)) return release;
+    if (release.status === 'active' && release.channels.includes(channel) && usable(release)) return release;
   }
   return undefined;
 }

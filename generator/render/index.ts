@@ -3,6 +3,7 @@ import { resolveChannel, type Catalog } from '../model/catalog.ts';
 import { AGENT_ROOT, DOWNLOADS_ROOT, renderAgentProduct } from './agent.ts';
 import { BINARY_ROOT, renderBinaryProduct } from './binary.ts';
 import { createPageRenderer, type Templates } from './html.ts';
+import { renderPackages } from './packages/index.ts';
 import { renderRegistry } from './registry.ts';
 import type { Endpoint, PathTarget, RouteTable } from './route-table.ts';
 import { CACHE_SHORT, jsonFile, type SiteFile } from './site-file.ts';
@@ -38,6 +39,9 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
       endpoints.push(...output.endpoints);
     }
   }
+  const packages = renderPackages(catalog);
+  files.push(...packages.files);
+  addPaths(packages.paths);
   const registry = renderRegistry(catalog.registry, pages, catalog.site.baseUrl);
   files.push(...registry.files);
   addPaths(registry.paths);

@@ -190,6 +190,7 @@ export function printBuild(report: BuildReport, site: string): void {
     const snapshot = signing.snapshot ? `; snapshot version ${signing.snapshot.version}${signing.snapshot.resigned ? '' : ' (unchanged)'}, expires ${signing.snapshot.expires}` : '';
     console.log(`signed by ${signing.keys} key${signing.keys > 1 ? 's' : ''}: ${signing.signaturesMade} signatures made, ${signing.signaturesReused} reused${snapshot}`);
   }
+  if (report.packageOriginDefault) console.log(`package files (install.sh, Homebrew, Scoop, apt, yum) point at ${report.packageOriginDefault}: set base_url in mirror.json for a deployed mirror`);
   if (report.cloudFrontProblem) console.warn(`warning: mirror deploy --distribution-id would refuse this site: ${report.cloudFrontProblem}`);
 }
 
