@@ -89,8 +89,13 @@ function fileEntry(product: Product, release: Release, artifact: Artifact) {
     architecture: artifact.arch,
     size: artifact.size,
     last_modified: release.publishedAt,
-    download_url: `/${BINARY_ROOT}/${product.name}/${release.major}/${release.minor}/${artifact.filename}`,
+    download_url: artifactPath(product, release, artifact),
   };
+}
+
+/** Where the binary layout serves an artifact: `/binary/releases/<product>/<major>/<minor>/<file>`. */
+export function artifactPath(product: Product, release: Release, artifact: Artifact): string {
+  return `/${BINARY_ROOT}/${product.name}/${release.major}/${release.minor}/${artifact.filename}`;
 }
 
 function groupByMinor(product: Product, base: string): Map<string, Release[]> {

@@ -3,7 +3,7 @@
 // on_intel/on_arm blocks. Rendered as text: Homebrew has no formula format but Ruby.
 import { resolveChannel, type Artifact, type Product, type Release, type SiteSettings } from '../../model/catalog.ts';
 import type { Arch, Platform } from '../../model/platforms.ts';
-import { BINARY_ROOT, type LayoutOutput } from '../binary.ts';
+import { BINARY_ROOT, artifactPath, type LayoutOutput } from '../binary.ts';
 import { CACHE_SHORT, TEXT_TYPE } from '../site-file.ts';
 import { packageOrigin } from './origin.ts';
 
@@ -114,7 +114,7 @@ function archiveFor(release: Release, platform: Platform, arch: Arch): Artifact 
 }
 
 function downloadUrl(origin: string, product: Product, release: Release, artifact: Artifact): string {
-  return `${origin}/${BINARY_ROOT}/${product.name}/${release.major}/${release.minor}/${artifact.filename}`;
+  return `${origin}${artifactPath(product, release, artifact)}`;
 }
 
 /** A double-quoted Ruby string literal: JSON's escapes are Ruby's too, and `#` must not start an interpolation. */

@@ -3,7 +3,7 @@
 // autoupdate rules with which a bucket's own copy follows the mirror.
 import { resolveChannel, type Artifact, type Product, type Release, type SiteSettings } from '../../model/catalog.ts';
 import type { Arch } from '../../model/platforms.ts';
-import { BINARY_ROOT, sumsName, type LayoutOutput } from '../binary.ts';
+import { BINARY_ROOT, artifactPath, sumsName, type LayoutOutput } from '../binary.ts';
 import { jsonFile } from '../site-file.ts';
 import { packageOrigin } from './origin.ts';
 
@@ -41,7 +41,7 @@ export function renderScoopManifest(product: Product, site: SiteSettings): Layou
     homepage: product.homepage ?? `${base}/`,
     license: product.packages.license ?? UNKNOWN_LICENSE,
     architecture: Object.fromEntries(
-      archives.map(({ key, archive }) => [key, { url: `${base}/${release.major}/${release.minor}/${archive.filename}`, hash: archive.sha256 }]),
+      archives.map(({ key, archive }) => [key, { url: `${origin}${artifactPath(product, release, archive)}`, hash: archive.sha256 }]),
     ),
     bin: product.packages.windowsBinary,
     // The mirror's versions list also holds prereleases and yanked releases; this manifest's own
