@@ -114,7 +114,8 @@ describe('mirror serve with MIRROR_S3_BUCKET', () => {
     const server = await startSidecarProcess(env);
     try {
       await waitFor(async () => /site_remote_publishes_total\{result="failed"\} 1/.test(await (await fetch(`${server.url}/metrics`)).text()), 'the failed publish to be counted');
-      assert.match(server.output(), /publishing to S3 failed/);
+      // The log line travels through the child's pipe and may arrive after the metric is served.
+      await waitFor(async () => /publishing to S3 failed/.test(server.output()), 'the failed publish to be logged');
     } finally {
       server.child.kill('SIGTERM');
       assert.equal(await server.exited, 0);
