@@ -9,10 +9,13 @@
 // HTTPS handler, and task assignment latency to the task stream, on SQLite and, with
 // TEST_DATABASE_URL or BENCH_DATABASE_URL set, PostgreSQL), and signing (a full build of the same
 // 10,000 releases signed against unsigned, wall time and peak RSS; the signatures a rebuild after
-// adding one release makes; one signature by node:crypto against openpgp.sign); prints a Markdown table.
+// adding one release makes; one signature by node:crypto against openpgp.sign), and the
+// package-manager outputs (full builds of the same store with product.json `packages.outputs` off
+// and on, zips only and with fake .deb and .rpm artifacts for apt and rpm; the files a rebuild after
+// adding one release writes with them on); prints a Markdown table.
 // Progress goes to stderr.
 // Work files go under $TMPDIR (default /tmp): the build rows measure that file system as much as our code.
-// BENCH_ROWS=build,deploy,edge,hashing,upload,registry,fleet,signing picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
+// BENCH_ROWS=build,deploy,edge,hashing,upload,registry,fleet,signing,packages picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
 // deploy store to N × 1,000 releases (default 10), for trying the deploy rows out quickly;
 // BENCH_DEPLOY_AWS_FULL=1 also times `aws s3 sync` of the full store into an empty bucket (minutes more).
 import { execFileSync } from 'node:child_process';
@@ -25,6 +28,7 @@ import { benchDeploys, type DeployBench } from './deploy.ts';
 import { benchEdge } from './edge.ts';
 import { benchFleet } from './fleet.ts';
 import { benchHashing } from './hashing.ts';
+import { benchPackages, type PackagesBench } from './packages.ts';
 import { benchRegistry, type RegistryBench } from './registry.ts';
 import { benchSigning, type SigningBench } from './signing.ts';
 import { DEFAULT_SHAPE } from './synthetic-store.ts';
@@ -35,7 +39,7 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const work = await mkdtemp(path.join(tmpdir(), 'mirror-bench-'));
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,edge,hashing,upload,registry,fleet,signing').split(',').map((group) => group.trim()));
+const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,edge,hashing,upload,registry,fleet,signing,packages').split(',').map((group) => group.trim()));
 const majors = Number(process.env.BENCH_DEPLOY_MAJORS ?? DEFAULT_SHAPE.majors);
 
 try {
@@ -48,6 +52,7 @@ try {
   let registry: RegistryBench | undefined;
   let fleet: Row[] = [];
   let signing: SigningBench | undefined;
+  let packages: PackagesBench | undefined;
   if (groups.has('build')) builds = await benchBuilds(work, repo, progress);
   if (groups.has('deploy')) deploys = await benchDeploys(work, repo, progress, { ...DEFAULT_SHAPE, majors });
   if (groups.has('edge')) edge = await benchEdge(work, progress);
@@ -56,10 +61,11 @@ try {
   if (groups.has('registry')) registry = await benchRegistry(work, repo, progress);
   if (groups.has('fleet')) fleet = await benchFleet(work, repo, progress);
   if (groups.has('signing')) signing = await benchSigning(work, repo, progress);
+  if (groups.has('packages')) packages = await benchPackages(work, repo, progress);
   console.log(`Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${type()} ${release()}`);
   console.log(`Code: ${revision()}.`);
   console.log(`Commands ran from ${repo} in ${work} (removed afterwards); the whole bench took ${((performance.now() - started) / 60_000).toFixed(1)} min.\n`);
-  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...edge, ...hashing, ...uploads, ...(registry?.rows ?? []), ...fleet, ...(signing?.rows ?? [])]));
+  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...edge, ...hashing, ...uploads, ...(registry?.rows ?? []), ...fleet, ...(signing?.rows ?? []), ...(packages?.rows ?? [])]));
   if (builds) {
     console.log('\nBuild steps, from the CLI output:');
     for (const line of builds.steps) console.log(`- ${line}`);
@@ -75,6 +81,10 @@ try {
   if (signing) {
     console.log('\nSigning, from the CLI output:');
     for (const line of signing.notes) console.log(`- ${line}`);
+  }
+  if (packages) {
+    console.log('\nPackage outputs, from the CLI output:');
+    for (const line of packages.notes) console.log(`- ${line}`);
   }
 } finally {
   await rm(work, { recursive: true, force: true });
