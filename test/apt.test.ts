@@ -1,6 +1,7 @@
 // The apt repository: its files as rendered (hashes, by-hash copies, routes, suites, determinism),
 // then apt-get itself against the signed sample over HTTP, in a scratch directory that leaves
-// the machine's apt alone: update, list, download byte for byte, and refusal of a changed InRelease.
+// the machine's apt alone: update, list, download byte for byte, and refusal of a changed InRelease;
+// then the same build served by nginx with its generated config.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,6 +14,7 @@ import type { Catalog, Product } from '../generator/model/catalog.ts';
 import { APT_ROOT, renderAptRepository } from '../generator/render/packages/apt.ts';
 import type { SiteFile } from '../generator/render/site-file.ts';
 import { startEvilMirror } from './helpers/evil-mirror.ts';
+import { startNginx, whyNginxCannotRun, type RunningNginx } from './helpers/nginx.ts';
 import { SAMPLE_BLOBS, SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
 import { removeDir, tempDir } from './helpers/store.ts';
 
@@ -197,6 +199,59 @@ describe('apt-get against the signed sample', { skip: whyAptCannotRun() }, () =>
     } finally {
       await evil.close();
     }
+  });
+});
+
+describe('apt-get against the signed sample served by nginx', { skip: whyAptCannotRun() || whyNginxCannotRun() }, () => {
+  let site: SampleSite;
+  let nginx: RunningNginx;
+  let work: string;
+  before(async () => {
+    // The sidecar builds and signs the site; nginx serves that build, the sidecar only answers for comparison.
+    site = await startSampleSite(SAMPLE_RELEASES, SAMPLE_BLOBS, { signed: true });
+    nginx = await startNginx(site.site);
+    work = await tempDir('mirror-apt-nginx-');
+    const key = await fetch(`${nginx.url}/.well-known/pgp-keys.gpg`);
+    assert.equal(key.status, 200);
+    await writeFile(path.join(work, 'key.gpg'), Buffer.from(await key.arrayBuffer()));
+  });
+  after(async () => {
+    await nginx?.close();
+    await site?.close();
+    if (work) await removeDir(work);
+    assert.deepEqual(site?.errors ?? [], [], 'the sidecar logged no error');
+  });
+
+  test('update by hash from nginx, then download gives the bytes the sidecar serves', async () => {
+    const apt = await aptClient(path.join(work, 'stable'), path.join(work, 'key.gpg'), `${nginx.url}/${APT_ROOT}`, 'stable', 'amd64');
+    const update = await apt.run('apt-get', ['-o', 'Debug::Acquire::http=true', 'update']);
+    assert.equal(update.code, 0, `${update.stderr}\nnginx log:\n${nginx.log().slice(-2000)}`);
+    assert.doesNotMatch(update.stdout + update.stderr, /^(W|E):/m, 'no warning or error');
+    assert.match(update.stderr, /GET \/apt\/dists\/stable\/InRelease /);
+    assert.match(update.stderr, /GET \/apt\/dists\/stable\/main\/binary-amd64\/by-hash\/SHA256\/[0-9a-f]{64} /, 'the index comes by hash');
+    const download = await apt.run('apt-get', ['download', PRODUCT]);
+    assert.equal(download.code, 0, `${download.stderr}\nnginx log:\n${nginx.log().slice(-2000)}`);
+    assert.deepEqual(await readdir(apt.downloads), ['mirror-agent_1.1.0_amd64.deb']);
+    const downloaded = await readFile(path.join(apt.downloads, 'mirror-agent_1.1.0_amd64.deb'));
+    assert.deepEqual(downloaded, await readFile(path.join(SAMPLE_BLOBS, 'releases/1/1/0/mirror_agent_1.1.0_linux_amd64.deb')));
+    const fromSidecar = await fetch(`${site.url}/${APT_ROOT}/pool/main/m/mirror-agent/mirror-agent_1.1.0_amd64.deb`);
+    assert.equal(fromSidecar.status, 200);
+    assert.deepEqual(downloaded, Buffer.from(await fromSidecar.arrayBuffer()), 'the same bytes as the sidecar');
+    for (const file of ['InRelease', 'Release', 'Release.gpg']) {
+      const [fromNginx, fromSidecarFile] = await Promise.all([nginx.url, site.url].map(async (base) => Buffer.from(await (await fetch(`${base}/${APT_ROOT}/dists/stable/${file}`)).arrayBuffer())));
+      assert.deepEqual(fromNginx, fromSidecarFile, `${file}: the same bytes as the sidecar`);
+    }
+  });
+
+  test('latest on arm64: the prerelease whose `~` apt percent-encodes', async () => {
+    const apt = await aptClient(path.join(work, 'latest'), path.join(work, 'key.gpg'), `${nginx.url}/${APT_ROOT}`, 'latest', 'arm64');
+    const update = await apt.run('apt-get', ['update']);
+    assert.equal(update.code, 0, update.stderr);
+    const download = await apt.run('apt-get', ['-o', 'Debug::Acquire::http=true', 'download', `${PRODUCT}:arm64`]);
+    assert.match(download.stderr, /GET \/apt\/pool\/main\/m\/mirror-agent\/mirror-agent_1\.2\.0%7erc\.1_arm64\.deb /);
+    assert.equal(download.code, 0, `${download.stderr}\nnginx log:\n${nginx.log().slice(-2000)}`);
+    assert.deepEqual(await readdir(apt.downloads), ['mirror-agent_1.2.0~rc.1_arm64.deb']);
+    assert.deepEqual(await readFile(path.join(apt.downloads, 'mirror-agent_1.2.0~rc.1_arm64.deb')), await readFile(path.join(SAMPLE_BLOBS, 'releases/1/2/0-rc.1/mirror_agent_1.2.0-rc.1_linux_arm64.deb')));
   });
 });
 

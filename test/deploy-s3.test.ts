@@ -1,11 +1,12 @@
 // mirror deploy against S3 (s3rver over real HTTP): what lands, what is skipped, the upload order,
 // faults and convergence, dry runs and deletions; signed deploys: the snapshot goes up last and
-// names only what the bucket already holds.
+// names only what the bucket already holds, and apt's and yum's indexes name only what it holds.
 import assert from 'node:assert/strict';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { loadCatalog } from '../generator/load/index.ts';
 import { loadTemplates } from '../generator/load/templates.ts';
@@ -390,6 +391,160 @@ describe('signed mirror deploy to S3', () => {
     assert.ok(final.snapshot!.version > landed.snapshot!.version);
   });
 
+  /** Bodies read so far, by ETag: a check reads each index once. */
+  const bodies = new Map<string, Buffer>();
+
+  /**
+   * What is wrong with the apt and yum repositories the bucket holds now. A Release or InRelease
+   * names each index by hash: its by-hash copy must hold that hash, the index under its own name
+   * too unless it was overwritten after this Release went up (apt fetches by hash). A Packages file
+   * or a yum primary.xml.gz names packages: each route must reach a blob the bucket holds, with the
+   * named hash. A repomd.xml names its metadata files, which must be there with the named hash.
+   * `sites` route the package paths: the site deployed before, if any, then the one in flight.
+   */
+  async function packageIndexProblems(sites: readonly RenderedSite[], putsSoFar: readonly string[]): Promise<{ checked: Record<string, number>; problems: string[] }> {
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    const keys = new Map((listed.Contents ?? []).map((item) => [item.Key!, item.ETag!]));
+    const problems: string[] = [];
+    const checked: Record<string, number> = { release: 0, packages: 0, repomd: 0, primary: 0 };
+    const blobOf = (url: string) => {
+      for (const site of [...sites].reverse()) {
+        const target = site.routes.paths[url];
+        if (target?.type === 'blob') return target.blob;
+      }
+      return undefined;
+    };
+    const holds = async (what: string, key: string, sha256: string, length?: number) => {
+      if (!keys.has(key)) return problems.push(`${what} names ${key}, which the bucket lacks`);
+      const held = await digestOf(key, keys.get(key));
+      if (held.sha256 !== sha256 || (length !== undefined && held.length !== length)) problems.push(`${what} names ${key} as ${length ?? '?'} bytes ${sha256}, the bucket holds ${held.length} bytes ${held.sha256}`);
+    };
+    const read = async (key: string) => {
+      const etag = keys.get(key)!;
+      const known = bodies.get(etag);
+      if (known) return known;
+      const bytes = await getBytes(key);
+      bodies.set(etag, bytes);
+      return bytes;
+    };
+    const packagesNamed = async (what: string, text: string, root: string) => {
+      for (const paragraph of text.split('\n\n').filter((part) => part.trim() !== '')) {
+        const filename = /^Filename: (.+)$/m.exec(paragraph)?.[1];
+        const hash = /^SHA256: ([0-9a-f]{64})$/m.exec(paragraph)?.[1];
+        if (!filename || !hash) problems.push(`${what} has a paragraph without Filename or SHA256`);
+        else {
+          const blob = blobOf(`/${root}/${filename}`);
+          if (blob === undefined) problems.push(`${what} names ${filename}, which no route serves from a blob`);
+          else await holds(`${what} (${filename})`, blob, hash);
+        }
+      }
+    };
+    for (const key of keys.keys()) {
+      const release = /^(apt\/dists\/[^/]+)\/(Release|InRelease)$/.exec(key);
+      if (release) {
+        const dist = release[1]!;
+        const text = (await read(key)).toString('utf8');
+        const lines = [...text.matchAll(/^ ([0-9a-f]{64}) +(\d+) (\S+)$/gm)];
+        if (lines.length === 0) problems.push(`${key} names no index`);
+        // Indexes overwritten after this Release went up may already hold the next Release's bytes.
+        const rewritten = new Set(putsSoFar.slice(putsSoFar.lastIndexOf(key) + 1));
+        for (const [, hash, size, name] of lines) {
+          await holds(key, `${dist}/${path.posix.dirname(name!)}/by-hash/SHA256/${hash}`, hash!, Number(size));
+          const index = `${dist}/${name}`;
+          if (!rewritten.has(index)) await holds(key, index, hash!, Number(size));
+          else if (!keys.has(index)) problems.push(`${key} names ${index}, which the bucket lacks`);
+        }
+        checked.release!++;
+      }
+      const packages = /^(apt)\/dists\/.*\/(Packages(\.gz)?|by-hash\/SHA256\/[0-9a-f]{64})$/.exec(key);
+      if (packages) {
+        const bytes = await read(key);
+        const text = (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes).toString('utf8');
+        await packagesNamed(key, text, packages[1]!);
+        checked.packages!++;
+      }
+      const repomd = /^(rpm\/[^/]+)\/repodata\/repomd\.xml$/.exec(key);
+      if (repomd) {
+        const repo = repomd[1]!;
+        const text = (await read(key)).toString('utf8');
+        const data = [...text.matchAll(/<data type="(\w+)">\s*<checksum type="sha256">([0-9a-f]{64})<\/checksum>[\s\S]*?<location href="([^"]+)"\/>[\s\S]*?<size>(\d+)<\/size>/g)];
+        assert.deepEqual(data.map((match) => match[1]), ['primary', 'filelists', 'other'], `${key} lists the three metadata files`);
+        for (const [, , hash, href, size] of data) await holds(key, `${repo}/${href}`, hash!, Number(size));
+        checked.repomd!++;
+      }
+      const primary = /^(rpm\/[^/]+)\/repodata\/[0-9a-f]{64}-primary\.xml\.gz$/.exec(key);
+      if (primary) {
+        const text = gunzipSync(await read(key)).toString('utf8');
+        const named = [...text.matchAll(/<package type="rpm">[\s\S]*?<checksum type="sha256" pkgid="YES">([0-9a-f]{64})<\/checksum>[\s\S]*?<location href="([^"]+)"\/>/g)];
+        if (named.length === 0) problems.push(`${key} names no package`);
+        for (const [, hash, href] of named) {
+          const blob = blobOf(`/${primary[1]}/${href}`);
+          if (blob === undefined) problems.push(`${key} names ${href}, which no route serves from a blob`);
+          else await holds(`${key} (${href})`, blob, hash!);
+        }
+        checked.primary!++;
+      }
+    }
+    return { checked, problems };
+  }
+
+  /** Deploys with signing while checking the package repositories after every PUT. */
+  async function deployPackagesChecked(...sites: RenderedSite[]) {
+    const from = s3.requests.length;
+    const problems: string[] = [];
+    const checks: Record<string, number> = { release: 0, packages: 0, repomd: 0, primary: 0 };
+    s3.afterPut = async (key) => {
+      const putsSoFar = s3.requests.slice(from).filter((r) => r.method === 'PUT').map((r) => r.key);
+      const found = await packageIndexProblems(sites, putsSoFar);
+      for (const [kind, count] of Object.entries(found.checked)) checks[kind]! += count;
+      problems.push(...found.problems.map((problem) => `after PUT ${key}: ${problem}`));
+    };
+    try {
+      await runDeploy({ signing });
+      return { puts: sitePuts(from), problems, checks };
+    } finally {
+      s3.afterPut = undefined;
+    }
+  }
+
+  test('at every moment, apt\'s Release and Packages and yum\'s repomd.xml name only objects the bucket holds, with their hashes', async () => {
+    const first = await signedSample();
+    const deployed = await deployPackagesChecked(first);
+    assert.deepEqual(deployed.problems, []);
+    for (const [kind, count] of Object.entries(deployed.checks)) assert.ok(count > 0, `${kind} was checked while the first deploy ran`);
+    assert.ok(deployed.puts.includes('apt/dists/stable/InRelease') && deployed.puts.includes('rpm/stable/repodata/repomd.xml'));
+    assert.deepEqual((await packageIndexProblems([first], [])).problems, []);
+
+    await addMirrorAgentPatch(store, path.join(work, 'blobs'));
+    const second = await signedSample();
+    const redeployed = await deployPackagesChecked(first, second);
+    assert.deepEqual(redeployed.problems, []);
+    for (const key of ['releases/1/1/1/mirror_agent_1.1.1_linux_amd64.deb', 'releases/1/1/1/mirror_agent_1.1.1_linux_amd64.rpm', 'apt/dists/stable/Release', 'apt/dists/stable/InRelease', 'apt/dists/stable/main/binary-amd64/Packages', 'rpm/stable/repodata/repomd.xml']) {
+      assert.ok(redeployed.puts.includes(key), `the deploy adding 1.1.1 uploads ${key}`);
+    }
+    for (const [kind, count] of Object.entries(redeployed.checks)) assert.ok(count > 0, `${kind} was checked while the second deploy ran`);
+    assert.match((await getBytes('apt/dists/stable/main/binary-amd64/Packages')).toString('utf8'), /^Version: 1\.1\.1$/m);
+    assert.deepEqual((await packageIndexProblems([second], [])).problems, []);
+
+    // The checks find what a wrong upload order would leave: each removal below is reported.
+    const primary = (await bucketKeys()).find((key) => /^rpm\/stable\/repodata\/[0-9a-f]{64}-primary\.xml\.gz$/.test(key))!;
+    const byHash = (await bucketKeys()).find((key) => key.startsWith('apt/dists/stable/main/binary-amd64/by-hash/'))!;
+    const removals: [string, RegExp][] = [
+      ['releases/1/1/1/mirror_agent_1.1.1_linux_amd64.deb', /apt\/dists\/stable\/main\/binary-amd64\/Packages \(pool\/main\/m\/mirror-agent\/mirror-agent_1\.1\.1_amd64\.deb\) names releases\/1\/1\/1\/mirror_agent_1\.1\.1_linux_amd64\.deb, which the bucket lacks/],
+      ['releases/1/1/1/mirror_agent_1.1.1_linux_amd64.rpm', /-primary\.xml\.gz \(Packages\/mirror-agent\/1\.1\.1\/mirror_agent_1\.1\.1_linux_amd64\.rpm\) names releases\/1\/1\/1\/mirror_agent_1\.1\.1_linux_amd64\.rpm, which the bucket lacks/],
+      [byHash, new RegExp(`^apt/dists/stable/InRelease names ${byHash}, which the bucket lacks`, 'm')],
+      [primary, new RegExp(`^rpm/stable/repodata/repomd\\.xml names ${primary}, which the bucket lacks`, 'm')],
+    ];
+    for (const [key, reported] of removals) {
+      const bytes = await getBytes(key);
+      await s3.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      assert.match((await packageIndexProblems([second], [])).problems.join('\n'), reported, `removing ${key} is reported`);
+      await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+    }
+    await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'apt/dists/stable/main/binary-arm64/Packages', Body: 'Package: other\n' }));
+    assert.match((await packageIndexProblems([second], [])).problems.join('\n'), /^apt\/dists\/stable\/Release names apt\/dists\/stable\/main\/binary-arm64\/Packages as \d+ bytes [0-9a-f]{64}, the bucket holds 15 bytes/m, 'an index with other bytes is reported');
+  });
+
   test('a deploy of an unchanged store uploads nothing, and the recorded version only grows', async () => {
     const { signing: first } = await runDeploy({ signing });
     const v1 = await recordedVersion();
@@ -413,3 +568,19 @@ describe('signed mirror deploy to S3', () => {
     assert.equal(payloadOf((await getBytes(SNAPSHOT_KEY)).toString('utf8')).version, v2);
   });
 });
+
+/**
+ * Adds mirror-agent 1.1.1: 1.1.0's .deb and .rpm bytes under 1.1.1's names and keys, its metadata
+ * saying 1.1.1 (the packages inside still say 1.1.0; no package manager installs them here).
+ */
+async function addMirrorAgentPatch(releasesDir: string, blobsDir: string): Promise<void> {
+  const text = await readFile(path.join(releasesDir, 'mirror-agent', '1.1.0.json'), 'utf8');
+  const release = JSON.parse(text.replaceAll('1.1.0', '1.1.1').replaceAll('releases/1/1/0/', 'releases/1/1/1/')) as { published_at: string; artifacts: { blob: string }[] };
+  const sources = (JSON.parse(text) as typeof release).artifacts;
+  release.published_at = '2024-05-20T00:00:00Z';
+  for (const [n, artifact] of release.artifacts.entries()) {
+    await mkdir(path.dirname(path.join(blobsDir, artifact.blob)), { recursive: true });
+    await cp(path.join(blobsDir, sources[n]!.blob), path.join(blobsDir, artifact.blob));
+  }
+  await writeFile(path.join(releasesDir, 'mirror-agent', '1.1.1.json'), JSON.stringify(release, null, 2));
+}

@@ -1,19 +1,17 @@
 // The generated nginx.conf against the sidecar: the sample served by both, the same requests sent
 // to each, status, body bytes and the headers clients act on compared one by one.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
-import { DEBIAN_NJS_MODULE, bundleNjsModule, nginxConfig } from '../generator/publish/nginx.ts';
+import { bundleNjsModule, nginxConfig } from '../generator/publish/nginx.ts';
 import { parseFormUrlEncoded } from '../generator/render/resolve.ts';
 import type { RouteTable } from '../generator/render/route-table.ts';
 import { verifyMirror } from '../generator/verify.ts';
 import { API, BINARY, BROWSER, MSI, ODD_QUERIES, TRAVERSAL, UNKNOWN, ZIP, endpointTargets, send, withoutSlash, type Received, type Sent } from './helpers/route-requests.ts';
+import { startNginx, whyNginxCannotRun, type RunningNginx } from './helpers/nginx.ts';
 import { SAMPLE_BLOBS, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
 
 /** The headers a client or cache acts on; Date, Server, Connection and reason phrases are not compared. */
@@ -217,84 +215,3 @@ describe('nginx serving the sample like the sidecar', { skip: nginxMissing }, ()
     });
   });
 });
-
-interface RunningNginx {
-  url: string;
-  log(): string;
-  close(): Promise<void>;
-}
-
-/** nginx as a child process on a free port, with its prefix, temp folders and pid file in a temporary folder. */
-async function startNginx(site: string, blobs = SAMPLE_BLOBS): Promise<RunningNginx> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'mirror-nginx-'));
-  const port = await freePort();
-  const file = path.join(dir, 'nginx.conf');
-  await writeFile(file, await nginxConfig({ site, blobs, listen: `127.0.0.1:${port}` }));
-  await mkdir(path.join(dir, 'logs'));
-  // As root, nginx's workers would switch to `nobody`, who cannot read the 0700 temporary folders.
-  const user = process.getuid?.() === 0 ? `user ${userInfo().username};` : '';
-  const child = spawn('nginx', ['-p', dir, '-c', file, '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')}; error_log stderr; ${user}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => (log += chunk));
-  try {
-    await waitForPort(port, child, () => log);
-  } catch (error) {
-    child.kill('SIGTERM');
-    await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    log: () => log,
-    async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolvePromise) => child.once('exit', resolvePromise));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${log()}`);
-    const open = await new Promise<boolean>((resolvePromise) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolvePromise(true);
-      });
-      socket.on('error', () => resolvePromise(false));
-    });
-    if (open) return;
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 50));
-  }
-  throw new Error(`nginx did not listen on ${port} within 10 s:\n${log()}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePromise(port));
-    });
-  });
-}
-
-/** A reason to skip, or false. CI installs `nginx` and `libnginx-mod-http-js`, and there a missing one fails the run. */
-function whyNginxCannotRun(): string | false {
-  const version = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
-  const reason = version.error
-    ? 'nginx is not installed (apt-get install nginx libnginx-mod-http-js)'
-    : !existsSync(DEBIAN_NJS_MODULE)
-      ? `the njs module is not at ${DEBIAN_NJS_MODULE} (apt-get install libnginx-mod-http-js)`
-      : false;
-  if (reason && process.env.CI) throw new Error(`CI must run the nginx suite, but ${reason}`);
-  return reason;
-}
-
