@@ -38,6 +38,9 @@ export function canonicalArch(name: string): Arch | undefined {
 }
 
 /** How the desktop-agent API (seeds 001/002) spells platforms and architectures. */
+/** How Debian (apt's `Architecture`, `binary-<arch>`) spells architectures. */
+export const DEBIAN_ARCHITECTURES: Record<Arch, string> = { amd64: 'amd64', arm64: 'arm64', '386': 'i386' };
+
 export const AGENT_LAYOUT_NAMES = {
   platform: { windows: 'windows', darwin: 'macos' } as Partial<Record<Platform, string>>,
   arch: { amd64: 'x86_64', arm64: 'arm64' } as Partial<Record<Arch, string>>,

@@ -4,10 +4,10 @@
 // component and architecture a Packages index, gzipped too, with by-hash copies so a client never
 // mixes an old Release with a new index.
 //   deb [signed-by=/usr/share/keyrings/<site>.gpg] <origin>/apt stable main
-import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { Artifact, Channel, Product, Release, SiteSettings } from '../../model/catalog.ts';
-import type { Arch } from '../../model/platforms.ts';
+import { DEBIAN_ARCHITECTURES } from '../../model/platforms.ts';
+import { sha256Hex } from '../../stores/hash.ts';
 import type { LayoutOutput } from '../binary.ts';
 import { blobTarget, type PathTarget } from '../route-table.ts';
 import { CACHE_IMMUTABLE, CACHE_SHORT, TEXT_TYPE, type SiteFile } from '../site-file.ts';
@@ -26,8 +26,6 @@ export const APT_SUITES: { suite: string; channel: Channel }[] = [
 /** Fields the repository writes itself; a package's own copy of them is dropped. */
 const REPOSITORY_FIELDS = new Set(['Filename', 'Size', 'MD5sum', 'SHA1', 'SHA256', 'SHA512']);
 
-/** Debian's names for the canonical architectures; a package may also say `all`. */
-export const DEBIAN_ARCHITECTURES: Record<Arch, string> = { amd64: 'amd64', arm64: 'arm64', '386': 'i386' };
 
 const GZIP_TYPE = 'application/gzip';
 
@@ -80,8 +78,8 @@ export function renderAptRepository(products: Product[], site: SiteSettings): La
         indexes.push({ name: `${dir}/Packages`, body: packages }, { name: `${dir}/Packages.gz`, body: gzipped });
         add({ key: `${dists}/${dir}/Packages`, body: packages, contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
         add({ key: `${dists}/${dir}/Packages.gz`, body: gzipped, contentType: GZIP_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
-        add({ key: `${dists}/${dir}/by-hash/SHA256/${sha256(packages)}`, body: packages, contentType: TEXT_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
-        add({ key: `${dists}/${dir}/by-hash/SHA256/${sha256(gzipped)}`, body: gzipped, contentType: GZIP_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
+        add({ key: `${dists}/${dir}/by-hash/SHA256/${sha256Hex(packages)}`, body: packages, contentType: TEXT_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
+        add({ key: `${dists}/${dir}/by-hash/SHA256/${sha256Hex(gzipped)}`, body: gzipped, contentType: GZIP_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
       }
     }
     add({
@@ -157,7 +155,7 @@ function releaseFile({ site, suite, date, architectures, components, indexes }: 
     `Components: ${components.join(' ')}`,
     'Acquire-By-Hash: yes',
     'SHA256:',
-    ...indexes.map((index, i) => ` ${sha256(index.body)} ${sizes[i]!.padStart(width)} ${index.name}`),
+    ...indexes.map((index, i) => ` ${sha256Hex(index.body)} ${sizes[i]!.padStart(width)} ${index.name}`),
     '',
   ].join('\n');
 }
@@ -167,6 +165,3 @@ function rfc2822(iso: string): string {
   return new Date(iso).toUTCString().replace(/GMT$/, 'UTC');
 }
 
-function sha256(body: string | Uint8Array): string {
-  return createHash('sha256').update(body).digest('hex');
-}

@@ -4,10 +4,10 @@
 // from the blob store, and a .repo file per repository id for /etc/yum.repos.d. The XML is written
 // by hand: three fixed shapes, where a builder library would add a dependency and no safety that
 // `xml()` below does not give.
-import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { CHANNELS, type Artifact, type Channel, type Product, type Release, type SiteSettings } from '../../model/catalog.ts';
 import type { RpmMetadata } from '../../packages/rpm.ts';
+import { sha256Hex } from '../../stores/hash.ts';
 import type { LayoutOutput } from '../binary.ts';
 import { blobTarget, type PathTarget } from '../route-table.ts';
 import { CACHE_IMMUTABLE, CACHE_SHORT, TEXT_TYPE, type SiteFile } from '../site-file.ts';
@@ -48,9 +48,9 @@ export function renderRpmRepositories(products: Product[], site: SiteSettings): 
       const open = Buffer.from(xml);
       // gzip's header carries no file name and a zero mtime here, so equal input gives equal bytes.
       const gz = gzipSync(open, { level: 9 });
-      const checksum = sha256(gz);
+      const checksum = sha256Hex(gz);
       const href = `repodata/${checksum}-${type}.xml.gz`;
-      return { type, href, gz, checksum, openChecksum: sha256(open), size: gz.length, openSize: open.length };
+      return { type, href, gz, checksum, openChecksum: sha256Hex(open), size: gz.length, openSize: open.length };
     });
     for (const index of indexes) addFile(output, { key: `${base}/${index.href}`, body: index.gz, contentType: GZIP_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
 
@@ -228,9 +228,6 @@ function xml(text: string): string {
     .replace(/"/g, '&quot;');
 }
 
-function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 function newest(releases: Release[]): string | undefined {
   return releases.map((release) => release.publishedAt).sort((a, b) => Date.parse(a) - Date.parse(b)).at(-1);
