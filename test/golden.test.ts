@@ -14,8 +14,9 @@ const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 test('the sample renders exactly the golden files', async () => {
   const site = render(await loadCatalog(SAMPLE_RELEASES), await loadTemplates());
-  const expected = new Map<string, string>(site.files.map((file) => [path.join('site', file.key), String(file.body)]));
-  expected.set('routes.json', `${JSON.stringify(site.routes, null, 2)}\n`);
+  // Bytes, not text: package indexes (Packages.gz, repodata) are binary.
+  const expected = new Map<string, Buffer>(site.files.map((file) => [path.join('site', file.key), Buffer.from(file.body)]));
+  expected.set('routes.json', Buffer.from(`${JSON.stringify(site.routes, null, 2)}\n`));
 
   if (UPDATE) {
     await rm(GOLDEN, { recursive: true, force: true });
@@ -30,6 +31,8 @@ test('the sample renders exactly the golden files', async () => {
     .sort();
   assert.deepEqual(present, [...expected.keys()].sort(), 'golden files and rendered files differ in name; run npm run golden:update and review');
   for (const [file, body] of expected) {
-    assert.equal(body, await readFile(path.join(GOLDEN, file), 'utf8'), `${file} differs from its golden copy`);
+    const golden = await readFile(path.join(GOLDEN, file));
+    if (!body.equals(golden)) assert.equal(body.toString('utf8'), golden.toString('utf8'), `${file} differs from its golden copy`);
+    assert.ok(body.equals(golden), `${file} differs from its golden copy`);
   }
 });
