@@ -119,7 +119,7 @@ describe('the yum repositories as rendered', { skip }, () => {
     assert.deepEqual(render(), first);
   });
 
-  test('each channel lists the active releases in it, and serves their packages from the blob store', () => {
+  test('each channel lists the active releases in it, and names their packages where the binary layout serves them', () => {
     const { files, paths } = render();
     const listed = (channel: string) => [...xmlOf(files, channel, 'primary').matchAll(/<version epoch="0" ver="([^"]+)" rel="1"\/>/g)].map((match) => match[1]);
     assert.deepEqual(listed('stable'), ['1.0.0', '1.1.0']);
@@ -127,13 +127,13 @@ describe('the yum repositories as rendered', { skip }, () => {
     for (const release of product.releases) {
       const artifact = release.artifacts[0]!;
       for (const channel of release.channels) {
-        const href = `Packages/${PRODUCT}/${release.version}/${artifact.filename}`;
-        const location = `/${RPM_ROOT}/${channel}/${href}`;
-        assert.deepEqual(paths[location], { type: 'blob', blob: artifact.blob, filename: artifact.filename, contentType: 'application/x-rpm', size: artifact.size, sha256: artifact.sha256 });
-        assert.match(xmlOf(files, channel, 'primary'), new RegExp(`<location href="${href}"/>`), 'relative to the base');
+        // From /rpm/<channel>/ up to the site's root: both channels share the one route to each blob.
+        const href = `../../binary/releases/${PRODUCT}/${release.major}/${release.minor}/${artifact.filename}`;
+        assert.match(xmlOf(files, channel, 'primary'), new RegExp(`<location href="${href.replaceAll('.', '\\.')}"/>`), 'relative to the base');
       }
     }
-    assert.equal(paths[`/${RPM_ROOT}/stable/Packages/${PRODUCT}/1.2.0-rc.1/${PRODUCT}_1.2.0-rc.1_linux_amd64.rpm`], undefined, 'a prerelease is not in stable');
+    assert.doesNotMatch(xmlOf(files, 'stable', 'primary'), /1\.2\.0-rc\.1_linux/, 'a prerelease is not in stable');
+    assert.deepEqual(Object.keys(paths).filter((key) => key.endsWith('.rpm')), [], 'no route of its own per package');
     assert.ok(!files.some((file) => file.key.endsWith('.rpm')), 'packages are never copied into the site');
   });
 
@@ -245,7 +245,8 @@ describe('dnf against the signed store', { skip }, () => {
   });
 
   test('a package changed on the way is refused by its checksum in primary.xml', async () => {
-    const packagePath = `/${RPM_ROOT}/stable/Packages/${PRODUCT}/1.1.0/${PRODUCT}_1.1.0_linux_amd64.rpm`;
+    // dnf resolves the href against the base, as a browser would: the request names the binary layout's path.
+    const packagePath = `/binary/releases/${PRODUCT}/1/1/${PRODUCT}_1.1.0_linux_amd64.rpm`;
     const honest = await readFile(packages.get('1.1.0')!);
     const changed = Buffer.from(honest);
     changed[changed.length - 1] = honest.at(-1)! ^ 0xff;

@@ -4,13 +4,13 @@
 // component and architecture a Packages index, gzipped too, with by-hash copies so a client never
 // mixes an old Release with a new index.
 //   deb [signed-by=/usr/share/keyrings/<site>.gpg] <origin>/apt stable main
-import { gzipSync } from 'node:zlib';
 import type { Artifact, Channel, Product, Release, SiteSettings } from '../../model/catalog.ts';
 import { DEBIAN_ARCHITECTURES } from '../../model/platforms.ts';
 import { sha256Hex } from '../../stores/hash.ts';
 import type { LayoutOutput } from '../binary.ts';
 import { blobTarget, type PathTarget } from '../route-table.ts';
 import { CACHE_IMMUTABLE, CACHE_SHORT, TEXT_TYPE, type SiteFile } from '../site-file.ts';
+import { GZIP_TYPE, gzipIndex } from './gzip.ts';
 
 export const APT_ROOT = 'apt';
 
@@ -27,8 +27,6 @@ export const APT_SUITES: { suite: string; channel: Channel }[] = [
 const REPOSITORY_FIELDS = new Set(['Filename', 'Size', 'MD5sum', 'SHA1', 'SHA256', 'SHA512']);
 
 
-const GZIP_TYPE = 'application/gzip';
-
 interface Listing {
   release: Release;
   component: string;
@@ -44,7 +42,15 @@ export function renderAptRepository(products: Product[], site: SiteSettings): La
   const files: SiteFile[] = [];
   const paths: Record<string, PathTarget> = {};
   if (products.length === 0) return { files, paths };
-  const listings = products.flatMap(listingsOf);
+  // Each index lists its packages by name, then in release order; a paragraph is rendered once for
+  // every suite and architecture listing it.
+  const listings = products.flatMap(listingsOf).sort((a, b) => (a.control['Package']! < b.control['Package']! ? -1 : a.control['Package']! > b.control['Package']! ? 1 : 0));
+  const paragraphs = new Map<Listing, string>();
+  const paragraphOf = (listing: Listing) => {
+    let text = paragraphs.get(listing);
+    if (text === undefined) paragraphs.set(listing, (text = paragraph(listing)));
+    return text;
+  };
 
   for (const listing of listings) {
     const path = `/${listing.poolKey}`;
@@ -69,17 +75,23 @@ export function renderAptRepository(products: Product[], site: SiteSettings): La
   for (const { suite, channel } of APT_SUITES) {
     const dists = `${APT_ROOT}/dists/${suite}`;
     const listed = listings.filter((listing) => listing.release.status === 'active' && listing.release.channels.includes(channel));
-    const indexes: { name: string; body: string | Uint8Array }[] = [];
+    const indexes: IndexEntry[] = [];
     for (const component of components) {
       for (const arch of architectures) {
         const dir = `${component}/binary-${arch}`;
-        const packages = packagesIndex(listed.filter((listing) => listing.component === component && (listing.architecture === arch || listing.architecture === 'all')));
-        const gzipped = gzipSync(packages, { level: 9 });
-        indexes.push({ name: `${dir}/Packages`, body: packages }, { name: `${dir}/Packages.gz`, body: gzipped });
-        add({ key: `${dists}/${dir}/Packages`, body: packages, contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
-        add({ key: `${dists}/${dir}/Packages.gz`, body: gzipped, contentType: GZIP_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
-        add({ key: `${dists}/${dir}/by-hash/SHA256/${sha256Hex(packages)}`, body: packages, contentType: TEXT_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
-        add({ key: `${dists}/${dir}/by-hash/SHA256/${sha256Hex(gzipped)}`, body: gzipped, contentType: GZIP_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
+        const packages = listed
+          .filter((listing) => listing.component === component && (listing.architecture === arch || listing.architecture === 'all'))
+          .map(paragraphOf)
+          .join('\n');
+        for (const [name, body, contentType] of [
+          ['Packages', packages, TEXT_TYPE],
+          ['Packages.gz', gzipIndex(packages), GZIP_TYPE],
+        ] as const) {
+          const sha256 = sha256Hex(body);
+          indexes.push({ name: `${dir}/${name}`, size: Buffer.byteLength(body), sha256 });
+          add({ key: `${dists}/${dir}/${name}`, body, sha256, contentType, cacheControl: CACHE_SHORT, kind: 'package-index' });
+          add({ key: `${dists}/${dir}/by-hash/SHA256/${sha256}`, body, sha256, contentType, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
+        }
       }
     }
     add({
@@ -120,16 +132,13 @@ function poolPrefix(name: string): string {
   return name.startsWith('lib') && name.length > 3 ? name.slice(0, 4) : name.slice(0, 1);
 }
 
-/** One paragraph per package: its control fields, then where and what the file is. */
-function packagesIndex(listings: Listing[]): string {
-  const sorted = [...listings].sort((a, b) => (a.control['Package']! < b.control['Package']! ? -1 : a.control['Package']! > b.control['Package']! ? 1 : 0));
-  return sorted
-    .map((listing) => {
-      const fields = Object.entries(listing.control).filter(([name]) => !REPOSITORY_FIELDS.has(name));
-      fields.push(['Filename', listing.poolKey.slice(APT_ROOT.length + 1)], ['Size', String(listing.artifact.size)], ['SHA256', listing.artifact.sha256]);
-      return `${fields.map(([name, value]) => `${name}:${value.startsWith('\n') ? '' : ' '}${value}\n`).join('')}`;
-    })
-    .join('\n');
+/** A package's paragraph: its control fields, then where and what the file is. */
+function paragraph(listing: Listing): string {
+  let text = '';
+  for (const [name, value] of Object.entries(listing.control)) {
+    if (!REPOSITORY_FIELDS.has(name)) text += `${name}:${value.startsWith('\n') ? '' : ' '}${value}\n`;
+  }
+  return `${text}Filename: ${listing.poolKey.slice(APT_ROOT.length + 1)}\nSize: ${listing.artifact.size}\nSHA256: ${listing.artifact.sha256}\n`;
 }
 
 interface ReleaseInputs {
@@ -138,11 +147,17 @@ interface ReleaseInputs {
   date: string;
   architectures: string[];
   components: string[];
-  indexes: { name: string; body: string | Uint8Array }[];
+  indexes: IndexEntry[];
+}
+
+interface IndexEntry {
+  name: string;
+  size: number;
+  sha256: string;
 }
 
 function releaseFile({ site, suite, date, architectures, components, indexes }: ReleaseInputs): string {
-  const sizes = indexes.map((index) => String(Buffer.byteLength(index.body)));
+  const sizes = indexes.map((index) => String(index.size));
   const width = Math.max(...sizes.map((size) => size.length), 1);
   const origin = site.title.replace(/\s*\n\s*/g, ' ');
   return [
@@ -155,7 +170,7 @@ function releaseFile({ site, suite, date, architectures, components, indexes }: 
     `Components: ${components.join(' ')}`,
     'Acquire-By-Hash: yes',
     'SHA256:',
-    ...indexes.map((index, i) => ` ${sha256Hex(index.body)} ${sizes[i]!.padStart(width)} ${index.name}`),
+    ...indexes.map((index, i) => ` ${index.sha256} ${sizes[i]!.padStart(width)} ${index.name}`),
     '',
   ].join('\n');
 }

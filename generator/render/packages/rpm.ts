@@ -1,58 +1,60 @@
 // The yum/dnf repositories, one per channel at /rpm/<channel>/, shared by every product with the
 // rpm output: repodata/repomd.xml (signed into repomd.xml.asc), the primary, filelists and other
-// indexes named by their hash as createrepo_c names them, the packages under Packages/ straight
-// from the blob store, and a .repo file per repository id for /etc/yum.repos.d. The XML is written
+// indexes named by their hash as createrepo_c names them, and a .repo file per repository id for
+// /etc/yum.repos.d. Each package's `location href` climbs from the repository to where the binary
+// layout already serves it (`../../binary/releases/...`; dnf resolves it as a browser would), so
+// the channels add no route per package. The XML is written
 // by hand: three fixed shapes, where a builder library would add a dependency and no safety that
 // `xml()` below does not give.
-import { gzipSync } from 'node:zlib';
 import { CHANNELS, type Artifact, type Channel, type Product, type Release, type SiteSettings } from '../../model/catalog.ts';
 import type { RpmMetadata } from '../../packages/rpm.ts';
 import { sha256Hex } from '../../stores/hash.ts';
 import type { LayoutOutput } from '../binary.ts';
-import { blobTarget, type PathTarget } from '../route-table.ts';
+import { artifactPath } from '../binary.ts';
+import type { PathTarget } from '../route-table.ts';
 import { CACHE_IMMUTABLE, CACHE_SHORT, TEXT_TYPE, type SiteFile } from '../site-file.ts';
 import { PGP_KEYS_KEY } from '../../trust/snapshot.ts';
+import { GZIP_TYPE, gzipIndex } from './gzip.ts';
 import { packageOrigin } from './origin.ts';
 
 export const RPM_ROOT = 'rpm';
 
 const XML_TYPE = 'application/xml';
-const GZIP_TYPE = 'application/gzip';
-
 interface RpmPackage {
   rpm: RpmMetadata;
   artifact: Artifact;
   release: Release;
-  /** Relative to the repository's base, as `location href` wants. */
+  /** Relative to the repository's base, as `location href` wants: up to the site's root and down to the binary layout's path. */
   href: string;
 }
 
 export function renderRpmRepositories(products: Product[], site: SiteSettings): LayoutOutput {
   const output: LayoutOutput = { files: [], paths: {} };
   if (products.length === 0) return output;
+  // A package in several channels is rendered once.
+  const rendered = new Map<Artifact, PackageXml>();
+  const xmlOf = (entry: RpmPackage) => {
+    let xml = rendered.get(entry.artifact);
+    if (!xml) rendered.set(entry.artifact, (xml = packageXml(entry)));
+    return xml;
+  };
   for (const channel of CHANNELS) {
     const base = `${RPM_ROOT}/${channel}`;
     const packages = packagesIn(products, channel);
-    for (const { artifact, href } of packages) output.paths[`/${base}/${href}`] = blobTarget(artifact);
 
     // One date for the whole repository, its newest package's, so an unchanged store renders the same
     // bytes; a channel with no package yet is still a valid, empty repository, dated by the products.
     const signAt = newest(packages.map((entry) => entry.release)) ?? newest(products.flatMap((product) => product.releases)) ?? new Date(0).toISOString();
     const timestamp = epochSeconds(signAt);
 
-    const indexes = [
-      { type: 'primary', xml: primaryXml(packages) },
-      { type: 'filelists', xml: filelistsXml(packages) },
-      { type: 'other', xml: otherXml(packages) },
-    ].map(({ type, xml }) => {
-      const open = Buffer.from(xml);
-      // gzip's header carries no file name and a zero mtime here, so equal input gives equal bytes.
-      const gz = gzipSync(open, { level: 9 });
+    const indexes = DOCUMENTS.map((shape) => {
+      const open = Buffer.from(document(shape, packages.map(xmlOf)));
+      const gz = gzipIndex(open);
       const checksum = sha256Hex(gz);
-      const href = `repodata/${checksum}-${type}.xml.gz`;
-      return { type, href, gz, checksum, openChecksum: sha256Hex(open), size: gz.length, openSize: open.length };
+      const href = `repodata/${checksum}-${shape.type}.xml.gz`;
+      return { type: shape.type, href, gz, checksum, openChecksum: sha256Hex(open), size: gz.length, openSize: open.length };
     });
-    for (const index of indexes) addFile(output, { key: `${base}/${index.href}`, body: index.gz, contentType: GZIP_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
+    for (const index of indexes) addFile(output, { key: `${base}/${index.href}`, body: index.gz, sha256: index.checksum, contentType: GZIP_TYPE, cacheControl: CACHE_IMMUTABLE, kind: 'package-index' });
 
     const repomd = [
       '<?xml version="1.0" encoding="UTF-8"?>',
@@ -112,7 +114,7 @@ function packagesIn(products: Product[], channel: Channel): RpmPackage[] {
       .filter((release) => release.status === 'active' && release.channels.includes(channel))
       .flatMap((release) =>
         release.artifacts.flatMap((artifact) =>
-          artifact.format === 'rpm' && artifact.rpm ? [{ rpm: artifact.rpm, artifact, release, href: `Packages/${product.name}/${release.version}/${artifact.filename}` }] : [],
+          artifact.format === 'rpm' && artifact.rpm ? [{ rpm: artifact.rpm, artifact, release, href: `../..${artifactPath(product, release, artifact)}` }] : [],
         ),
       ),
   );
@@ -123,61 +125,59 @@ function addFile(output: LayoutOutput, file: SiteFile): void {
   output.paths[`/${file.key}`] = { type: 'file', key: file.key } satisfies PathTarget;
 }
 
-function primaryXml(packages: RpmPackage[]): string {
-  const body = packages.flatMap(({ rpm, artifact, release, href }) => [
-    '<package type="rpm">',
-    `  <name>${xml(rpm.name)}</name>`,
-    `  <arch>${xml(rpm.arch)}</arch>`,
-    `  ${versionElement(rpm)}`,
-    `  <checksum type="sha256" pkgid="YES">${artifact.sha256}</checksum>`,
-    `  <summary>${xml(rpm.summary)}</summary>`,
-    `  <description>${xml(rpm.description)}</description>`,
-    `  <packager>${xml(rpm.packager)}</packager>`,
-    `  <url>${xml(rpm.url)}</url>`,
-    `  <time file="${epochSeconds(release.publishedAt)}" build="${rpm.buildtime}"/>`,
-    `  <size package="${artifact.size}" installed="${rpm.installed_size}" archive="${rpm.archive_size}"/>`,
-    `  <location href="${xml(href)}"/>`,
-    '  <format>',
-    `    <rpm:license>${xml(rpm.license)}</rpm:license>`,
-    `    <rpm:vendor>${xml(rpm.vendor)}</rpm:vendor>`,
-    `    <rpm:group>${xml(rpm.group)}</rpm:group>`,
-    `    <rpm:buildhost>${xml(rpm.buildhost)}</rpm:buildhost>`,
-    `    <rpm:sourcerpm>${xml(rpm.sourcerpm)}</rpm:sourcerpm>`,
-    `    <rpm:header-range start="${rpm.header_range.start}" end="${rpm.header_range.end}"/>`,
-    ...dependencyList('provides', rpm.provides),
-    ...dependencyList('requires', [...rpm.requires_pre.map((text) => ({ text, pre: true })), ...rpm.requires]),
-    ...dependencyList('conflicts', rpm.conflicts),
-    ...dependencyList('obsoletes', rpm.obsoletes),
+/** One package's entries in primary.xml, filelists.xml and other.xml, rendered once for every channel listing it. */
+interface PackageXml {
+  primary: string;
+  filelists: string;
+  other: string;
+}
+
+function packageXml({ rpm, artifact, release, href }: RpmPackage): PackageXml {
+  const version = versionElement(rpm);
+  const opening = `<package pkgid="${artifact.sha256}" name="${xml(rpm.name)}" arch="${xml(rpm.arch)}">\n  ${version}\n`;
+  const primary =
+    '<package type="rpm">\n' +
+    `  <name>${xml(rpm.name)}</name>\n` +
+    `  <arch>${xml(rpm.arch)}</arch>\n` +
+    `  ${version}\n` +
+    `  <checksum type="sha256" pkgid="YES">${artifact.sha256}</checksum>\n` +
+    `  <summary>${xml(rpm.summary)}</summary>\n` +
+    `  <description>${xml(rpm.description)}</description>\n` +
+    `  <packager>${xml(rpm.packager)}</packager>\n` +
+    `  <url>${xml(rpm.url)}</url>\n` +
+    `  <time file="${epochSeconds(release.publishedAt)}" build="${rpm.buildtime}"/>\n` +
+    `  <size package="${artifact.size}" installed="${rpm.installed_size}" archive="${rpm.archive_size}"/>\n` +
+    `  <location href="${xml(href)}"/>\n` +
+    '  <format>\n' +
+    `    <rpm:license>${xml(rpm.license)}</rpm:license>\n` +
+    `    <rpm:vendor>${xml(rpm.vendor)}</rpm:vendor>\n` +
+    `    <rpm:group>${xml(rpm.group)}</rpm:group>\n` +
+    `    <rpm:buildhost>${xml(rpm.buildhost)}</rpm:buildhost>\n` +
+    `    <rpm:sourcerpm>${xml(rpm.sourcerpm)}</rpm:sourcerpm>\n` +
+    `    <rpm:header-range start="${rpm.header_range.start}" end="${rpm.header_range.end}"/>\n` +
+    dependencyList('provides', rpm.provides) +
+    dependencyList('requires', [...rpm.requires_pre.map((text) => ({ text, pre: true })), ...rpm.requires]) +
+    dependencyList('conflicts', rpm.conflicts) +
+    dependencyList('obsoletes', rpm.obsoletes) +
     // primary.xml lists the files dependencies most often name; filelists.xml has the rest.
-    ...fileElements(rpm, isPrimaryFile).map((line) => `    ${line}`),
-    '  </format>',
-    '</package>',
-  ]);
-  return document('<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm"', 'metadata', packages.length, body);
+    fileElements(rpm, '    ', isPrimaryFile) +
+    '  </format>\n' +
+    '</package>\n';
+  const filelists = `${opening}${fileElements(rpm, '  ', () => true)}</package>\n`;
+  // The package keeps its changelog newest first; yum lists it oldest first.
+  const changelog = [...rpm.changelog].reverse().map((entry) => `  <changelog author="${xml(entry.author)}" date="${entry.date}">${xml(entry.text)}</changelog>\n`);
+  const other = `${opening}${changelog.join('')}</package>\n`;
+  return { primary, filelists, other };
 }
 
-function filelistsXml(packages: RpmPackage[]): string {
-  const body = packages.flatMap(({ rpm, artifact }) => [packageOpening(rpm, artifact), `  ${versionElement(rpm)}`, ...fileElements(rpm, () => true).map((line) => `  ${line}`), '</package>']);
-  return document('<filelists xmlns="http://linux.duke.edu/metadata/filelists"', 'filelists', packages.length, body);
-}
+const DOCUMENTS: { type: keyof PackageXml; opening: string; element: string }[] = [
+  { type: 'primary', opening: '<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm"', element: 'metadata' },
+  { type: 'filelists', opening: '<filelists xmlns="http://linux.duke.edu/metadata/filelists"', element: 'filelists' },
+  { type: 'other', opening: '<otherdata xmlns="http://linux.duke.edu/metadata/other"', element: 'otherdata' },
+];
 
-function otherXml(packages: RpmPackage[]): string {
-  const body = packages.flatMap(({ rpm, artifact }) => [
-    packageOpening(rpm, artifact),
-    `  ${versionElement(rpm)}`,
-    // The package keeps its changelog newest first; yum lists it oldest first.
-    ...[...rpm.changelog].reverse().map((entry) => `  <changelog author="${xml(entry.author)}" date="${entry.date}">${xml(entry.text)}</changelog>`),
-    '</package>',
-  ]);
-  return document('<otherdata xmlns="http://linux.duke.edu/metadata/other"', 'otherdata', packages.length, body);
-}
-
-function document(opening: string, element: string, count: number, body: string[]): string {
-  return ['<?xml version="1.0" encoding="UTF-8"?>', `${opening} packages="${count}">`, ...body, `</${element}>`, ''].join('\n');
-}
-
-function packageOpening(rpm: RpmMetadata, artifact: Artifact): string {
-  return `<package pkgid="${artifact.sha256}" name="${xml(rpm.name)}" arch="${xml(rpm.arch)}">`;
+function document({ opening, element, type }: (typeof DOCUMENTS)[number], packages: PackageXml[]): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${opening} packages="${packages.length}">\n${packages.map((entry) => entry[type]).join('')}</${element}>\n`;
 }
 
 function versionElement(rpm: RpmMetadata): string {
@@ -187,8 +187,8 @@ function versionElement(rpm: RpmMetadata): string {
 const FLAGS: Record<string, string> = { '<': 'LT', '<=': 'LE', '=': 'EQ', '>=': 'GE', '>': 'GT' };
 
 /** `name [OP [epoch:]version[-release]]` as an `rpm:entry`, split the way createrepo splits it (epoch 0 when absent). */
-function dependencyList(kind: string, entries: (string | { text: string; pre: boolean })[]): string[] {
-  if (entries.length === 0) return [];
+function dependencyList(kind: string, entries: (string | { text: string; pre: boolean })[]): string {
+  if (entries.length === 0) return '';
   const entry = (item: string | { text: string; pre: boolean }) => {
     const { text, pre } = typeof item === 'string' ? { text: item, pre: false } : item;
     const [name = '', operator, evr] = text.split(' ');
@@ -200,17 +200,14 @@ function dependencyList(kind: string, entries: (string | { text: string; pre: bo
       if (dash > 0) attributes.push(`rel="${xml(rest.slice(dash + 1))}"`);
     }
     if (pre) attributes.push('pre="1"');
-    return `      <rpm:entry ${attributes.join(' ')}/>`;
+    return `      <rpm:entry ${attributes.join(' ')}/>\n`;
   };
-  return [`    <rpm:${kind}>`, ...entries.map(entry), `    </rpm:${kind}>`];
+  return `    <rpm:${kind}>\n${entries.map(entry).join('')}    </rpm:${kind}>\n`;
 }
 
-function fileElements(rpm: RpmMetadata, include: (path: string) => boolean): string[] {
-  return [
-    ...rpm.files.filter(include).map((path) => `<file>${xml(path)}</file>`),
-    ...rpm.dirs.filter(include).map((path) => `<file type="dir">${xml(path)}</file>`),
-    ...rpm.ghosts.filter(include).map((path) => `<file type="ghost">${xml(path)}</file>`),
-  ];
+function fileElements(rpm: RpmMetadata, indent: string, include: (path: string) => boolean): string {
+  const lines = (paths: string[], type: string) => paths.filter(include).map((path) => `${indent}<file${type}>${xml(path)}</file>\n`).join('');
+  return lines(rpm.files, '') + lines(rpm.dirs, ' type="dir"') + lines(rpm.ghosts, ' type="ghost"');
 }
 
 /** createrepo's rule for the files primary.xml carries. */
@@ -218,8 +215,11 @@ function isPrimaryFile(path: string): boolean {
   return path.startsWith('/etc/') || path.includes('bin/') || path === '/usr/lib/sendmail';
 }
 
+const XML_SPECIAL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff&<>"]/;
+
 /** Text and attribute values; characters XML 1.0 cannot carry at all are dropped. */
 function xml(text: string): string {
+  if (!XML_SPECIAL.test(text)) return text;
   return text
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
     .replace(/&/g, '&amp;')
@@ -227,7 +227,6 @@ function xml(text: string): string {
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;');
 }
-
 
 function newest(releases: Release[]): string | undefined {
   return releases.map((release) => release.publishedAt).sort((a, b) => Date.parse(a) - Date.parse(b)).at(-1);
