@@ -18,8 +18,11 @@ export interface SiteManifest {
 export interface LocalPublishResult {
   /** The build folder the site path now points at. */
   build: string;
+  /** Site files written anew; with `linked`, every site file once. The build's own routes.json and site.json are always written and counted in neither. */
   written: number;
+  /** Site files unchanged since the previous build, hard-linked from it. */
   linked: number;
+  /** Older builds removed. */
   removed: number;
 }
 
@@ -64,7 +67,7 @@ export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendere
           return;
         }
         await writeFile(target, output.body);
-        written++;
+        if (output.key !== undefined) written++;
       }),
     ),
   );

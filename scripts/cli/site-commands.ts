@@ -181,7 +181,7 @@ missing. Exits 1 if there is any. Works against mirror serve, nginx or a CDN.
 export function printBuild(report: BuildReport, site: string): void {
   const { publish, timings } = report;
   console.log(
-    `built ${report.products} products, ${report.releases} releases: ${report.files} files (${publish.written} written, ${publish.linked} unchanged) → ${site}` +
+    `built ${plural(report.products, 'product')}, ${plural(report.releases, 'release')}: ${plural(report.files, 'site file')} (${publish.written} written, ${publish.linked} unchanged) and the route table → ${site}` +
       ` [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`,
   );
   const { signing } = report;
@@ -192,6 +192,10 @@ export function printBuild(report: BuildReport, site: string): void {
   }
   if (report.packageOriginDefault) console.log(`package files (install.sh, Homebrew, Scoop, apt, yum) point at ${report.packageOriginDefault}: set base_url in mirror.json for a deployed mirror`);
   if (report.cloudFrontProblem) console.warn(`warning: mirror deploy --distribution-id would refuse this site: ${report.cloudFrontProblem}`);
+}
+
+function plural(count: number, noun: string): string {
+  return `${count.toLocaleString('en')} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** The sidecar's settings, with the command's flags over the environment's. */
