@@ -110,7 +110,7 @@ export function written(run: Run): number {
 }
 
 export function filesOf(run: Run): string {
-  return Number(match(run, /: (\d+) files \(/)).toLocaleString('en');
+  return match(run, /: ([\d,]+) site files? \(/);
 }
 
 /** The CLI's `[load … ms, templates … ms, …]` suffix. */
