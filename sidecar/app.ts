@@ -37,7 +37,6 @@ export interface UploadDeps {
   /** Limits per authenticated user, run after the token is verified. */
   perUser?: Middleware;
   record?: (upload: CommittedUpload) => Promise<void>;
-  onResult?: (status: number) => void;
 }
 
 export function createApp(deps: AppDeps): Koa {

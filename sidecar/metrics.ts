@@ -5,6 +5,7 @@
 // and errors are counted too.
 import type { Middleware } from 'koa';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { isUploadPath } from './routes/binary-upload.ts';
 
 export interface MetricsOptions {
   /**
@@ -18,8 +19,13 @@ export interface Metrics {
   registry: Registry;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
-  /** Counted by the upload route: `result` is `created`, `refused` or `failed`. */
-  uploads: Counter<'result'>;
+  /**
+   * Every POST to an upload path, counted once when its connection closes, whichever part answered
+   * (the rate limits, the token check or the upload itself): `result` is `created`, `refused`
+   * (with a `reason`: auth, too_large, invalid, conflict, rate_limited), `failed` (5xx) or
+   * `aborted` (the client left before an answer); `reason` is empty but for refusals.
+   */
+  uploads: Counter<'result' | 'reason'>;
   /** Observed by whoever rebuilds the site. */
   rebuildDuration: Histogram;
   /** Deploys to S3 and CloudFront after a rebuild: `result` is `ok` or `failed`. */
@@ -47,7 +53,7 @@ export function createMetrics({ routePrefixes = DEFAULT_PREFIXES }: MetricsOptio
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers,
   });
-  const uploads = new Counter({ name: 'uploads_total', help: 'Artifact uploads by result', labelNames: ['result'] as const, registers });
+  const uploads = new Counter({ name: 'uploads_total', help: 'Artifact uploads by result, and refusals by reason', labelNames: ['result', 'reason'] as const, registers });
   const remotePublishes = new Counter({ name: 'site_remote_publishes_total', help: 'Deploys of the site to S3 and CloudFront by result', labelNames: ['result'] as const, registers });
   const rebuildDuration = new Histogram({ name: 'site_rebuild_duration_seconds', help: 'Time to rebuild the site', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers });
   const registryPublishes = new Counter({ name: 'registry_publishes_total', help: 'Agent package publishes by result', labelNames: ['result'] as const, registers });
@@ -62,12 +68,22 @@ export function createMetrics({ routePrefixes = DEFAULT_PREFIXES }: MetricsOptio
         const route = routeOf(ctx, known);
         stopTimer({ method: ctx.method, route });
         httpRequests.inc({ method: ctx.method, route, status: String(ctx.res.statusCode) });
+        if (ctx.method === 'POST' && isUploadPath(ctx.path)) uploads.inc(uploadOutcome(ctx.res.writableFinished ? ctx.res.statusCode : undefined));
       });
       await next();
     };
   }
 
   return { registry, httpRequests, httpDuration, uploads, rebuildDuration, remotePublishes, registryPublishes, registryTelemetry, middleware };
+}
+
+/** An upload's labels from the status it was answered with; undefined when it was never answered. */
+function uploadOutcome(status: number | undefined): { result: string; reason: string } {
+  if (status === undefined) return { result: 'aborted', reason: '' };
+  if (status < 400) return { result: 'created', reason: '' };
+  if (status >= 500) return { result: 'failed', reason: '' };
+  const reason = status === 401 || status === 403 ? 'auth' : status === 413 ? 'too_large' : status === 409 ? 'conflict' : status === 429 ? 'rate_limited' : 'invalid';
+  return { result: 'refused', reason };
 }
 
 /** @koa/router's matched pattern when a router answered, else `/<known prefix>`, `/` or `other`; never the raw path. */

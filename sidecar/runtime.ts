@@ -158,7 +158,6 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
             uploaded_at: upload.uploadedAt,
           });
         },
-        onResult: (status) => metrics.uploads.inc({ result: status < 300 ? 'created' : status < 500 ? 'refused' : 'failed' }),
       },
       envelopeMaxBytes: settings.MAX_ENVELOPE_BYTES,
       trustedProxies: settings.TRUSTED_PROXIES,

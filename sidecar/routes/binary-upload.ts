@@ -22,8 +22,6 @@ export interface BinaryUploadOptions {
   maxBytes: number;
   /** Records each committed upload (the state database), after the release file is written. */
   record?: (upload: CommittedUpload) => Promise<void>;
-  /** Told each upload's final status (metrics). */
-  onResult?: (status: number) => void;
   now?: () => Date;
 }
 
@@ -59,8 +57,6 @@ export function binaryUpload(options: BinaryUploadOptions): Middleware {
       // The contract's 500 shape; what went wrong goes to the log, not to the client.
       ctx.app.emit('error', error, ctx);
       fail(ctx, 500, 'Failed to upload binary: the server could not store the file');
-    } finally {
-      options.onResult?.(ctx.status);
     }
   };
 
