@@ -1,8 +1,10 @@
 // The desktop-agent layout (seeds 001/002) under /v2/agent-releases: paginated list, latest per
-// channel, one release per version, and the 302 download redirects.
+// channel, one release per version, and the 302 download redirects. Browsers get HTML pages for
+// the list, the latest per channel and each release at the same URLs.
 import { CHANNELS, primaryChannel, resolveChannel, type Artifact, type Channel, type Product, type Release } from '../model/catalog.ts';
 import { AGENT_LAYOUT_NAMES } from '../model/platforms.ts';
 import { checksumFile, sumsName, type LayoutOutput } from './binary.ts';
+import type { Crumb, PageRenderer } from './html.ts';
 import { blobTarget, lookupKey, type Endpoint, type PathTarget, type QueryParam } from './route-table.ts';
 import { CACHE_SHORT, jsonFile, type SiteFile } from './site-file.ts';
 
@@ -19,15 +21,33 @@ export interface AgentOutput extends LayoutOutput {
   endpoints: Endpoint[];
 }
 
-export function renderAgentProduct(product: Product, baseUrl: string): AgentOutput {
+const LIST_PAGE = `${AGENT_ROOT}/index.html`;
+
+export function renderAgentProduct(product: Product, baseUrl: string, pages: PageRenderer): AgentOutput {
   const files: SiteFile[] = [];
   const paths: Record<string, PathTarget> = {};
   const listed = [...product.releases].reverse().filter((release) => release.status === 'active');
+  const crumbs: Crumb[] = [{ label: product.name, href: `/${AGENT_ROOT}` }];
+  const newest = CHANNELS.flatMap((channel) => {
+    const release = resolveChannel(product, channel);
+    return release ? [{ channel, version: release.version, url: releasePath(release) }] : [];
+  });
 
   const list: Endpoint = endpoint(`/${AGENT_ROOT}`, [
     { name: 'page', default: '1' },
     { name: 'limit', values: PAGE_LIMITS, default: DEFAULT_PAGE_LIMIT },
   ], 'file', { code: 'not_found', message: 'Page not found: past the last page of agent releases' });
+  // One page lists every release for a browser, whichever page of the JSON list it asked for.
+  list.html = {};
+  files.push(
+    pages.page(LIST_PAGE, 'agent-releases', {
+      title: product.title,
+      breadcrumbs: crumbs,
+      product,
+      newest,
+      releases: listed.map((release) => ({ ...releaseView(release), url: releasePath(release) })),
+    }),
+  );
   for (const limit of PAGE_LIMITS) {
     const size = Number(limit);
     const totalPages = Math.max(1, Math.ceil(listed.length / size));
@@ -41,6 +61,7 @@ export function renderAgentProduct(product: Product, baseUrl: string): AgentOutp
         }),
       );
       list.entries[lookupKey(`/${AGENT_ROOT}`, [['page', String(page)], ['limit', limit]])] = key;
+      list.html[key] = LIST_PAGE;
     }
   }
 
@@ -52,12 +73,14 @@ export function renderAgentProduct(product: Product, baseUrl: string): AgentOutp
     code: 'not_found',
     message: 'Agent artifact not found',
   });
+  latest.html = {};
   for (const channel of CHANNELS) {
     const release = resolveChannel(product, channel);
     if (!release) continue;
     const key = `${AGENT_ROOT}/latest/${channel}.json`;
     files.push(jsonFile(key, agentRelease(release, channel)));
     latest.entries[lookupKey(`/${AGENT_ROOT}/latest`, [['channel', channel]])] = key;
+    latest.html[key] = releasePageKey(release);
     for (const [query, artifact] of downloadTargets(release)) {
       latestDownload.entries[lookupKey(`/${AGENT_ROOT}/latest/download`, [['channel', channel], ...query])] = `${baseUrl}/${DOWNLOADS_ROOT}/${artifact.blob}`;
     }
@@ -70,10 +93,11 @@ export function renderAgentProduct(product: Product, baseUrl: string): AgentOutp
     scopedMessage: 'Agent artifact not found',
   });
   download.scopes = [];
+  one.html = {};
   for (const release of product.releases) {
     const key = `${AGENT_ROOT}/${release.version}.json`;
     files.push(jsonFile(key, agentRelease(release, primaryChannel(release))));
-    one.entries[`/${AGENT_ROOT}/${release.version}`] = key;
+    one.entries[releasePath(release)] = key;
     const downloadPath = `/${AGENT_ROOT}/${release.version}/download`;
     download.scopes.push(downloadPath);
     for (const [query, artifact] of downloadTargets(release)) {
@@ -88,8 +112,42 @@ export function renderAgentProduct(product: Product, baseUrl: string): AgentOutp
     const sums = `${AGENT_ROOT}/${release.version}/${sumsName(product, release)}`;
     files.push(checksumFile(sums, release, (artifact) => artifact.blob));
     paths[`/${sums}`] = { type: 'file', key: sums };
+
+    files.push(
+      pages.page(releasePageKey(release), 'agent-release', {
+        title: `${product.title} ${release.version}`,
+        breadcrumbs: [...crumbs, { label: release.version, href: releasePath(release) }],
+        product,
+        release: {
+          ...releaseView(release),
+          channels: release.status === 'active' ? release.channels : [],
+          sums: `/${sums}`,
+          files: downloadTargets(release).map(([query, artifact]) => ({
+            target: `${AGENT_LAYOUT_NAMES.platform[artifact.platform]}/${AGENT_LAYOUT_NAMES.arch[artifact.arch]}`,
+            filename: artifact.filename,
+            size: artifact.size,
+            sha256: artifact.sha256,
+            url: lookupKey(`${releasePath(release)}/download`, query),
+          })),
+        },
+      }),
+    );
+    one.html[key] = releasePageKey(release);
   }
   return { files, paths, endpoints: [latestDownload, latest, download, one, list] };
+}
+
+function releasePath(release: Release): string {
+  return `/${AGENT_ROOT}/${release.version}`;
+}
+
+/** A release's page, beside its JSON (`1.8.3.json`, `1.8.3.html`); served at the release's path. */
+function releasePageKey(release: Release): string {
+  return `${AGENT_ROOT}/${release.version}.html`;
+}
+
+function releaseView(release: Release) {
+  return { version: release.version, publishedAt: release.publishedAt, prerelease: release.prerelease, yanked: release.status === 'yanked', notesUrl: release.notesUrl };
 }
 
 function endpoint(pattern: string, params: QueryParam[], answer: Endpoint['answer'], notFound: Endpoint['notFound']): Endpoint {

@@ -1,10 +1,12 @@
 // The binary-releases layout (seed 000): Terraform-style paths under /binary/releases/<product>.
 import type { Artifact, Product, Release } from '../model/catalog.ts';
-import type { PageRenderer } from './html.ts';
+import type { Crumb, PageRenderer } from './html.ts';
 import { blobTarget, type PathTarget } from './route-table.ts';
 import { CACHE_SHORT, TEXT_TYPE, jsonFile, type SiteFile } from './site-file.ts';
 
 export const BINARY_ROOT = 'binary/releases';
+/** The listing of every binary product: the first level of their pages' breadcrumbs. */
+export const BINARY_CRUMB: Crumb = { label: 'releases', href: `/${BINARY_ROOT}/` };
 
 export interface LayoutOutput {
   files: SiteFile[];
@@ -15,7 +17,7 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
   const base = `${BINARY_ROOT}/${product.name}`;
   const files: SiteFile[] = [];
   const paths: Record<string, PathTarget> = {};
-  const crumbs = [{ label: 'releases', href: `/${BINARY_ROOT}/` }, { label: product.name, href: `/${base}/` }];
+  const crumbs: Crumb[] = [BINARY_CRUMB, { label: product.name, href: `/${base}/` }];
 
   const versions = product.releases.map((release) => release.version);
   files.push(jsonFile(`${base}/versions.json`, { success: true, versions, count: versions.length }));
@@ -37,7 +39,7 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
   files.push(
     pages.page(`${base}/index.html`, 'product', {
       title: product.title,
-      breadcrumbs: crumbs.slice(0, 1),
+      breadcrumbs: crumbs,
       product,
       versions: [...product.releases].reverse().map((release) => ({ ...releaseView(release), url: `/${base}/${release.major}/${release.minor}/${versionAnchor(release)}` })),
     }),
@@ -52,7 +54,7 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
     files.push(
       pages.page(`${minorPath}/index.html`, 'minor', {
         title: `${product.title} ${major}.${minor}`,
-        breadcrumbs: crumbs,
+        breadcrumbs: [...crumbs, { label: `${major}.${minor}`, href: `/${minorPath}/` }],
         product,
         major,
         minor,

@@ -5,8 +5,23 @@ import { CACHE_SHORT, HTML_TYPE, type SiteFile } from './site-file.ts';
 /** Template sources by name (file name without `.hbs`); `layout` wraps every page; `site.css` is their stylesheet. */
 export type Templates = Record<string, string>;
 
+/** One level of a page's breadcrumb trail. */
+export interface Crumb {
+  label: string;
+  href: string;
+}
+
+/** What every page is given besides its template's own fields. */
+export interface PageContext {
+  /** The page's `<title>`. */
+  title: string;
+  /** The levels from below the home page down to this page itself; empty on the home page. */
+  breadcrumbs: Crumb[];
+  [field: string]: unknown;
+}
+
 export interface PageRenderer {
-  page(key: string, template: string, context: Record<string, unknown>): SiteFile;
+  page(key: string, template: string, context: PageContext): SiteFile;
 }
 
 export function createPageRenderer(templates: Templates, siteTitle: string): PageRenderer {
@@ -27,10 +42,17 @@ export function createPageRenderer(templates: Templates, siteTitle: string): Pag
   return {
     page(key, template, context) {
       const content = compile(template)({ siteTitle, ...context });
-      const body = compile('layout')({ siteTitle, title: context.title ?? siteTitle, breadcrumbs: context.breadcrumbs ?? [], content });
+      const body = compile('layout')({ siteTitle, title: context.title, breadcrumbs: trail(siteTitle, context.breadcrumbs), content });
       return { key, body, contentType: HTML_TYPE, cacheControl: CACHE_SHORT, kind: 'page' };
     },
   };
+}
+
+/** The whole trail, home first; the last level is the page itself (`aria-current`). */
+function trail(siteTitle: string, levels: Crumb[]): (Crumb & { current: boolean })[] {
+  if (levels.length === 0) return [];
+  const all = [{ label: siteTitle, href: '/' }, ...levels];
+  return all.map((crumb, index) => ({ ...crumb, current: index === all.length - 1 }));
 }
 
 export function formatBytes(bytes: number): string {

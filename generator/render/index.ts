@@ -1,7 +1,7 @@
 // Catalog → site files and the route table. Pure: no file system, network or clock.
 import { resolveChannel, type Catalog } from '../model/catalog.ts';
 import { AGENT_ROOT, DOWNLOADS_ROOT, renderAgentProduct } from './agent.ts';
-import { BINARY_ROOT, renderBinaryProduct } from './binary.ts';
+import { BINARY_CRUMB, BINARY_ROOT, renderBinaryProduct } from './binary.ts';
 import { createPageRenderer, type Templates } from './html.ts';
 import { renderPackages } from './packages/index.ts';
 import { renderRegistry } from './registry.ts';
@@ -33,7 +33,7 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
       files.push(...output.files);
       addPaths(output.paths);
     } else {
-      const output = renderAgentProduct(product, catalog.site.baseUrl);
+      const output = renderAgentProduct(product, catalog.site.baseUrl, pages);
       files.push(...output.files);
       addPaths(output.paths);
       endpoints.push(...output.endpoints);
@@ -59,12 +59,12 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
   files.push({ key: 'assets/site.css', body: stylesheet, contentType: 'text/css; charset=utf-8', cacheControl: CACHE_SHORT, kind: 'page' });
   addPaths({ '/assets/site.css': { type: 'file', key: 'assets/site.css' } });
   files.push(jsonFile('index.json', { products: productLinks }));
-  files.push(pages.page('index.html', 'index', { title: catalog.site.title, products: productLinks }));
+  files.push(pages.page('index.html', 'index', { title: catalog.site.title, breadcrumbs: [], products: productLinks }));
   addPaths({ '/': { type: 'file', key: 'index.json', html: 'index.html' } });
   if (binaryProducts.length > 0) {
     const binaryLinks = productLinks.filter((product) => product.layout === 'binary');
     files.push(jsonFile(`${BINARY_ROOT}/index.json`, { success: true, products: binaryLinks.map(({ name, url, latest }) => ({ name, url, latest })), count: binaryLinks.length }));
-    files.push(pages.page(`${BINARY_ROOT}/index.html`, 'index', { title: catalog.site.title, products: binaryLinks }));
+    files.push(pages.page(`${BINARY_ROOT}/index.html`, 'index', { title: 'Binary releases', breadcrumbs: [BINARY_CRUMB], products: binaryLinks }));
     addPaths({ [`/${BINARY_ROOT}/`]: { type: 'file', key: `${BINARY_ROOT}/index.json`, html: `${BINARY_ROOT}/index.html` } });
   }
 

@@ -3,7 +3,7 @@
 // served from the blob store. The JSON API is the sidecar's; an unpublished version is served nowhere.
 import { AGENT_CATEGORIES, agentPagePath, fullName, latestVersion, tarballPath, type RegistryPackage, type RegistryVersion } from '../model/registry.ts';
 import type { LayoutOutput } from './binary.ts';
-import type { PageRenderer } from './html.ts';
+import type { Crumb, PageRenderer } from './html.ts';
 import { renderReadme } from './markdown.ts';
 import type { BlobTarget, PathTarget } from './route-table.ts';
 import type { SiteFile } from './site-file.ts';
@@ -12,7 +12,7 @@ export const REGISTRY_ROOT = 'agents';
 const TARBALL_TYPE = 'application/gzip';
 
 const BROWSE_KEY = `${REGISTRY_ROOT}/index.html`;
-const CRUMBS = [{ label: 'agents', href: `/${REGISTRY_ROOT}/` }];
+const CRUMBS: Crumb[] = [{ label: 'agents', href: `/${REGISTRY_ROOT}/` }];
 const PERMISSIONS = [
   { field: 'filesystem', label: 'File system' },
   { field: 'network', label: 'Network' },
@@ -66,7 +66,7 @@ function agentPage(latest: RegistryVersion, active: RegistryVersion[], baseUrl: 
   const category = AGENT_CATEGORIES.find((entry) => entry.slug === agent.category)!;
   return {
     title: name,
-    breadcrumbs: CRUMBS,
+    breadcrumbs: [...CRUMBS, { label: name, href: agentPagePath(latest.scope, latest.name) }],
     agent: {
       fullName: name,
       version: latest.version,
@@ -120,5 +120,5 @@ function browsePage(listed: Listed[]) {
       .map(({ pkg, latest }) => ({ fullName: fullName(pkg.scope, pkg.name), url: agentPagePath(pkg.scope, pkg.name), version: latest.version, description: latest.agent.description })),
   }));
   const summary = `${listed.length} agent${listed.length === 1 ? '' : 's'}.`;
-  return { title: 'Agents', breadcrumbs: [], summary, categories: categories.filter((category) => category.agents.length > 0) };
+  return { title: 'Agents', breadcrumbs: CRUMBS, summary, categories: categories.filter((category) => category.agents.length > 0) };
 }
