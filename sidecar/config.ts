@@ -33,6 +33,7 @@ const schema = z
     MAX_UPLOAD_BYTES: count.min(1).default(512 * MiB),
     MAX_ENVELOPE_BYTES: count.default(64 * MiB),
     RATE_LIMIT_IP_PER_MINUTE: count.default(600),
+    RATE_LIMIT_READS_PER_MINUTE: count.default(0),
     RATE_LIMIT_USER_PER_MINUTE: count.default(120),
     RATE_LIMIT_UPLOADS_PER_HOUR: count.default(100),
     TRUSTED_PROXIES: count.default(0),

@@ -21,9 +21,11 @@ import { createFleet, type Fleet } from './fleet/index.ts';
 import { createMetrics } from './metrics.ts';
 import { authenticatedSubject, perIp, perUser, rateLimit, type RateLimitMiddleware, type RateLimitRule } from './middleware/rate-limit.ts';
 import { createLogger, requestLog } from './middleware/request-log.ts';
+import { isSiteRead, markSiteReads } from './middleware/site-reads.ts';
 import { createPublisher, refreshSnapshots, type Publisher } from './publisher.ts';
 import { isRegistryPath, registryApi } from './registry/index.ts';
 import { importRegistryStore } from './registry/sync.ts';
+import { asksForEnvelope } from './routes/binary-envelope.ts';
 import { healthRoutes } from './routes/health.ts';
 import { createSiteSource } from './site-source.ts';
 import { openDatabase, type StateDb } from './store/db.ts';
@@ -91,9 +93,17 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       onError: (error) => logger.error({ err: error }, 'signing a fresh snapshot failed; the next check, in ten minutes, retries'),
     });
     closers.unshift(async () => stopRefreshing());
-    // The registry counts its own requests, by its contract's rules and in its error shape.
-    const siteIp = (rule: RateLimitRule): RateLimitRule => ({ ...rule, key: (ctx) => (isRegistryPath(ctx.path) ? undefined : rule.key(ctx)) });
-    const ipLimit = await limiter(config, 'ip', settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [siteIp(perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 }))] : [], logger);
+    // Per address: the API's requests against RATE_LIMIT_IP_PER_MINUTE, reads of the site against
+    // RATE_LIMIT_READS_PER_MINUTE only, as a CDN or nginx would serve them; the registry counts its
+    // own requests, by its contract's rules and in its error shape.
+    const isApi = async (ctx: Koa.Context) => isRegistryPath(ctx.path) || (await asksForEnvelope(ctx, site));
+    const apiIp = (rule: RateLimitRule): RateLimitRule => ({ ...rule, key: (ctx) => (isSiteRead(ctx) || isRegistryPath(ctx.path) ? undefined : rule.key(ctx)) });
+    const readIp = (rule: RateLimitRule): RateLimitRule => ({ ...rule, name: 'reads', key: (ctx) => (isSiteRead(ctx) ? rule.key(ctx) : undefined) });
+    const ipRules = [
+      ...(settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [apiIp(perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 }))] : []),
+      ...(settings.RATE_LIMIT_READS_PER_MINUTE > 0 ? [readIp(perIp({ points: settings.RATE_LIMIT_READS_PER_MINUTE, durationSeconds: 60 }))] : []),
+    ];
+    const ipLimit = await limiter(config, 'ip', ipRules, logger);
     const userRules = [
       ...(settings.RATE_LIMIT_USER_PER_MINUTE > 0 ? [perUser({ points: settings.RATE_LIMIT_USER_PER_MINUTE, durationSeconds: 60 })] : []),
       ...(settings.RATE_LIMIT_UPLOADS_PER_HOUR > 0 ? [{ ...perUser({ points: settings.RATE_LIMIT_UPLOADS_PER_HOUR, durationSeconds: 3600 }), name: 'uploads' }] : []),
@@ -135,7 +145,7 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
           checks: { database: () => state.ping(), blobs: () => access(config.blobsDir), site: async () => void (await site.current()), fleetCa: async () => caStillValid(ca) },
           details: () => ({ fleetCa: { expiresAt: ca.expiresAt.toISOString(), daysLeft: Math.floor((ca.expiresAt.getTime() - Date.now()) / 86_400_000) } }),
         }),
-        ...(ipLimit ? [ipLimit] : []),
+        ...(ipLimit ? [markSiteReads({ isApi }), ipLimit] : []),
       ],
       uploads: {
         verifier,

@@ -1,14 +1,24 @@
 // Request limits over real HTTP: headers on every response, 429s, rules keyed by ip and by user,
-// proxy trust, one count shared through Redis by two servers, and a Redis that is down or hung.
+// proxy trust, one count shared through Redis by two servers, and a Redis that is down or hung;
+// then the sidecar's wiring: reads of the site apart from the API's limits.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { cp } from 'node:fs/promises';
+import path from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
-import { test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { Redis, type RedisOptions } from 'ioredis';
 import Koa from 'koa';
+import { build } from '../generator/pipeline.ts';
+import { localIssuer } from '../sidecar/auth/jwt.ts';
+import { loadConfig } from '../sidecar/config.ts';
 import { perIp, perUser, rateLimit, type RateLimitOptions, type RateLimitRule } from '../sidecar/middleware/rate-limit.ts';
+import { createLogger } from '../sidecar/middleware/request-log.ts';
+import { createSidecar } from '../sidecar/runtime.ts';
 import { listen } from '../sidecar/server.ts';
+import { SAMPLE_BLOBS } from './helpers/sample-site.ts';
+import { copySampleStore, removeDir, tempDir } from './helpers/store.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
 const redisSkip = REDIS_URL || process.env.CI ? false : 'TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379)';
@@ -232,4 +242,119 @@ async function silentServer(t: TestContext): Promise<number> {
     await new Promise((resolve) => server.close(resolve));
   });
   return (server.address() as { port: number }).port;
+}
+
+describe('the sidecar: reads of the site and the API counted apart', () => {
+  const BASE = '/binary/releases/agent-as-code';
+  const ZIP = `${BASE}/1/12/agent_as_code_1.12.2_linux_amd64.zip`;
+  const UPLOAD = `${BASE}/1/14/upload`;
+
+  /** The reads a download client makes, each with the statuses it may get. */
+  async function reads(url: string): Promise<{ init: RequestInit & { path: string }; ok: number[] }[]> {
+    const etag = (await fetch(`${url}${BASE}/versions`)).headers.get('ETag')!;
+    return [
+      { init: { path: `${BASE}/versions` }, ok: [200] },
+      { init: { path: `${BASE}/versions`, headers: { 'If-None-Match': etag } }, ok: [304] },
+      { init: { path: ZIP }, ok: [200] },
+      { init: { path: ZIP, method: 'HEAD' }, ok: [200] },
+      { init: { path: ZIP, headers: { Range: 'bytes=0-99' } }, ok: [206] },
+      { init: { path: '/v2/agent-releases/latest/download?platform=windows' }, ok: [302] },
+    ];
+  }
+
+  async function request(url: string, { path: pathname, ...init }: RequestInit & { path: string }): Promise<Response> {
+    const response = await fetch(`${url}${pathname}`, { redirect: 'manual', ...init });
+    await response.arrayBuffer();
+    return response;
+  }
+
+  async function upload(url: string, token: string | undefined, version: string): Promise<Response> {
+    const body = JSON.stringify({ version, platform: 'linux', architecture: 'amd64', file_data: Buffer.concat([Buffer.from('PK\x03\x04'), randomBytes(996)]).toString('base64') });
+    return request(url, { path: UPLOAD, method: 'POST', body, headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
+  }
+
+  test('2,000 reads from one address in a few seconds all answer, with the default limits; the API\'s count is untouched', { timeout: 60_000 }, async (t) => {
+    const sidecar = await startSidecar(t);
+    const kinds = await reads(sidecar.url);
+    const statuses = new Map<string, number>();
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (next < 2000) {
+          const kind = kinds[next++ % kinds.length]!;
+          const response = await request(sidecar.url, kind.init);
+          const label = `${kind.init.method ?? 'GET'} ${kind.init.path} ${response.status}`;
+          statuses.set(label, (statuses.get(label) ?? 0) + 1);
+          assert.ok(kind.ok.includes(response.status), label);
+          assert.equal(response.headers.get('X-RateLimit-Limit'), null, `${label}: a read is not counted`);
+        }
+      }),
+    );
+    assert.equal([...statuses.values()].reduce((a, b) => a + b), 2000);
+    assert.ok(performance.now() - started < 30_000);
+    // Signed out, so the per-user limits (reported instead when tighter) stay out of the headers.
+    const anonymous = await upload(sidecar.url, undefined, '1.14.0');
+    assert.equal(anonymous.status, 401);
+    assert.deepEqual([anonymous.headers.get('X-RateLimit-Limit'), anonymous.headers.get('X-RateLimit-Remaining')], ['600', '599']);
+    const envelope = await request(sidecar.url, { path: ZIP, headers: { Accept: 'application/json' } });
+    assert.equal(envelope.status, 200);
+    assert.deepEqual([envelope.headers.get('X-RateLimit-Limit'), envelope.headers.get('X-RateLimit-Remaining')], ['600', '598'], 'a JSON envelope is built by the API and counted by it');
+    assert.equal((await upload(sidecar.url, await sidecar.token(), '1.14.0')).status, 201);
+  });
+
+  test('the upload API still answers 429 with Retry-After past its limit, and reads go on', { timeout: 30_000 }, async (t) => {
+    const sidecar = await startSidecar(t, { RATE_LIMIT_IP_PER_MINUTE: '3' });
+    const token = await sidecar.token();
+    assert.equal((await upload(sidecar.url, token, '1.14.0')).status, 201);
+    assert.equal((await upload(sidecar.url, undefined, '1.14.1')).status, 401);
+    assert.equal((await upload(sidecar.url, token, '1.14.0')).status, 409);
+    const limited = await upload(sidecar.url, token, '1.14.2');
+    assert.equal(limited.status, 429);
+    const retryAfter = Number(limited.headers.get('Retry-After'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    assert.equal(limited.headers.get('X-RateLimit-Limit'), '3');
+    for (const kind of await reads(sidecar.url)) assert.ok(kind.ok.includes((await request(sidecar.url, kind.init)).status), kind.init.path);
+  });
+
+  test('RATE_LIMIT_READS_PER_MINUTE limits reads on their own count; uploads are unaffected', { timeout: 30_000 }, async (t) => {
+    const sidecar = await startSidecar(t, { RATE_LIMIT_READS_PER_MINUTE: '20', RATE_LIMIT_IP_PER_MINUTE: '5' });
+    const kinds = await reads(sidecar.url);
+    // The ETag fetch above was the first read.
+    for (let i = 1; i < 20; i++) {
+      const kind = kinds[i % kinds.length]!;
+      const response = await request(sidecar.url, kind.init);
+      assert.ok(kind.ok.includes(response.status), `read ${i + 1}: ${response.status}`);
+      assert.equal(response.headers.get('X-RateLimit-Limit'), '20');
+    }
+    for (const kind of kinds) {
+      const response = await request(sidecar.url, kind.init);
+      assert.equal(response.status, 429, `${kind.init.method ?? 'GET'} ${kind.init.path}`);
+      assert.ok(Number(response.headers.get('Retry-After')) >= 1);
+    }
+    const anonymous = await upload(sidecar.url, undefined, '1.14.0');
+    assert.equal(anonymous.status, 401);
+    assert.deepEqual([anonymous.headers.get('X-RateLimit-Limit'), anonymous.headers.get('X-RateLimit-Remaining')], ['5', '4']);
+    assert.equal((await upload(sidecar.url, await sidecar.token(), '1.14.0')).status, 201);
+  });
+});
+
+/** The whole sidecar as `mirror serve` assembles it (createSidecar), over a copy of the sample store. */
+async function startSidecar(t: TestContext, settings: Record<string, string> = {}): Promise<{ url: string; token(): Promise<string> }> {
+  const dir = await tempDir('mirror-rate-limit-');
+  const releasesDir = path.join(dir, 'releases');
+  const dataDir = path.join(dir, 'data');
+  await copySampleStore(releasesDir, { releases: true });
+  await cp(SAMPLE_BLOBS, path.join(dataDir, 'blobs'), { recursive: true });
+  await build({ releasesDir, site: path.join(dataDir, 'site') });
+  const config = loadConfig({ MIRROR_RELEASES: releasesDir, MIRROR_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...settings });
+  const sidecar = await createSidecar(config, { migrateAtStart: true, logger: createLogger({ level: 'silent' }) });
+  const running = await listen({ app: sidecar.app, port: 0, host: '127.0.0.1' });
+  t.after(async () => {
+    await running.close();
+    await sidecar.close();
+    await removeDir(dir);
+  });
+  const issuer = await localIssuer({ dir: config.authDir });
+  return { url: running.url, token: () => issuer.mint('ci-release', 3600) };
 }

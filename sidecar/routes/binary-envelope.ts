@@ -27,22 +27,38 @@ interface ListedFile {
 
 export function binaryEnvelope({ site, blobs, maxBytes }: BinaryEnvelopeOptions): Middleware {
   return async function binaryEnvelopeHandler(ctx, next) {
-    // Only a client that names JSON can want an envelope; everyone else goes straight to the site.
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || !ctx.path.startsWith('/binary/releases/') || !/json/i.test(ctx.get('Accept'))) return next();
+    if (!mayAskForEnvelope(ctx)) return next();
     const snapshot = await site.current();
-    const answer = resolve(tableSource(snapshot.routes), { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
-    if (answer.type !== 'blob' || ctx.accepts(answer.target.contentType, 'application/json') !== 'application/json') return next();
-    const listed = await listing(snapshot, decodePath(ctx.path)!, answer.target.filename);
-    const info = await blobs.stat(answer.target.blob);
+    const target = envelopeTarget(ctx, snapshot);
+    if (!target) return next();
+    const listed = await listing(snapshot, decodePath(ctx.path)!, target.filename);
+    const info = await blobs.stat(target.blob);
     if (!listed || !info) return next();
     ctx.vary('Accept');
     if (info.size > maxBytes) {
       ctx.status = 406;
-      ctx.body = { error: 'Not Acceptable', message: `${answer.target.filename} is ${info.size} bytes, over the ${maxBytes} a JSON envelope carries (MAX_ENVELOPE_BYTES); request it without Accept: application/json` };
+      ctx.body = { error: 'Not Acceptable', message: `${target.filename} is ${info.size} bytes, over the ${maxBytes} a JSON envelope carries (MAX_ENVELOPE_BYTES); request it without Accept: application/json` };
       return;
     }
-    sendEnvelope(ctx, answer.target, listed, info.size, blobs);
+    sendEnvelope(ctx, target, listed, info.size, blobs);
   };
+}
+
+/** A request for an artifact's JSON envelope, which the sidecar builds: an API request, not a read of the site. */
+export async function asksForEnvelope(ctx: Context, site: SiteSource): Promise<boolean> {
+  return mayAskForEnvelope(ctx) && envelopeTarget(ctx, await site.current()) !== undefined;
+}
+
+/** Only a client that names JSON can want an envelope; everyone else goes straight to the site. */
+function mayAskForEnvelope(ctx: Context): boolean {
+  return (ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.path.startsWith('/binary/releases/') && /json/i.test(ctx.get('Accept'));
+}
+
+/** The artifact whose envelope is asked for: the path names a blob and JSON is preferred to its own type. */
+function envelopeTarget(ctx: Context, snapshot: SiteSnapshot): BlobTarget | undefined {
+  const answer = resolve(tableSource(snapshot.routes), { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
+  if (answer.type !== 'blob' || ctx.accepts(answer.target.contentType, 'application/json') !== 'application/json') return undefined;
+  return answer.target;
 }
 
 function sendEnvelope(ctx: Context, target: BlobTarget, listed: ListedFile, size: number, blobs: BlobStore): void {

@@ -1,25 +1,13 @@
-// The JSON upload body read as a stream (stream-json's tokenizer): the small fields collected,
-// `file_data` decoded from base64 chunk by chunk as it arrives. A 50 MiB file never exists as a
-// string or a buffer; keys, numbers and fields are capped and nesting refused, so memory stays
-// bounded whatever the body holds.
-import type { Readable } from 'node:stream';
+// The JSON upload body read as a stream: the small fields collected, `file_data` decoded from
+// base64 chunk by chunk as it arrives. The usual flat shape goes through a scanner at memory speed
+// (upload-json-scanner.ts); whatever it does not read goes to stream-json's tokenizer from the member
+// it stopped at. A 50 MiB file never exists as a string or a buffer; keys, numbers and fields are
+// capped and nesting refused, so memory stays bounded whatever the body holds.
+import { Readable } from 'node:stream';
 import parser from 'stream-json/parser.js';
+import { FIELDS, FlatUploadScanner, invalid, malformed, MAX_FIELD_LENGTH, UploadBodyError, type JsonUploadFields, type ScanStep } from './upload-json-scanner.ts';
 
-export class UploadBodyError extends Error {
-  constructor(readonly status: 400 | 413, message: string) {
-    super(message);
-    this.name = 'UploadBodyError';
-  }
-}
-
-/** What the body held besides the file; `file_data` marks whether the file was there at all. */
-export interface JsonUploadFields {
-  values: Record<string, string | undefined>;
-  fileData: boolean;
-}
-
-const FIELDS = ['version', 'platform', 'architecture', 'filename', 'checksum'];
-const MAX_FIELD_LENGTH = 1024;
+export { UploadBodyError, type JsonUploadFields } from './upload-json-scanner.ts';
 
 /**
  * The bytes of `file_data`, decoded, while `fields` fills with the other fields. Throws
@@ -27,15 +15,37 @@ const MAX_FIELD_LENGTH = 1024;
  * `maxBodyBytes` of body.
  */
 export async function* fileDataOf(body: Readable, fields: JsonUploadFields, maxBodyBytes: number): AsyncGenerator<Buffer> {
+  // Not destroyed on the way out: the request must stay open for the answer.
+  const chunks = limited(body.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer>, maxBodyBytes);
+  const scanner = new FlatUploadScanner(fields);
+  try {
+    let step: ScanStep;
+    try {
+      for (;;) {
+        const next = await chunks.next();
+        step = next.done ? scanner.end() : scanner.push(next.value);
+        if (step.decoded.length > 0) yield step.decoded.length === 1 ? step.decoded[0]! : Buffer.concat(step.decoded);
+        if (step.handoff || next.done) break;
+      }
+    } catch (error) {
+      throw error instanceof UploadBodyError ? error : malformed();
+    }
+    if (step.handoff) yield* tokenizedFileData(resumed(step.handoff, chunks), fields);
+  } finally {
+    void chunks.return(undefined).catch(() => undefined);
+  }
+}
+
+/**
+ * The general parser: `file_data` and the fields from stream-json's tokens. `source` starts with
+ * whatever puts it where the scanner stopped, so `fields` may already hold what came before.
+ */
+export async function* tokenizedFileData(source: AsyncIterable<Buffer>, fields: JsonUploadFields): AsyncGenerator<Buffer> {
   // Keys and numbers stream too: a 500 MiB key or number must not be held whole.
   const tokens = parser.asStream({ packValues: false, streamValues: true });
-  let received = 0;
-  body.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    if (received > maxBodyBytes) tokens.destroy(new UploadBodyError(413, `The body is larger than the limit of ${maxBodyBytes} bytes`));
-  });
-  body.on('error', (error) => tokens.destroy(error));
-  body.pipe(tokens);
+  const input = Readable.from(source, { objectMode: false });
+  input.on('error', (error) => tokens.destroy(error));
+  input.pipe(tokens);
 
   let opened = false;
   let key = '';
@@ -111,11 +121,33 @@ export async function* fileDataOf(body: Readable, fields: JsonUploadFields, maxB
       }
     }
   } catch (error) {
-    throw error instanceof UploadBodyError ? error : new UploadBodyError(400, 'Malformed JSON body');
+    throw error instanceof UploadBodyError ? error : malformed();
   } finally {
-    body.unpipe(tokens);
+    input.unpipe(tokens);
+    input.destroy();
   }
-  if (!opened) throw new UploadBodyError(400, 'Malformed JSON body');
+  if (!opened) throw malformed();
+}
+
+/** The body's chunks, refused with 413 past `maxBodyBytes`. */
+async function* limited(chunks: AsyncIterator<Buffer>, maxBodyBytes: number): AsyncGenerator<Buffer, undefined> {
+  let received = 0;
+  try {
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+      received += next.value.length;
+      if (received > maxBodyBytes) throw new UploadBodyError(413, `The body is larger than the limit of ${maxBodyBytes} bytes`);
+      yield next.value;
+    }
+  } finally {
+    await chunks.return?.();
+  }
+  return undefined;
+}
+
+/** The scanner's handoff, then the rest of the body. */
+async function* resumed(handoff: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  if (handoff.length > 0) yield handoff;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
 }
 
 function isField(key: string): boolean {
@@ -144,8 +176,4 @@ class Base64Decoder {
     if (this.pending.length % 4 !== 0) throw invalid();
     return Buffer.from(this.pending, 'base64');
   }
-}
-
-function invalid(): UploadBodyError {
-  return new UploadBodyError(400, 'file_data is not valid base64');
 }
