@@ -478,7 +478,8 @@ describe('signed mirror deploy to S3', () => {
         const named = [...text.matchAll(/<package type="rpm">[\s\S]*?<checksum type="sha256" pkgid="YES">([0-9a-f]{64})<\/checksum>[\s\S]*?<location href="([^"]+)"\/>/g)];
         if (named.length === 0) problems.push(`${key} names no package`);
         for (const [, hash, href] of named) {
-          const blob = blobOf(`/${primary[1]}/${href}`);
+          // Resolved against the repository as dnf resolves it: `../../binary/...` climbs to the site's root.
+          const blob = blobOf(new URL(href, `http://mirror/${primary[1]}/`).pathname);
           if (blob === undefined) problems.push(`${key} names ${href}, which no route serves from a blob`);
           else await holds(`${key} (${href})`, blob, hash!);
         }
@@ -531,7 +532,7 @@ describe('signed mirror deploy to S3', () => {
     const byHash = (await bucketKeys()).find((key) => key.startsWith('apt/dists/stable/main/binary-amd64/by-hash/'))!;
     const removals: [string, RegExp][] = [
       ['releases/1/1/1/mirror_agent_1.1.1_linux_amd64.deb', /apt\/dists\/stable\/main\/binary-amd64\/Packages \(pool\/main\/m\/mirror-agent\/mirror-agent_1\.1\.1_amd64\.deb\) names releases\/1\/1\/1\/mirror_agent_1\.1\.1_linux_amd64\.deb, which the bucket lacks/],
-      ['releases/1/1/1/mirror_agent_1.1.1_linux_amd64.rpm', /-primary\.xml\.gz \(Packages\/mirror-agent\/1\.1\.1\/mirror_agent_1\.1\.1_linux_amd64\.rpm\) names releases\/1\/1\/1\/mirror_agent_1\.1\.1_linux_amd64\.rpm, which the bucket lacks/],
+      ['releases/1/1/1/mirror_agent_1.1.1_linux_amd64.rpm', /-primary\.xml\.gz \(\.\.\/\.\.\/binary\/releases\/mirror-agent\/1\/1\/mirror_agent_1\.1\.1_linux_amd64\.rpm\) names releases\/1\/1\/1\/mirror_agent_1\.1\.1_linux_amd64\.rpm, which the bucket lacks/],
       [byHash, new RegExp(`^apt/dists/stable/InRelease names ${byHash}, which the bucket lacks`, 'm')],
       [primary, new RegExp(`^rpm/stable/repodata/repomd\\.xml names ${primary}, which the bucket lacks`, 'm')],
     ];
