@@ -1,79 +1,61 @@
-// The `mirror` CLI: argument parsing and output only; the work is done by generator/ and sidecar/.
-// Each group of commands lives in scripts/cli/.
-import { parseArgs } from 'node:util';
-import { LoadError } from '../generator/load/index.ts';
-import { ReleaseConflictError } from '../generator/release-add.ts';
-import { KeyError } from '../generator/trust/keyring.ts';
-import { UsageError, type Command } from './cli/command.ts';
-import { deployCommands } from './cli/deploy-commands.ts';
-import { fleetCommands } from './cli/fleet-commands.ts';
-import { registryCommands } from './cli/registry-commands.ts';
-import { releaseCommands } from './cli/release-commands.ts';
-import { siteCommands } from './cli/site-commands.ts';
-import { trustCommands } from './cli/trust-commands.ts';
-
-const USAGE = `mirror: build and serve a release distribution site
-
-Usage:
-  mirror build [--releases DIR] [--out DIR]
-  mirror serve [--site DIR] [--port N] [--host HOST]
-  mirror start [--releases DIR] [--port N] [--host HOST]
-  mirror migrate
-  mirror token create --sub NAME [--ttl DURATION]
-  mirror registry token create --user NAME | revoke TOKEN
-  mirror fleet ca | token create [--ttl D] [--label K=V]... | agents
-  mirror fleet task create AGENT_ID --type T [--payload JSON] | task cancel AGENT_ID TASK_ID
-  mirror release add --product P --version V [--channel C]... FILES...
-  mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL]
-                [--distribution-id ID] [--kvs-arn ARN] [--dry-run] [--no-delete]
-  mirror cloudfront-function
-  mirror keys create [--name N] [--email E] | list | retire KEYID
-  mirror snapshot refresh [--releases DIR] [--out DIR]
-  mirror verify --base-url URL [--keys FILE] [--state FILE] [--concurrency N] [--timeout SECONDS]
-  mirror nginx-conf [--site DIR] [--listen HOST:PORT]
-
-Run \`mirror COMMAND --help\` for a command's options.
-Environment: MIRROR_RELEASES (manifest store, default releases/), MIRROR_DATA_DIR (blobs, built
-site and state, default .mirror/), PORT (default 8080), HOST (default 127.0.0.1); the sidecar's
-settings (DATABASE_URL, REDIS_URL, AUTH_MODE, ...) are listed in the README and printed by
-\`mirror serve\` at start.
-`;
-
-const COMMANDS: Record<string, Command> = { ...siteCommands, ...releaseCommands, ...deployCommands, ...registryCommands, ...fleetCommands, ...trustCommands };
+// The `mirror` CLI: finds the command, checks its arguments against its declaration
+// (scripts/cli/commands.ts), then imports and runs its implementation. Usage errors exit 2,
+// failures 1, each as one line.
+import { isGroup, UsageError, type CommandSpec, type GroupSpec } from './cli/command.ts';
+import { COMMANDS } from './cli/commands.ts';
+import { commandHelp, groupHelp, parseCommand } from './cli/parse.ts';
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(USAGE);
-    return name ? 0 : 2;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`Unknown command \`${name}\`\n\n${USAGE}`);
-    return 2;
-  }
-  try {
-    const { values, positionals } = parseArgs({
-      args: rest,
-      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: command.positionals ?? false,
-      strict: true,
-    });
-    if (values.help) {
-      process.stdout.write(command.usage);
-      return 0;
+  quietNodeVersionNotice();
+  let spec: CommandSpec | GroupSpec = COMMANDS;
+  const path: string[] = [];
+  while (isGroup(spec)) {
+    const name = argv[path.length];
+    const prefix = ['mirror', ...path].join(' ');
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      const help = groupHelp(path.join(' '), spec);
+      if (name === undefined) process.stderr.write(`${prefix}: name a ${path.length > 0 ? 'subcommand' : 'command'}\n\n${help}`);
+      else process.stdout.write(help);
+      return name === undefined ? 2 : 0;
     }
-    return await command.run(values, positionals);
-  } catch (error) {
-    if (error instanceof LoadError || error instanceof ReleaseConflictError || error instanceof KeyError) {
-      process.stderr.write(`${error.message}\n`);
-      return 1;
-    }
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`${(error as Error).message}\n\n${command.usage}`);
+    const next: CommandSpec | GroupSpec | undefined = Object.hasOwn(spec.commands, name) ? spec.commands[name] : undefined;
+    if (!next) {
+      const kind = path.length > 0 ? 'subcommand' : 'command';
+      process.stderr.write(`${prefix}: unknown ${kind} ${JSON.stringify(name)} (${prefix} --help lists the ${kind}s)\n`);
       return 2;
     }
+    path.push(name);
+    spec = next;
+  }
+  const command = ['mirror', ...path].join(' ');
+  try {
+    const parsed = parseCommand(spec, argv.slice(path.length));
+    if (parsed.help) {
+      process.stdout.write(commandHelp(path.join(' '), spec));
+      return 0;
+    }
+    const run = await spec.load();
+    return await run(parsed.values, parsed.positionals);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${command}: ${error.message} (${command} --help lists the options)\n`);
+      return 2;
+    }
+    // Failures are phrased for the user where they are thrown; the stack is not theirs to read.
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+}
+
+/**
+ * The AWS SDK announces that its releases after January 2027 need Node 22; the versions this
+ * package locks run on Node 20, so that notice only distracts from the command's own output.
+ */
+function quietNodeVersionNotice(): void {
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'object' ? (rest[0] as { type?: string } | null)?.type : rest[0];
+    if (String(warning).includes('NodeVersionSupportWarning') || type === 'NodeVersionSupportWarning') return;
+    emitWarning(warning, ...rest);
+  }) as typeof process.emitWarning;
 }

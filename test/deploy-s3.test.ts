@@ -479,7 +479,7 @@ describe('signed mirror deploy to S3', () => {
         if (named.length === 0) problems.push(`${key} names no package`);
         for (const [, hash, href] of named) {
           // Resolved against the repository as dnf resolves it: `../../binary/...` climbs to the site's root.
-          const blob = blobOf(new URL(href, `http://mirror/${primary[1]}/`).pathname);
+          const blob = blobOf(new URL(href!, `http://mirror/${primary[1]}/`).pathname);
           if (blob === undefined) problems.push(`${key} names ${href}, which no route serves from a blob`);
           else await holds(`${key} (${href})`, blob, hash!);
         }

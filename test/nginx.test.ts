@@ -1,18 +1,24 @@
 // The generated nginx.conf against the sidecar: the sample served by both, the same requests sent
-// to each, status, body bytes and the headers clients act on compared one by one.
+// to each, status, body bytes and the headers clients act on compared one by one; and nginx
+// started from `mirror nginx-conf`'s output the way a process manager starts it.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
 import { bundleNjsModule, nginxConfig } from '../generator/publish/nginx.ts';
 import { parseFormUrlEncoded } from '../generator/render/resolve.ts';
 import type { RouteTable } from '../generator/render/route-table.ts';
+import { build } from '../generator/pipeline.ts';
 import { verifyMirror } from '../generator/verify.ts';
 import { API, BINARY, BROWSER, MSI, ODD_QUERIES, TRAVERSAL, UNKNOWN, ZIP, endpointTargets, send, withoutSlash, type Received, type Sent } from './helpers/route-requests.ts';
-import { startNginx, whyNginxCannotRun, type RunningNginx } from './helpers/nginx.ts';
-import { SAMPLE_BLOBS, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+import { freePort, runNginx, startNginx, whyNginxCannotRun, type RunningNginx } from './helpers/nginx.ts';
+import { REPO, SAMPLE_BLOBS, SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** The headers a client or cache acts on; Date, Server, Connection and reason phrases are not compared. */
 const COMPARED = ['content-type', 'content-length', 'cache-control', 'etag', 'location', 'content-disposition', 'x-checksum-sha256', 'vary', 'content-range', 'accept-ranges', 'allow', 'last-modified'];
@@ -215,3 +221,69 @@ describe('nginx serving the sample like the sidecar', { skip: nginxMissing }, ()
     });
   });
 });
+
+describe('nginx started by a process manager from `mirror nginx-conf`', { skip: nginxMissing }, () => {
+  let dir: string;
+  let site: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mirror-nginx-conf-'));
+    site = path.join(dir, 'site');
+    await build({ releasesDir: SAMPLE_RELEASES, site });
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** `mirror nginx-conf` as a user runs it, with the sample's blob store. */
+  function nginxConf(...args: string[]) {
+    return execFileAsync(process.execPath, ['scripts/mirror.js', 'nginx-conf', '--site', site, ...args], { cwd: REPO, env: { ...process.env, MIRROR_DATA_DIR: path.dirname(SAMPLE_BLOBS) } });
+  }
+
+  test('with stdout and stderr pipes it starts, serves a file and a redirect, and logs to --access-log and --error-log', async () => {
+    const prefix = path.join(dir, 'prefix');
+    await mkdir(prefix);
+    const port = await freePort();
+    const file = path.join(prefix, 'nginx.conf');
+    const { stdout: config } = await nginxConf('--listen', `127.0.0.1:${port}`, '--access-log', 'logs/access.log', '--error-log', path.join(prefix, 'logs', 'error.log'));
+    await writeFile(file, config);
+    const nginx = await runNginx({ dir: prefix, file, port });
+    try {
+      const index = await fetch(`${nginx.url}${BINARY}/versions`, { redirect: 'manual' });
+      assert.equal(index.status, 200, nginx.log());
+      assert.deepEqual(Buffer.from(await index.arrayBuffer()), await readFile(path.join((await currentBuild(site))!, 'public', BINARY, 'versions.json')));
+      const download = await fetch(`${nginx.url}${API}/latest/download?platform=windows`, { redirect: 'manual' });
+      assert.equal(download.status, 302);
+      assert.match(download.headers.get('location') ?? '', /\.msi$/);
+      // nginx writes a request's line after sending its response, so the client may read first.
+      const accessLog = await until(async () => {
+        const lines = await readFile(path.join(prefix, 'logs', 'access.log'), 'utf8');
+        return lines.split('\n').length > 2 ? lines : undefined;
+      });
+      assert.match(accessLog, /"GET \/binary\/releases\/agent-as-code\/versions HTTP\/1\.1" 200 /);
+      assert.match(accessLog, /"GET \/v2\/agent-releases\/latest\/download\?platform=windows HTTP\/1\.1" 302 /);
+      await readFile(path.join(prefix, 'logs', 'error.log'));
+    } finally {
+      await nginx.close();
+    }
+  });
+
+  test('without --access-log and --error-log the config leaves logging to nginx\'s defaults; a bad path is a usage error', async () => {
+    const { stdout: config } = await nginxConf();
+    assert.doesNotMatch(config, /^\s*(access_log|error_log)\b/m);
+    assert.doesNotMatch(config, /\/dev\/std/);
+    const refused = await nginxConf('--access-log', 'logs/$host.log').then(() => assert.fail('nginx-conf accepted a `$`'), (error: { code: number; stderr: string }) => error);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /Expected `--access-log` to be a log path .*, got `logs\/\$host\.log`/);
+  });
+});
+
+/** Polls `check` until it returns a value, for up to 5 s. */
+async function until<T>(check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('Gave up waiting after 5 s');
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 20));
+  }
+}

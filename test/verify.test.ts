@@ -264,6 +264,6 @@ describe('mirror verify (CLI)', () => {
     assert.match(ok.stdout, new RegExp(`: ${artifactsChecked} artifacts .*: no problems`));
     const bad = await runCli(['verify', '--base-url', site.url(), '--concurrency', 'many']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /Expected `--concurrency` to be a positive integer, got `many`/);
+    assert.match(bad.stderr, /^mirror verify: --concurrency expects a positive integer, got "many"/);
   });
 });

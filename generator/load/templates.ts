@@ -1,10 +1,10 @@
 // Reads the Handlebars templates that render/ compiles, and the stylesheet the pages share.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../package-root.ts';
 import type { Templates } from '../render/html.ts';
 
-export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+export const TEMPLATES_DIR = packagePath('templates');
 
 export async function loadTemplates(dir = TEMPLATES_DIR): Promise<Templates> {
   const templates: Templates = {};

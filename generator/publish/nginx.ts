@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../package-root.ts';
 import Handlebars from 'handlebars';
 import { CACHE_IMMUTABLE } from '../render/site-file.ts';
 import { MANIFEST_FILE, PUBLIC_DIR, ROUTES_FILE, currentBuild } from './local-dir.ts';
@@ -20,22 +20,30 @@ export interface NginxConfigOptions {
   listen: string;
   /** The njs module; where Debian's `libnginx-mod-http-js` installs it by default. */
   jsModule?: string;
+  /** nginx's `access_log`: a path (relative ones are under nginx's prefix), `syslog:…` or `off`; omitted, nginx's compiled-in log. */
+  accessLog?: string;
+  /** nginx's `error_log`: a path, `stderr` or `syslog:…`; omitted, nginx's compiled-in log. */
+  errorLog?: string;
+  /** nginx's `worker_processes`. */
+  workers?: number | 'auto';
 }
 
 export const DEBIAN_NJS_MODULE = '/usr/lib/nginx/modules/ngx_http_js_module.so';
-const TEMPLATE = fileURLToPath(new URL('../../templates/nginx/nginx.conf.hbs', import.meta.url));
-const NJS_ENTRY = fileURLToPath(new URL('./nginx/njs-handler.ts', import.meta.url));
+const TEMPLATE = packagePath('templates', 'nginx', 'nginx.conf.hbs');
+const NJS_ENTRY = packagePath('generator', 'publish', 'nginx', 'njs-handler.ts');
 
 /**
  * Returns a complete nginx.conf for the site's current build. The njs module it imports is written
  * beside the site, to `<site>.nginx/mirror-<hash>.js`, named by its content so a running nginx
  * keeps its own copy while a new config is generated.
  */
-export async function nginxConfig({ site, blobs, listen, jsModule = DEBIAN_NJS_MODULE }: NginxConfigOptions): Promise<string> {
+export async function nginxConfig({ site, blobs, listen, jsModule = DEBIAN_NJS_MODULE, accessLog, errorLog, workers = 'auto' }: NginxConfigOptions): Promise<string> {
   const siteLink = path.resolve(site);
   const build = await currentBuild(siteLink);
   if (!build) throw new Error(`No site has been built at ${site}; run \`mirror build\` first`);
   if (!/^\S+$/.test(listen) || /[;{}"'$]/.test(listen)) throw new Error(`Expected --listen to be HOST:PORT, got \`${listen}\``);
+  if (workers !== 'auto' && !(Number.isInteger(workers) && workers > 0)) throw new Error(`Expected workers to be a positive integer or \`auto\`, got \`${workers}\``);
+  const logs = { accessLog: logTarget('--access-log', accessLog), errorLog: logTarget('--error-log', errorLog) };
 
   const script = await writeNjsModule(`${siteLink}.nginx`);
   const template = Handlebars.compile(await readFile(TEMPLATE, 'utf8'), { noEscape: true, strict: true });
@@ -50,6 +58,8 @@ export async function nginxConfig({ site, blobs, listen, jsModule = DEBIAN_NJS_M
     routes: quote(path.join(build, ROUTES_FILE)),
     manifest: quote(path.join(build, MANIFEST_FILE)),
     listen,
+    workers,
+    ...logs,
     badRequest: INTERNAL.badRequest,
     notFound: INTERNAL.notFound,
     notAllowed: INTERNAL.notAllowed,
@@ -74,6 +84,20 @@ async function writeNjsModule(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   await writeFile(file, source);
   return file;
+}
+
+/** Why a value of `--access-log` or `--error-log` cannot go into the config: nginx strings cannot escape `$`, and a quote or control character would end the line. */
+export function logTargetProblem(flag: string, value: string): string | undefined {
+  if (value === '' || /["\\$\0-\x1f]/.test(value)) return `Expected \`${flag}\` to be a log path without \`"\`, \`\\\`, \`$\` or control characters, got \`${value}\``;
+  return undefined;
+}
+
+/** A quoted log target, or '' (the template's "leave nginx's default"); nginx reads `"off"` and `"stderr"` as it reads them bare. */
+function logTarget(flag: string, value: string | undefined): string {
+  if (value === undefined) return '';
+  const problem = logTargetProblem(flag, value);
+  if (problem) throw new Error(problem);
+  return `"${value}"`;
 }
 
 function quote(value: string): string {

@@ -1,113 +1,83 @@
-// Commands that publish to AWS: deploy (S3, then CloudFront) and cloudfront-function.
+// Commands that publish to AWS: deploy (S3, then CloudFront) and cloudfront-function. Their
+// options are declared in commands.ts.
 import cliProgress from 'cli-progress';
 import { resolvePaths } from '../../generator/config.ts';
 import { createCloudFrontTarget } from '../../generator/publish/cloudfront/cloudfront-target.ts';
 import { cloudFrontFunctionCode } from '../../generator/publish/cloudfront/function-code.ts';
 import { formatPlan, type DeployProgress } from '../../generator/publish/deploy.ts';
 import { createS3Target } from '../../generator/publish/s3-target.ts';
-import { deploy } from '../../generator/pipeline.ts';
+import { deploy as deployPipeline } from '../../generator/pipeline.ts';
 import { createFsBlobStore } from '../../generator/stores/blob-fs.ts';
 import { loadSigning } from '../../generator/trust/index.ts';
-import { UsageError, positiveInteger, releasesOption, required, type Command } from './command.ts';
+import { UsageError } from './command.ts';
 
 const { SingleBar, Presets } = cliProgress;
 type SingleBar = InstanceType<typeof SingleBar>;
+type Values = Record<string, unknown>;
 
-export const deployCommands: Record<string, Command> = {
-  deploy: {
-    usage: `mirror deploy --bucket B [--prefix P] [--region R] [--endpoint URL]
-              [--distribution-id ID] [--kvs-arn ARN] [--dry-run] [--no-delete]
+export async function deploy(values: Values): Promise<number> {
+  return deployTo(values).catch((error: unknown) => {
+    if ((error as Error | undefined)?.name === 'CredentialsProviderError') throw new Error(noCredentials(values['dry-run'] === true, values.bucket as string, values['distribution-id'] as string | undefined));
+    throw error;
+  });
+}
 
-Renders the manifest store and uploads the site and its artifacts to an S3 bucket: only objects
-whose sha256 (kept in each object's metadata) changed, artifacts first, then indexes from the
-deepest paths up, so no index ever names an object not yet uploaded. With a CloudFront
-distribution, then: the route table into its KeyValueStore (by diff), its viewer-request function
-(only when the code changed), and an invalidation of the changed files, waited for. Unreferenced
-objects are deleted last. Credentials come from the standard AWS chain (environment, profile, role).
+async function deployTo(values: Values): Promise<number> {
+  const paths = resolvePaths({ releases: values.releases as string | undefined });
+  const distributionId = values['distribution-id'] as string | undefined;
+  const kvsArn = values['kvs-arn'] as string | undefined;
+  if (kvsArn && !distributionId) throw new UsageError('--kvs-arn needs --distribution-id: the store is read by that distribution\'s function');
+  const target = await createS3Target({
+    bucket: values.bucket as string,
+    prefix: values.prefix as string | undefined,
+    region: values.region as string | undefined,
+    endpoint: values.endpoint as string | undefined,
+  });
+  const edge = distributionId
+    ? await createCloudFrontTarget({ distributionId, ...(kvsArn ? { kvsArn } : {}), invalidationTimeoutSeconds: values['invalidation-timeout'] as number })
+    : undefined;
+  if (!edge) console.log('cloudfront: skipped, no --distribution-id given (routes, function and invalidation left alone)');
+  const dryRun = values['dry-run'] === true;
+  const progress = deployProgress();
+  const { deploy: report, signing, timings } = await deployPipeline({
+    releasesDir: paths.releasesDir,
+    blobs: createFsBlobStore({ root: paths.blobsDir }),
+    target,
+    ...(edge ? { edge } : {}),
+    dryRun,
+    delete: values['no-delete'] !== true,
+    onProgress: progress.update,
+    signing: await loadSigning(paths.dataDir, process.env),
+  });
+  progress.stop();
+  if (dryRun) {
+    console.log(formatPlan(report, target.describe()));
+    return 0;
+  }
+  if (signing.snapshot) console.log(`snapshot version ${signing.snapshot.version}${signing.snapshot.resigned ? ' signed' : ' unchanged'}, expires ${signing.snapshot.expires}; ${signing.signaturesMade} signatures made`);
+  else if (signing.keys === 0) console.log('unsigned: no signing key (`mirror keys create`, or MIRROR_SIGNING_KEY)');
+  console.log(`deployed to ${target.describe()}: ${report.uploaded} uploaded (${report.uploadedBytes} bytes), ${report.deleted} deleted, ${report.plan.unchanged} unchanged [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`);
+  if (edge && report.edge) {
+    const { changes, edgeFunction, invalidate } = report.edge;
+    console.log(`${edge.describe()}: ${changes.puts.length} route keys put, ${changes.deletes.length} deleted; function ${edgeFunction.name} ${edgeFunction.upToDate ? 'unchanged' : 'published'}; ${report.invalidation ? `invalidation ${report.invalidation} of ${invalidate.length} paths completed` : 'nothing to invalidate'}`);
+  }
+  return 0;
+}
 
-  --bucket B                bucket name
-  --prefix P                key prefix inside the bucket (default: the bucket root)
-  --region R                AWS region of the bucket (default: from the AWS configuration)
-  --endpoint URL            S3-compatible endpoint, path-style (default $AWS_ENDPOINT_URL_S3)
-  --distribution-id ID      CloudFront distribution serving the bucket (without it, CloudFront
-                            steps are skipped)
-  --kvs-arn ARN             its KeyValueStore (default: the one its viewer-request function reads)
-  --invalidation-timeout S  seconds to wait for the invalidation (default 900)
-  --dry-run                 print the plan (uploads with reasons, store keys, function,
-                            invalidation paths, deletions) and change nothing
-  --no-delete               keep objects the site no longer references
-  --releases DIR            manifest store (default $MIRROR_RELEASES or releases/)
-`,
-    options: {
-      ...releasesOption,
-      bucket: { type: 'string' },
-      prefix: { type: 'string' },
-      region: { type: 'string' },
-      endpoint: { type: 'string' },
-      'distribution-id': { type: 'string' },
-      'kvs-arn': { type: 'string' },
-      'invalidation-timeout': { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      'no-delete': { type: 'boolean' },
-    },
-    async run(values) {
-      const paths = resolvePaths({ releases: values.releases as string | undefined });
-      const target = await createS3Target({
-        bucket: required(values, 'bucket'),
-        prefix: values.prefix as string | undefined,
-        region: values.region as string | undefined,
-        endpoint: values.endpoint as string | undefined,
-      });
-      const distributionId = values['distribution-id'] as string | undefined;
-      const kvsArn = values['kvs-arn'] as string | undefined;
-      if (kvsArn && !distributionId) throw new UsageError('--kvs-arn needs --distribution-id: the store is read by that distribution\'s function');
-      const edge = distributionId
-        ? await createCloudFrontTarget({ distributionId, ...(kvsArn ? { kvsArn } : {}), invalidationTimeoutSeconds: positiveInteger(values, 'invalidation-timeout', 900) })
-        : undefined;
-      if (!edge) console.log('cloudfront: skipped, no --distribution-id given (routes, function and invalidation left alone)');
-      const dryRun = values['dry-run'] === true;
-      const progress = deployProgress();
-      const { deploy: report, signing, timings } = await deploy({
-        releasesDir: paths.releasesDir,
-        blobs: createFsBlobStore({ root: paths.blobsDir }),
-        target,
-        ...(edge ? { edge } : {}),
-        dryRun,
-        delete: values['no-delete'] !== true,
-        onProgress: progress.update,
-        signing: await loadSigning(paths.dataDir, process.env),
-      });
-      progress.stop();
-      if (dryRun) {
-        console.log(formatPlan(report, target.describe()));
-        return 0;
-      }
-      if (signing.snapshot) console.log(`snapshot version ${signing.snapshot.version}${signing.snapshot.resigned ? ' signed' : ' unchanged'}, expires ${signing.snapshot.expires}; ${signing.signaturesMade} signatures made`);
-      else if (signing.keys === 0) console.log('unsigned: no signing key (`mirror keys create`, or MIRROR_SIGNING_KEY)');
-      console.log(`deployed to ${target.describe()}: ${report.uploaded} uploaded (${report.uploadedBytes} bytes), ${report.deleted} deleted, ${report.plan.unchanged} unchanged [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`);
-      if (edge && report.edge) {
-        const { changes, edgeFunction, invalidate } = report.edge;
-        console.log(`${edge.describe()}: ${changes.puts.length} route keys put, ${changes.deletes.length} deleted; function ${edgeFunction.name} ${edgeFunction.upToDate ? 'unchanged' : 'published'}; ${report.invalidation ? `invalidation ${report.invalidation} of ${invalidate.length} paths completed` : 'nothing to invalidate'}`);
-      }
-      return 0;
-    },
-  },
+export async function cloudfrontFunction(): Promise<number> {
+  process.stdout.write(await cloudFrontFunctionCode());
+  return 0;
+}
 
-  'cloudfront-function': {
-    usage: `mirror cloudfront-function
-
-Prints the code of the CloudFront viewer-request function (runtime cloudfront-js-2.0) that
-routes requests from the KeyValueStore \`mirror deploy --distribution-id\` fills. The code is
-the same for every catalog; deploy publishes it when the distribution's function differs.
-`,
-    options: {},
-    async run() {
-      process.stdout.write(await cloudFrontFunctionCode());
-      return 0;
-    },
-  },
-
-};
+/** Why a deploy needs credentials even to plan, and which permissions (README: "IAM permissions"). */
+function noCredentials(dryRun: boolean, bucket: string, distributionId: string | undefined): string {
+  const command = `mirror deploy${dryRun ? ' --dry-run' : ''}`;
+  const edge = distributionId ? ' (and with --distribution-id: cloudfront:GetDistributionConfig, cloudfront:DescribeFunction, cloudfront:GetFunction, cloudfront-keyvaluestore:DescribeKeyValueStore and ListKeys)' : '';
+  const why = dryRun
+    ? `even a dry run reads the bucket's deploy record and object list to plan, so it needs s3:ListBucket and s3:GetObject on ${bucket}${edge}`
+    : `a deploy reads the bucket's deploy record and object list, then writes, so it needs the permissions of the README's IAM policy on ${bucket}`;
+  return `${command}: no AWS credentials found (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role); ${why}; the README's IAM policy lists every permission`;
+}
 
 /** A live bar of objects and bytes on a terminal; a plain line every few seconds otherwise (CI logs). */
 function deployProgress(): { update: (progress: DeployProgress) => void; stop: () => void } {

@@ -11,23 +11,46 @@ import { SAMPLE_BLOBS } from './sample-site.ts';
 
 export interface RunningNginx {
   url: string;
+  /** What nginx wrote to its stdout and stderr. */
   log(): string;
   close(): Promise<void>;
 }
 
-/** nginx as a child process on a free port, with its prefix, temp folders and pid file in a temporary folder. */
+/**
+ * nginx as a child process on a free port, with its prefix, temp folders, pid file and access log in
+ * a temporary folder, and its error log on stderr.
+ */
 export async function startNginx(site: string, blobs = SAMPLE_BLOBS): Promise<RunningNginx> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mirror-nginx-'));
   const port = await freePort();
   const file = path.join(dir, 'nginx.conf');
-  await writeFile(file, await nginxConfig({ site, blobs, listen: `127.0.0.1:${port}` }));
-  await mkdir(path.join(dir, 'logs'));
+  await writeFile(file, await nginxConfig({ site, blobs, listen: `127.0.0.1:${port}`, accessLog: 'logs/access.log', errorLog: 'stderr' }));
+  return runNginx({ dir, file, port });
+}
+
+export interface NginxRun {
+  /** nginx's prefix: relative paths in the config are under it; removed by `close()`. */
+  dir: string;
+  /** The config file. */
+  file: string;
+  /** The port the config listens on, on 127.0.0.1. */
+  port: number;
+}
+
+/**
+ * Starts nginx in the foreground as a process manager does: stdin, stdout and stderr are pipes
+ * (Node's default, Unix sockets), so a config that opens /dev/stdout fails here as under systemd.
+ */
+export async function runNginx({ dir, file, port }: NginxRun): Promise<RunningNginx> {
+  await mkdir(path.join(dir, 'logs'), { recursive: true });
   // As root, nginx's workers would switch to `nobody`, who cannot read the 0700 temporary folders.
   const user = process.getuid?.() === 0 ? `user ${userInfo().username};` : '';
-  const child = spawn('nginx', ['-p', dir, '-c', file, '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')}; error_log stderr; ${user}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('nginx', ['-p', dir, '-c', file, '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')}; ${user}`]);
   let log = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => (log += chunk));
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => (log += chunk));
+  }
   try {
     await waitForPort(port, child, () => log);
   } catch (error) {
@@ -66,7 +89,7 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
   throw new Error(`nginx did not listen on ${port} within 10 s:\n${log()}`);
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const server = createServer();
     server.once('error', reject);

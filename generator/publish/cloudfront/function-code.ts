@@ -1,11 +1,11 @@
 // The viewer-request function's code, as CloudFront stores it: edge-function.ts bundled for
 // cloudfront-js-2.0, with the top-level `handler` CloudFront calls.
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../../package-root.ts';
 import { bundleForNjs } from '../njs-bundle.ts';
 
 /** CloudFront's quota for a function's code. */
 export const FUNCTION_CODE_LIMIT = 10 * 1024;
-const ENTRY = fileURLToPath(new URL('./edge-function.ts', import.meta.url));
+const ENTRY = packagePath('generator', 'publish', 'cloudfront', 'edge-function.ts');
 
 export async function cloudFrontFunctionCode(): Promise<string> {
   const { code, exported } = await bundleForNjs({ entry: ENTRY, external: ['cloudfront'], minify: true });
