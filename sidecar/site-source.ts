@@ -1,17 +1,28 @@
 // The built site the sidecar serves: the route table and file facts of the current build,
 // reloaded when a publish swaps the site symlink.
-import { createReadStream } from 'node:fs';
+import { createReadStream, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PUBLIC_DIR, currentBuild, readManifest, readRoutes, type SiteManifest } from '../generator/publish/local-dir.ts';
+import { tableSource, type RouteSource } from '../generator/render/resolve.ts';
 import type { RouteTable } from '../generator/render/route-table.ts';
 import type { ByteRange } from '../generator/stores/blob-store.ts';
+
+/** Files up to this size are answered from memory once read: indexes, listings, checksums, signatures. */
+const SMALL_FILE_BYTES = 64 * 1024;
+/** What one build may hold in memory; files read after that stream from disk. */
+const MEMORY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 export interface SiteSnapshot {
   build: string;
   routes: RouteTable;
+  /** The route table as `resolve` reads it, made once per build rather than per request. */
+  source: RouteSource;
   manifest: SiteManifest;
   open(key: string, range?: ByteRange): Readable;
+  /** A response body: a small file's bytes from memory (read once per build), a stream for the rest. */
+  body(key: string, range?: ByteRange): Promise<Buffer | Readable>;
 }
 
 export interface SiteSource {
@@ -28,7 +39,7 @@ export function createSiteSource({ site }: SiteSourceOptions): SiteSource {
   let loadedBuild: string | undefined;
   return {
     async current() {
-      const build = await currentBuild(site);
+      const build = linkedBuild(site) ?? (await currentBuild(site));
       if (!build) throw new Error(`No site has been built at ${site}; run \`mirror build\` first`);
       if (build !== loadedBuild || !snapshot) {
         loadedBuild = build;
@@ -42,13 +53,47 @@ export function createSiteSource({ site }: SiteSourceOptions): SiteSource {
   };
 }
 
+/**
+ * The build the site link names, read on the event loop: every request reads it, and a readlink
+ * takes microseconds where a trip through libuv's four-thread pool cost more than the rest of the
+ * request. Undefined on any error, which `currentBuild` then reports.
+ */
+function linkedBuild(site: string): string | undefined {
+  try {
+    return path.resolve(path.dirname(site), readlinkSync(site));
+  } catch {
+    return undefined;
+  }
+}
+
 async function loadSnapshot(build: string): Promise<SiteSnapshot> {
   const [routes, manifest] = await Promise.all([readRoutes(build), readManifest(build)]);
   const publicDir = path.join(build, PUBLIC_DIR);
+  const open = (key: string, range?: ByteRange) => createReadStream(path.join(publicDir, key), range ? { start: range.start, end: range.end } : {});
+  // A build folder never changes once published, so what was read from it stays true.
+  const inMemory = new Map<string, Promise<Buffer>>();
+  let budget = MEMORY_BUDGET_BYTES;
   return {
     build,
     routes,
+    source: tableSource(routes),
     manifest,
-    open: (key, range) => createReadStream(path.join(publicDir, key), range ? { start: range.start, end: range.end } : {}),
+    open,
+    async body(key, range) {
+      let bytes = inMemory.get(key);
+      if (!bytes) {
+        const size = manifest.files[key]?.size;
+        if (size === undefined || size > SMALL_FILE_BYTES || size > budget) return open(key, range);
+        budget -= size;
+        bytes = readFile(path.join(publicDir, key));
+        inMemory.set(key, bytes);
+        bytes.catch(() => {
+          inMemory.delete(key);
+          budget += size;
+        });
+      }
+      const whole = await bytes;
+      return range ? whole.subarray(range.start, range.end + 1) : whole;
+    },
   };
 }

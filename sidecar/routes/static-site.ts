@@ -3,7 +3,7 @@
 import type { Context, Middleware } from 'koa';
 import type { Readable } from 'node:stream';
 import parseRange from 'range-parser';
-import { notFound, resolve, tableSource } from '../../generator/render/resolve.ts';
+import { notFound, resolve } from '../../generator/render/resolve.ts';
 import { CACHE_IMMUTABLE } from '../../generator/render/site-file.ts';
 import type { BlobStore, ByteRange } from '../../generator/stores/blob-store.ts';
 import type { SiteSource } from '../site-source.ts';
@@ -16,7 +16,7 @@ export interface StaticSiteOptions {
 export function staticSite({ site, blobs }: StaticSiteOptions): Middleware {
   return async function staticSiteHandler(ctx, next) {
     const snapshot = await site.current();
-    const answer = resolve(tableSource(snapshot.routes), { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
+    const answer = resolve(snapshot.source, { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       await next();
       if (ctx.body === undefined && ctx.status === 404 && answer.type !== 'error') {
@@ -33,14 +33,14 @@ export function staticSite({ site, blobs }: StaticSiteOptions): Middleware {
         if (answer.negotiated) ctx.vary('Accept');
         ctx.set('Cache-Control', facts.cacheControl);
         ctx.type = facts.contentType;
-        return sendBytes(ctx, { size: facts.size, etag: `"${facts.sha256}"`, open: (range) => snapshot.open(answer.key, range) });
+        return sendBytes(ctx, { size: facts.size, etag: `"${facts.sha256}"`, open: (range) => snapshot.body(answer.key, range) });
       }
       case 'blob': {
         const { target } = answer;
         const info = await blobs.stat(target.blob);
         if (!info) {
           ctx.app.emit('error', new Error(`Blob ${target.blob} is missing from the blob store`), ctx);
-          const missing = notFound(tableSource(snapshot.routes), ctx.path);
+          const missing = notFound(snapshot.source, ctx.path);
           ctx.status = missing.status;
           ctx.body = missing.body;
           return;
@@ -70,7 +70,7 @@ export function staticSite({ site, blobs }: StaticSiteOptions): Middleware {
 interface Representation {
   size: number;
   etag: string;
-  open(range?: ByteRange): Readable | Promise<Readable>;
+  open(range?: ByteRange): Readable | Promise<Buffer | Readable>;
 }
 
 /** Conditional GET (If-None-Match → 304), single byte ranges (206/416), HEAD without opening the file. */
