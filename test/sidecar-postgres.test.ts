@@ -83,7 +83,12 @@ describe('several sidecar processes on PostgreSQL behind one address', { skip: !
 
   test('the per-IP limit is one count across both processes (Redis)', { skip: !redisUrl && 'TEST_REDIS_URL is not set' }, async () => {
     const remaining: number[] = [];
-    for (let i = 0; i < 6; i++) remaining.push(Number((await fetch(`${url}/binary/releases/agent-as-code/versions`)).headers.get('x-ratelimit-remaining')));
+    // Uploads count against the per-address limit (reads of the site do not, by default); unsigned, each is a 401.
+    for (let i = 0; i < 6; i++) {
+      const response = await fetch(`${url}/binary/releases/agent-as-code/1/14/upload`, { method: 'POST' });
+      assert.equal(response.status, 401);
+      remaining.push(Number(response.headers.get('x-ratelimit-remaining')));
+    }
     for (let i = 1; i < remaining.length; i++) assert.equal(remaining[i], remaining[i - 1]! - 1, JSON.stringify(remaining));
   });
 });
