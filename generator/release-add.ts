@@ -1,8 +1,8 @@
 // `mirror release add`: hash files, put them in the blob store, write the release file.
 // Blobs go in first, so a release file never names bytes that are not there yet.
-import { randomUUID } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { lock } from 'proper-lockfile';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import semver from 'semver';
 import { LoadError, loadCatalog, validateRelease } from './load/index.ts';
@@ -15,6 +15,7 @@ import { readRpmMetadata } from './packages/rpm.ts';
 import { jsonBody } from './render/site-file.ts';
 import type { BlobStore } from './stores/blob-store.ts';
 import { hashFile, type FileDigest } from './stores/hash.ts';
+import { openLocks, type Locks } from './stores/locks.ts';
 
 export interface ArtifactInput {
   path: string;
@@ -40,6 +41,8 @@ export interface AddReleaseOptions {
   publishedAt: string;
   channels?: Channel[] | undefined;
   notesUrl?: string | null | undefined;
+  /** Where writers of one version take turns; by default lock files of this host's, named for the store (see `storeLocksDir`). */
+  locks?: Locks | undefined;
 }
 
 export interface AddReleaseResult {
@@ -89,8 +92,8 @@ export async function addRelease(options: AddReleaseOptions): Promise<AddRelease
   const entries = artifacts.map(({ source: _source, ...entry }) => entry);
 
   // Writers of one version take turns, so concurrent adds of different platforms all land.
-  const release = await lock(file, { realpath: false, lockfilePath: path.join(path.dirname(file), `.${path.basename(file)}.lock`), stale: 30_000, retries: { retries: 100, minTimeout: 20, maxTimeout: 500 } });
-  try {
+  const locks = options.locks ?? (await openLocks({ dir: await storeLocksDir(options.releasesDir) }));
+  return locks.withLock(`release:${product.name}/${options.version}`, async () => {
     const existing = await readExisting(file);
     if (existing) checkAmendment(existing, options, product, entries);
     const data: ReleaseFileInput = existing
@@ -109,9 +112,17 @@ export async function addRelease(options: AddReleaseOptions): Promise<AddRelease
     for (const artifact of artifacts) await options.blobs.putFile(artifact.blob, artifact.source, artifact);
     await writeReleaseFile(file, data);
     return { file, created: existing === undefined, artifacts: entries };
-  } finally {
-    await release();
-  }
+  });
+}
+
+/**
+ * Lock files for a manifest store outside it, so that a refused add leaves the store (often a git
+ * checkout) untouched: in the temporary directory, named for the store's real path, so every
+ * process on this host adding to one store meets in one place.
+ */
+async function storeLocksDir(releasesDir: string): Promise<string> {
+  const store = await realpath(releasesDir);
+  return path.join(tmpdir(), 'release-mirror-locks', createHash('sha256').update(store).digest('hex').slice(0, 16));
 }
 
 /** An archive, a .deb and an .rpm for one platform and architecture sit side by side. */

@@ -3,6 +3,7 @@
 import Koa, { type Middleware } from 'koa';
 import compose from 'koa-compose';
 import type { BlobStore } from '../generator/stores/blob-store.ts';
+import type { Locks } from '../generator/stores/locks.ts';
 import { requireBearer } from './auth/bearer.ts';
 import type { TokenVerifier } from './auth/jwt.ts';
 import { errorBodies } from './middleware/error-bodies.ts';
@@ -37,6 +38,8 @@ export interface UploadDeps {
   /** Limits per authenticated user, run after the token is verified. */
   perUser?: Middleware;
   record?: (upload: CommittedUpload) => Promise<void>;
+  /** Where uploads of one version take turns; when absent, the host's lock files for the store, which `mirror release add` takes too. */
+  releaseLocks?: Locks;
 }
 
 export function createApp(deps: AppDeps): Koa {

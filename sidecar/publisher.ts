@@ -1,10 +1,10 @@
 // Rebuilds and publishes the site after an upload, through the generator's own load → render →
 // publish. Requests that arrive while a build runs share the next one; processes sharing the data
-// directory take turns through lock files, so two never swap the site, or deploy it, at once.
-import { mkdir } from 'node:fs/promises';
+// directory take turns through locks that die with their holder, so two never swap the site, or
+// deploy it, at once, and a crashed process stalls no one.
 import path from 'node:path';
-import { lock } from 'proper-lockfile';
 import { build, localSnapshot, type BuildReport } from '../generator/pipeline.ts';
+import type { Locks } from '../generator/stores/locks.ts';
 import { readSnapshotUnverified, resignDue } from '../generator/trust/snapshot.ts';
 import type { SigningSettings } from '../generator/trust/index.ts';
 
@@ -12,6 +12,8 @@ export interface PublisherOptions {
   releasesDir: string;
   /** The local site (the symlink `mirror build` maintains); the sidecar serves it. */
   site: string;
+  /** Shared by every process that publishes this site: the data directory's lock files, or PostgreSQL's advisory locks. */
+  locks: Locks;
   /** The keys to sign with, read again for each build, so `mirror keys create` and `retire` apply without a restart. */
   signing?: () => Promise<SigningSettings>;
   /** Publishes to a remote target after each local build (S3 and CloudFront); runs in the background. */
@@ -32,8 +34,9 @@ export interface Publisher {
 
 export function createPublisher(options: PublisherOptions): Publisher {
   const site = path.resolve(options.site);
+  const { locks } = options;
   const local = coalesce(() =>
-    underLock(site, `${site}.publish.lock`, { retries: 600, minTimeout: 20, maxTimeout: 200 }, async () => {
+    locks.withLock('site-build', async () => {
       const started = performance.now();
       const report = await build({ releasesDir: options.releasesDir, site, signing: await options.signing?.() });
       options.onBuilt?.(report, performance.now() - started);
@@ -41,7 +44,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   );
   // A remote deploy can wait minutes for its invalidation; another process's waits its turn.
   const deployRemote = options.remote;
-  const remote = deployRemote ? coalesce(() => underLock(site, `${site}.deploy.lock`, { retries: 2_000, minTimeout: 200, maxTimeout: 2_000 }, deployRemote)) : undefined;
+  const remote = deployRemote ? coalesce(() => locks.withLock('site-deploy', deployRemote)) : undefined;
   let remoteRun: Promise<void> = Promise.resolve();
   const syncRemote = () => {
     if (remote) remoteRun = remote().then(() => options.onRemoteResult?.(undefined), (error: unknown) => options.onRemoteResult?.(error ?? new Error('remote publish failed')));
@@ -57,17 +60,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
       await remoteRun;
     },
   };
-}
-
-/** `run` while holding a lock file that every process sharing the data directory respects. */
-async function underLock(target: string, lockFile: string, retries: { retries: number; minTimeout: number; maxTimeout: number }, run: () => Promise<void>): Promise<void> {
-  await mkdir(path.dirname(lockFile), { recursive: true });
-  const release = await lock(target, { realpath: false, lockfilePath: lockFile, stale: 60_000, retries });
-  try {
-    await run();
-  } finally {
-    await release();
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
 // Assembles the sidecar from its configuration: state database, blob store, token verifier,
 // publisher, rate limits, logs and metrics, then the app. Every configured backend must start;
 // none falls back to another silently.
-import { access, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
@@ -10,6 +10,7 @@ import { createCloudFrontTarget } from '../generator/publish/cloudfront/cloudfro
 import { createS3Target } from '../generator/publish/s3-target.ts';
 import { loadSigning } from '../generator/trust/index.ts';
 import { createFsBlobStore, removeStaleStaging } from '../generator/stores/blob-fs.ts';
+import { openLocks } from '../generator/stores/locks.ts';
 import { createApp } from './app.ts';
 import { cognitoVerifier, localIssuer, type TokenVerifier } from './auth/jwt.ts';
 import type { Config } from './config.ts';
@@ -23,6 +24,7 @@ import { authenticatedSubject, perIp, perUser, rateLimit, type RateLimitMiddlewa
 import { createLogger, requestLog } from './middleware/request-log.ts';
 import { isSiteRead, markSiteReads } from './middleware/site-reads.ts';
 import { createPublisher, refreshSnapshots, type Publisher } from './publisher.ts';
+import { redisHealth, type RedisHealth } from './redis-health.ts';
 import { isRegistryPath, registryApi } from './registry/index.ts';
 import { importRegistryStore } from './registry/sync.ts';
 import { asksForEnvelope } from './routes/binary-envelope.ts';
@@ -66,18 +68,30 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
     if (imported > 0) logger.info({ versions: imported }, 'registry versions from the manifest store added to the state database');
     const verifier = await tokenVerifier(config);
     const metrics = createMetrics();
+    // A fresh data directory is ready to serve at once, not after its first upload.
+    await mkdir(config.blobsDir, { recursive: true });
     const blobs = createFsBlobStore({ root: config.blobsDir });
     const stale = await removeStaleStaging(config.blobsDir, STALE_STAGING_MS);
     if (stale.length > 0) logger.warn({ files: stale }, 'removed staging files of uploads cut short');
     const site = createSiteSource({ site: config.site });
     const signing = () => loadSigning(config.dataDir, settings);
+    // Replicas on one PostgreSQL database take turns through its advisory locks; alone, or sharing
+    // only the data directory, through lock files there. Either dies with its holder.
+    const locks = await openLocks({
+      url: settings.DATABASE_URL,
+      dir: path.join(config.dataDir, 'locks'),
+      onLost: (name, error) => logger.error({ err: error, lock: name }, 'the connection holding a lock failed; the section under way finishes unprotected'),
+    });
+    let remoteFailure: unknown;
     const publisher = createPublisher({
       releasesDir: config.releasesDir,
       site: config.site,
+      locks,
       signing,
       ...(settings.MIRROR_S3_BUCKET ? { remote: remotePublish(config, blobs) } : {}),
       onBuilt: (_report, ms) => metrics.rebuildDuration.observe(ms / 1000),
       onRemoteResult: (error) => {
+        remoteFailure = error;
         metrics.remotePublishes.inc({ result: error === undefined ? 'ok' : 'failed' });
         if (error !== undefined) logger.error({ err: error }, 'publishing to S3 failed; the next upload, or the next start, retries');
       },
@@ -103,13 +117,14 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       ...(settings.RATE_LIMIT_IP_PER_MINUTE > 0 ? [apiIp(perIp({ points: settings.RATE_LIMIT_IP_PER_MINUTE, durationSeconds: 60 }))] : []),
       ...(settings.RATE_LIMIT_READS_PER_MINUTE > 0 ? [readIp(perIp({ points: settings.RATE_LIMIT_READS_PER_MINUTE, durationSeconds: 60 }))] : []),
     ];
-    const ipLimit = await limiter(config, 'ip', ipRules, logger);
+    const redis = redisHealth({ logger, whileDown: 'rate limits count per process and fleet tasks reach streams on other replicas at their next heartbeat until it is back' });
+    const ipLimit = await limiter(config, 'ip', ipRules, redis);
     const userRules = [
       ...(settings.RATE_LIMIT_USER_PER_MINUTE > 0 ? [perUser({ points: settings.RATE_LIMIT_USER_PER_MINUTE, durationSeconds: 60 })] : []),
       ...(settings.RATE_LIMIT_UPLOADS_PER_HOUR > 0 ? [{ ...perUser({ points: settings.RATE_LIMIT_UPLOADS_PER_HOUR, durationSeconds: 3600 }), name: 'uploads' }] : []),
     ];
-    const userLimit = await limiter(config, 'user', userRules, logger);
-    const registryLimits = await registryLimiters(config, logger);
+    const userLimit = await limiter(config, 'user', userRules, redis);
+    const registryLimits = await registryLimiters(config, redis);
     for (const limit of [ipLimit, userLimit, registryLimits.requestLimit, registryLimits.publishLimit]) if (limit) closers.unshift(() => limit.close());
     const uploads = uploadsRepo(state.db);
     const ca = await fleetCa(config);
@@ -117,7 +132,7 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       state,
       ca,
       dir: path.dirname(config.fleetCaFile),
-      fanout: await fleetFanout(config, state, logger),
+      fanout: await fleetFanout(config, state, logger, redis),
       operatorTokens: verifier,
       settings: {
         certTtlSeconds: settings.FLEET_CERT_TTL_SECONDS,
@@ -143,6 +158,10 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
         healthRoutes({
           metrics,
           checks: { database: () => state.ping(), blobs: () => access(config.blobsDir), site: async () => void (await site.current()), fleetCa: async () => caStillValid(ca) },
+          degradable: {
+            ...(settings.REDIS_URL ? { redis: () => redis.check() } : {}),
+            ...(settings.MIRROR_S3_BUCKET ? { s3: async () => remoteFailed(remoteFailure) } : {}),
+          },
           details: () => ({ fleetCa: { expiresAt: ca.expiresAt.toISOString(), daysLeft: Math.floor((ca.expiresAt.getTime() - Date.now()) / 86_400_000) } }),
         }),
         ...(ipLimit ? [markSiteReads({ isApi }), ipLimit] : []),
@@ -152,6 +171,8 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
         releasesDir: config.releasesDir,
         publisher,
         maxBytes: settings.MAX_UPLOAD_BYTES,
+        // With PostgreSQL its advisory locks; otherwise the host's lock files for the store, which `mirror release add` takes too.
+        ...(settings.DATABASE_URL ? { releaseLocks: locks } : {}),
         ...(userLimit ? { perUser: userLimit } : {}),
         record: async (upload) => {
           await uploads.record({
@@ -228,17 +249,17 @@ async function tokenVerifier(config: Config): Promise<TokenVerifier> {
 }
 
 /** Limits shared through Redis when REDIS_URL is set, per process otherwise; undefined when no rule applies. */
-async function limiter(config: Config, name: string, rules: RateLimitRule[], logger: Logger, body?: Parameters<typeof rateLimit>[0]['body']): Promise<RateLimitMiddleware | undefined> {
+async function limiter(config: Config, name: string, rules: RateLimitRule[], redis: RedisHealth, body?: Parameters<typeof rateLimit>[0]['body']): Promise<RateLimitMiddleware | undefined> {
   if (rules.length === 0) return undefined;
   const url = config.settings.REDIS_URL;
-  return rateLimit({ rules, keyPrefix: `mirror:${name}`, ...(body ? { body } : {}), ...(url ? { redis: await redisClient(url, logger) } : {}) });
+  return rateLimit({ rules, keyPrefix: `mirror:${name}`, ...(body ? { body } : {}), ...(url ? { redis: await redisClient(url, redis), onDegraded: () => redis.degraded() } : {}) });
 }
 
 /**
  * The registry's limits (seed 003): per address while signed out, per user once signed in, and
  * publishes per user per hour; 429s in the registry's error shape.
  */
-async function registryLimiters(config: Config, logger: Logger): Promise<{ requestLimit: RateLimitMiddleware | undefined; publishLimit: RateLimitMiddleware | undefined }> {
+async function registryLimiters(config: Config, redis: RedisHealth): Promise<{ requestLimit: RateLimitMiddleware | undefined; publishLimit: RateLimitMiddleware | undefined }> {
   const { settings } = config;
   const body = (_ctx: unknown, retryAfter: number, rule: RateLimitRule) => ({ error: 'Too many requests', details: [`Rate limit of ${rule.points} requests per ${rule.durationSeconds} s exceeded; retry in ${retryAfter} s`] });
   // A signed-in request counts against its user only.
@@ -249,8 +270,8 @@ async function registryLimiters(config: Config, logger: Logger): Promise<{ reque
   ];
   const publishRules = settings.REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR > 0 ? [{ ...perUser({ points: settings.REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR, durationSeconds: 3600 }), name: 'publish' }] : [];
   return {
-    requestLimit: await limiter(config, 'registry', requestRules, logger, body),
-    publishLimit: await limiter(config, 'registry-publish', publishRules, logger, body),
+    requestLimit: await limiter(config, 'registry', requestRules, redis, body),
+    publishLimit: await limiter(config, 'registry-publish', publishRules, redis, body),
   };
 }
 
@@ -262,20 +283,24 @@ async function fleetCa(config: Config): Promise<FleetCa> {
   return loadCa(await read(certFile, 'FLEET_CA_CERT_FILE'), await read(keyFile, 'FLEET_CA_KEY_FILE'));
 }
 
+async function remoteFailed(failure: unknown): Promise<void> {
+  if (failure !== undefined) throw new Error(`the last publish to S3 failed (${failure instanceof Error ? failure.message : String(failure)}); the next upload or start retries`);
+}
+
 async function caStillValid(ca: FleetCa): Promise<void> {
   if (ca.expiresAt.getTime() <= Date.now()) throw new Error(`the fleet CA expired at ${ca.expiresAt.toISOString()}; agents cannot register or renew`);
 }
 
 /** Fleet events between replicas: Redis when configured, else PostgreSQL's LISTEN/NOTIFY, else this process alone. */
-async function fleetFanout(config: Config, state: StateDb, logger: Logger): Promise<Fanout> {
+async function fleetFanout(config: Config, state: StateDb, logger: Logger, redis: RedisHealth): Promise<Fanout> {
   const { REDIS_URL, DATABASE_URL } = config.settings;
-  if (REDIS_URL) return redisFanout({ client: await redisClient(REDIS_URL, logger, 'tasks reach streams on other replicas at their next heartbeat until it is back'), logger });
+  if (REDIS_URL) return redisFanout({ client: await redisClient(REDIS_URL, redis), logger, watch: (connection) => redis.watch(connection) });
   if (DATABASE_URL) return postgresFanout({ state, url: DATABASE_URL, logger });
   return memoryFanout();
 }
 
-/** A connection of the limiter's own, ready before the server listens. */
-async function redisClient(url: string, logger: Logger, whileDown = 'rate limits count per process until it is back') {
+/** A connection of the limiter's own, ready before the server listens; its outages are reported by `health`. */
+async function redisClient(url: string, health: RedisHealth) {
   // Loaded only when configured, like the AWS SDK.
   const { Redis } = await import('ioredis');
   const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 5_000 });
@@ -290,7 +315,7 @@ async function redisClient(url: string, logger: Logger, whileDown = 'rate limits
     client.disconnect();
     throw new Error(`REDIS_URL: cannot connect (${(error as Error).message})`);
   }
-  client.on('error', (error: Error) => logger.warn({ err: error }, `Redis unavailable; ${whileDown}`));
+  health.watch(client);
   return client;
 }
 

@@ -11,9 +11,11 @@ export interface RedisFanoutOptions {
   /** Channel shared by the processes of one mirror. Default `mirror:fleet`. */
   channel?: string;
   logger: Logger;
+  /** Follows the subscription's connection too (the sidecar's Redis health, which logs an outage once); without it, each connection error is logged. */
+  watch?: (connection: Redis) => void;
 }
 
-export async function redisFanout({ client, channel = 'mirror:fleet', logger }: RedisFanoutOptions): Promise<Fanout> {
+export async function redisFanout({ client, channel = 'mirror:fleet', logger, watch }: RedisFanoutOptions): Promise<Fanout> {
   // The client is connected and fails fast offline; the subscription waits for its own connection instead.
   const subscriber = client.duplicate({ lazyConnect: false, enableOfflineQueue: true });
   const listeners: ((event: FleetEvent) => void)[] = [];
@@ -23,7 +25,8 @@ export async function redisFanout({ client, channel = 'mirror:fleet', logger }: 
     if (!event) return logger.warn({ channel }, 'ignored a message on the fleet channel that is not a fleet event');
     for (const listener of listeners) listener(event);
   });
-  subscriber.on('error', (error: Error) => logger.warn({ err: error }, 'fleet events: Redis subscription lost; ioredis reconnects and resubscribes'));
+  if (watch) watch(subscriber);
+  else subscriber.on('error', (error: Error) => logger.warn({ err: error }, 'fleet events: Redis subscription lost; ioredis reconnects and resubscribes'));
   await subscriber.subscribe(channel);
   return {
     async publish(event) {

@@ -33,6 +33,8 @@ export interface RateLimitOptions {
   keyPrefix?: string;
   /** Longest wait for Redis before the in-memory limiter answers instead. */
   redisTimeoutMs?: number;
+  /** Told of each request counted while the Redis connection is down (by this process alone). */
+  onDegraded?: () => void;
   /** Body of a 429; by default the error shape of the site's other error bodies. */
   body?: (ctx: Context, retryAfterSeconds: number, rule: RateLimitRule) => unknown;
 }
@@ -40,7 +42,7 @@ export interface RateLimitOptions {
 /** A Koa middleware that also releases the Redis connection it was given. */
 export type RateLimitMiddleware = Middleware & { close(): Promise<void> };
 
-export function rateLimit({ rules, redis, keyPrefix = 'ratelimit', redisTimeoutMs = 250, body = defaultBody }: RateLimitOptions): RateLimitMiddleware {
+export function rateLimit({ rules, redis, keyPrefix = 'ratelimit', redisTimeoutMs = 250, onDegraded, body = defaultBody }: RateLimitOptions): RateLimitMiddleware {
   validate(rules);
   const limiters = rules.map((rule) => ({ rule, limiter: limiterFor(rule, `${keyPrefix}:${rule.name}`, redis, redisTimeoutMs) }));
 
@@ -53,6 +55,7 @@ export function rateLimit({ rules, redis, keyPrefix = 'ratelimit', redisTimeoutM
       await next();
       return;
     }
+    if (redis && redis.status !== 'ready') onDegraded?.();
     const outcomes = await Promise.all(applicable.map(async ({ rule, counted }) => ({ rule, ...(await counted) })));
     const rejected = outcomes.filter((outcome) => !outcome.allowed);
     const reported = rejected.length > 0 ? longestWait(rejected) : mostRestrictive(outcomes);

@@ -10,6 +10,7 @@ import { LoadError, loadProductSettings } from '../../generator/load/index.ts';
 import { canonicalArch, canonicalPlatform, ARCHES, PLATFORMS } from '../../generator/model/platforms.ts';
 import { ReleaseConflictError, addRelease } from '../../generator/release-add.ts';
 import { BlobConflictError, BlobTooLargeError, type BlobStore, type StagedBlob } from '../../generator/stores/blob-store.ts';
+import type { Locks } from '../../generator/stores/locks.ts';
 import type { Principal } from '../auth/jwt.ts';
 import type { Publisher } from '../publisher.ts';
 import { fileDataOf, UploadBodyError, type JsonUploadFields } from './upload-json-body.ts';
@@ -22,6 +23,8 @@ export interface BinaryUploadOptions {
   maxBytes: number;
   /** Records each committed upload (the state database), after the release file is written. */
   record?: (upload: CommittedUpload) => Promise<void>;
+  /** Where uploads of one version take turns; when absent, the host's lock files for the store, which `mirror release add` takes too. */
+  releaseLocks?: Locks | undefined;
   now?: () => Date;
 }
 
@@ -83,6 +86,7 @@ export function binaryUpload(options: BinaryUploadOptions): Middleware {
           version: checked.version,
           files: [{ path: staged.file, filename: checked.filename, platform: checked.platform, arch: checked.arch, digest: staged.digest }],
           publishedAt: uploadedAt,
+          locks: options.releaseLocks,
         });
       } catch (error) {
         if (error instanceof ReleaseConflictError || error instanceof BlobConflictError) return fail(ctx, 409, error.message);

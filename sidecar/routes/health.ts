@@ -7,8 +7,10 @@ import type { Context, Middleware } from 'koa';
 import type { Metrics } from '../metrics.ts';
 
 export interface HealthRoutesOptions {
-  /** Dependencies /readyz needs answering (database, Redis, blob store); a rejection means not ready. */
+  /** Dependencies the replica cannot serve without (database, blob store, site); a rejection answers 503. */
   checks: Record<string, () => Promise<void>>;
+  /** Dependencies that fail open (Redis, the remote target); a rejection answers 200, `degraded`, naming them. */
+  degradable?: Record<string, () => Promise<void>>;
   /** Whose registry /metrics serves. */
   metrics: Metrics;
   /** Facts shown beside the checks in /readyz, such as certificate expiries. */
@@ -17,16 +19,18 @@ export interface HealthRoutesOptions {
   checkTimeoutMs?: number;
 }
 
-export function healthRoutes({ checks, metrics, details, checkTimeoutMs = 2_000 }: HealthRoutesOptions): Middleware {
+export function healthRoutes({ checks, degradable = {}, metrics, details, checkTimeoutMs = 2_000 }: HealthRoutesOptions): Middleware {
   return async function healthHandler(ctx, next) {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
     switch (ctx.path) {
       case '/healthz':
         return answer(ctx, 200, { status: 'ok' });
       case '/readyz': {
-        const results = await runChecks(checks, checkTimeoutMs);
-        const ready = Object.values(results).every((result) => result === 'ok');
-        return answer(ctx, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', checks: results, ...(details ? { details: details() } : {}) });
+        const [required, optional] = await Promise.all([runChecks(checks, checkTimeoutMs), runChecks(degradable, checkTimeoutMs)]);
+        const ready = Object.values(required).every((result) => result === 'ok');
+        const degraded = Object.keys(optional).filter((name) => optional[name] !== 'ok');
+        const status = !ready ? 'unavailable' : degraded.length > 0 ? 'degraded' : 'ready';
+        return answer(ctx, ready ? 200 : 503, { status, checks: { ...required, ...optional }, ...(degraded.length > 0 ? { degraded } : {}), ...(details ? { details: details() } : {}) });
       }
       case '/metrics':
         ctx.set('Cache-Control', 'no-store');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { build } from '../../generator/pipeline.ts';
 import { createFsBlobStore } from '../../generator/stores/blob-fs.ts';
+import { openLocks } from '../../generator/stores/locks.ts';
 import { createApp, type AppDeps } from '../../sidecar/app.ts';
 import { localIssuer } from '../../sidecar/auth/jwt.ts';
 import type { CommittedUpload } from '../../sidecar/routes/binary-upload.ts';
@@ -48,7 +49,7 @@ export async function startUploadSite(options: UploadSiteOptions = {}): Promise<
   const blobs = createFsBlobStore({ root: blobsDir });
   const publisher: Publisher = options.failingPublisher
     ? { publish: () => Promise.reject(new Error('injected: the build failed at /srv/secret')), syncRemote: () => {}, settle: async () => {} }
-    : createPublisher({ releasesDir, site });
+    : createPublisher({ releasesDir, site, locks: await openLocks({ dir: path.join(dir, 'locks') }) });
   const errors: unknown[] = [];
   const app = createApp({
     site: createSiteSource({ site }),
