@@ -15,10 +15,12 @@
 // adding one release writes with them on), and serving (the sample built once and served by `mirror
 // serve`, by nginx with the generated config and 1 worker, and by a bare Koa handler: requests per
 // second and p99 for a small JSON index and a 302 redirect under autocannon, 50 connections, 10 s);
-// prints a Markdown table.
+// and the GitHub Action (its bundle from a fresh copy of the repository adding a release, against
+// `node -e ''`; its size; the composite action's `npm ci --omit=dev` it replaced, skipped with
+// BENCH_ACTION_NPM_CI=0); prints a Markdown table.
 // Progress goes to stderr.
 // Work files go under $TMPDIR (default /tmp): the build rows measure that file system as much as our code.
-// BENCH_ROWS=build,deploy,edge,hashing,upload,registry,fleet,signing,packages,serving picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
+// BENCH_ROWS=build,deploy,edge,hashing,upload,registry,fleet,signing,packages,serving,action picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
 // deploy store to N × 1,000 releases (default 10), for trying the deploy rows out quickly;
 // BENCH_DEPLOY_AWS_FULL=1 also times `aws s3 sync` of the full store into an empty bucket (minutes more).
 import { execFileSync } from 'node:child_process';
@@ -26,6 +28,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, release, tmpdir, type } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchAction } from './action.ts';
 import { benchBuilds, type BuildBench } from './build.ts';
 import { benchDeploys, type DeployBench } from './deploy.ts';
 import { benchEdge } from './edge.ts';
@@ -43,7 +46,7 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const work = await mkdtemp(path.join(tmpdir(), 'mirror-bench-'));
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,edge,hashing,upload,registry,fleet,signing,packages,serving').split(',').map((group) => group.trim()));
+const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,edge,hashing,upload,registry,fleet,signing,packages,serving,action').split(',').map((group) => group.trim()));
 const majors = Number(process.env.BENCH_DEPLOY_MAJORS ?? DEFAULT_SHAPE.majors);
 
 try {
@@ -58,6 +61,7 @@ try {
   let signing: SigningBench | undefined;
   let packages: PackagesBench | undefined;
   let serving: Row[] = [];
+  let action: Row[] = [];
   if (groups.has('build')) builds = await benchBuilds(work, repo, progress);
   if (groups.has('deploy')) deploys = await benchDeploys(work, repo, progress, { ...DEFAULT_SHAPE, majors });
   if (groups.has('edge')) edge = await benchEdge(work, progress);
@@ -68,10 +72,11 @@ try {
   if (groups.has('signing')) signing = await benchSigning(work, repo, progress);
   if (groups.has('packages')) packages = await benchPackages(work, repo, progress);
   if (groups.has('serving')) serving = await benchServing(work, repo, progress);
+  if (groups.has('action')) action = await benchAction(work, repo, progress);
   console.log(`Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${type()} ${release()}`);
   console.log(`Code: ${revision()}.`);
   console.log(`Commands ran from ${repo} in ${work} (removed afterwards); the whole bench took ${((performance.now() - started) / 60_000).toFixed(1)} min.\n`);
-  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...edge, ...hashing, ...uploads, ...(registry?.rows ?? []), ...fleet, ...(signing?.rows ?? []), ...(packages?.rows ?? []), ...serving]));
+  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...edge, ...hashing, ...uploads, ...(registry?.rows ?? []), ...fleet, ...(signing?.rows ?? []), ...(packages?.rows ?? []), ...serving, ...action]));
   if (builds) {
     console.log('\nBuild steps, from the CLI output:');
     for (const line of builds.steps) console.log(`- ${line}`);

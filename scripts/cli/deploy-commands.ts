@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import { resolvePaths } from '../../generator/config.ts';
 import { createCloudFrontTarget } from '../../generator/publish/cloudfront/cloudfront-target.ts';
 import { cloudFrontFunctionCode } from '../../generator/publish/cloudfront/function-code.ts';
-import { formatPlan, type DeployProgress } from '../../generator/publish/deploy.ts';
+import { formatPlan, type DeployProgress, type DeployReport } from '../../generator/publish/deploy.ts';
 import { createS3Target } from '../../generator/publish/s3-target.ts';
 import { deploy as deployPipeline } from '../../generator/pipeline.ts';
 import { createFsBlobStore } from '../../generator/stores/blob-fs.ts';
@@ -16,13 +16,19 @@ type SingleBar = InstanceType<typeof SingleBar>;
 type Values = Record<string, unknown>;
 
 export async function deploy(values: Values): Promise<number> {
+  await deployFrom(values);
+  return 0;
+}
+
+/** The deploy's report, for callers that report it (the GitHub Action's outputs). */
+export async function deployFrom(values: Values): Promise<DeployReport> {
   return deployTo(values).catch((error: unknown) => {
     if ((error as Error | undefined)?.name === 'CredentialsProviderError') throw new Error(noCredentials(values['dry-run'] === true, values.bucket as string, values['distribution-id'] as string | undefined));
     throw error;
   });
 }
 
-async function deployTo(values: Values): Promise<number> {
+async function deployTo(values: Values): Promise<DeployReport> {
   const paths = resolvePaths({ releases: values.releases as string | undefined });
   const distributionId = values['distribution-id'] as string | undefined;
   const kvsArn = values['kvs-arn'] as string | undefined;
@@ -52,7 +58,7 @@ async function deployTo(values: Values): Promise<number> {
   progress.stop();
   if (dryRun) {
     console.log(formatPlan(report, target.describe()));
-    return 0;
+    return report;
   }
   if (signing.snapshot) console.log(`snapshot version ${signing.snapshot.version}${signing.snapshot.resigned ? ' signed' : ' unchanged'}, expires ${signing.snapshot.expires}; ${signing.signaturesMade} signatures made`);
   else if (signing.keys === 0) console.log('unsigned: no signing key (`mirror keys create`, or MIRROR_SIGNING_KEY)');
@@ -61,7 +67,7 @@ async function deployTo(values: Values): Promise<number> {
     const { changes, edgeFunction, invalidate } = report.edge;
     console.log(`${edge.describe()}: ${changes.puts.length} route keys put, ${changes.deletes.length} deleted; function ${edgeFunction.name} ${edgeFunction.upToDate ? 'unchanged' : 'published'}; ${report.invalidation ? `invalidation ${report.invalidation} of ${invalidate.length} paths completed` : 'nothing to invalidate'}`);
   }
-  return 0;
+  return report;
 }
 
 export async function cloudfrontFunction(): Promise<number> {

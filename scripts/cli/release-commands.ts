@@ -3,11 +3,24 @@
 import { resolvePaths } from '../../generator/config.ts';
 import { readGoreleaserDist } from '../../generator/goreleaser.ts';
 import type { Channel } from '../../generator/model/catalog.ts';
-import { addRelease, type ArtifactInput } from '../../generator/release-add.ts';
+import { addRelease, type AddReleaseResult, type ArtifactInput } from '../../generator/release-add.ts';
 import { createFsBlobStore } from '../../generator/stores/blob-fs.ts';
+import type { Locks } from '../../generator/stores/locks.ts';
 import { UsageError } from './command.ts';
 
 export async function releaseAdd(values: Record<string, unknown>, files: string[]): Promise<number> {
+  await addReleaseFrom(values, files);
+  return 0;
+}
+
+/** What `release add` did, for callers that report it (the GitHub Action's outputs). */
+export interface AddedRelease extends AddReleaseResult {
+  product: string;
+  version: string;
+}
+
+/** `locks`: where writers of one version take turns (default: addRelease's lock files). */
+export async function addReleaseFrom(values: Record<string, unknown>, files: string[], locks?: Locks): Promise<AddedRelease> {
   if (files.length === 0 && values.goreleaser === undefined) throw new UsageError('FILES is missing: name the artifact files, or --goreleaser DIST');
   const dist = values.goreleaser === undefined ? undefined : await readGoreleaserDist(values.goreleaser as string);
   for (const line of dist?.skipped ?? []) console.log(`skipped ${line}`);
@@ -23,10 +36,11 @@ export async function releaseAdd(values: Record<string, unknown>, files: string[
     publishedAt: (values['published-at'] as string | undefined) ?? new Date().toISOString(),
     channels: values.channel as Channel[] | undefined,
     notesUrl: values['notes-url'] as string | undefined,
+    locks,
   });
   console.log(`${result.created ? 'created' : 'updated'} ${result.file}`);
   for (const artifact of result.artifacts) console.log(`  ${artifact.sha256}  ${artifact.filename}  (${artifact.platform}/${artifact.arch}, ${artifact.size} bytes)`);
-  return 0;
+  return { ...result, product: values.product as string, version };
 }
 
 function artifactInput(spec: string, contentType: string | undefined): ArtifactInput {
