@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { localIssuer } from '../sidecar/auth/jwt.ts';
 import { loadOrCreateCa } from '../sidecar/fleet/ca.ts';
 import { httpsJson, openStream, type StreamClient } from './helpers/fleet.ts';
@@ -61,11 +61,21 @@ for (const variant of VARIANTS) {
       for (const server of [first, second]) {
         if (server && server.child.exitCode === null && server.child.signalCode === null) {
           server.child.kill('SIGTERM');
+          // A drain held up by a stream a failed test left open must not keep the suite from ending.
+          const killer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
           await server.exited;
+          clearTimeout(killer);
         }
       }
       await database?.drop();
       await rm(data.dir, { recursive: true, force: true });
+    });
+
+    // The agent heartbeats before each test, as a running agent keeps doing: with the 2 s interval
+    // these processes use, a slow test on a loaded machine would otherwise outlast its online status.
+    beforeEach(async () => {
+      const beat = await httpsJson(`${second.fleetUrl}/api/v1/agents/${agent.id}/heartbeat`, 'POST', { status: 'healthy', resourceUsage: { cpu: 1 }, runningTasks: 0 }, { ca: caPem, cert: agent.cert, key: agent.key, token: agent.token });
+      assert.equal(beat.status, 200, JSON.stringify(beat.body));
     });
 
     test('both processes share one CA: the agent registered on one is known to the other', async () => {
