@@ -24,7 +24,7 @@ function lockContract(backend: 'file' | 'postgres', setUp: () => Promise<{ locks
     await tearDown?.();
   });
   const holder = (name: string, mode: string) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/lock-holder.ts', backend, where, name, mode], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'test/helpers/lock-holder.ts', backend, where, name, mode], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     const said = (line: string) => new Promise<number>((resolve, reject) => {
       let output = '';

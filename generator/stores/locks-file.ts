@@ -16,6 +16,13 @@ export interface FileLocksOptions {
   retryMs?: number;
 }
 
+/**
+ * Connections holding a lock, referenced from here for as long as they hold it: a section that
+ * awaits a promise nothing else references (one that never settles, say) would otherwise leave its
+ * connection unreachable, and the garbage collector's close of it would drop the lock mid-section.
+ */
+const HELD = new Set<BetterSqlite3.Database>();
+
 export function fileLocks({ dir, retryMs = 25 }: FileLocksOptions): Locks {
   const root = path.resolve(dir);
   let made: Promise<void> | undefined;
@@ -24,9 +31,11 @@ export function fileLocks({ dir, retryMs = 25 }: FileLocksOptions): Locks {
     async withLock(name, section) {
       await (made ??= makeDirectory(root));
       const held = await acquire(path.join(root, `${fileNameOf(name)}.lock`), retryMs);
+      HELD.add(held);
       try {
         return await section();
       } finally {
+        HELD.delete(held);
         held.close();
       }
     },

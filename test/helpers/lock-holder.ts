@@ -4,10 +4,18 @@
 import { openLocks } from '../../generator/stores/locks.ts';
 
 const [backend, where, name, mode] = process.argv.slice(2);
+// Started with --expose-gc: collect often, so a lock that only an unreachable object keeps is lost at once.
+const collect = (globalThis as { gc?: () => void }).gc;
+if (collect) setInterval(collect, 50).unref();
 const locks = await openLocks(backend === 'postgres' ? { url: where!, dir: '' } : { dir: where! });
 await locks.withLock(name!, async () => {
   process.stdout.write('held\n');
-  if (mode === 'forever') await new Promise(() => setInterval(() => undefined, 60_000));
+  // Until killed: the timer keeps the process alive; the section awaits a promise nothing
+  // references, which a lock must hold through too.
+  if (mode === 'forever') {
+    setInterval(() => undefined, 60_000);
+    await new Promise(() => undefined);
+  }
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(mode));
 });
 process.stdout.write('released\n');
