@@ -1,6 +1,7 @@
 // Compiles the CLI to dist/ (`npm run build`; npm's `prepare` runs it on install and pack), so the
 // `mirror` bin starts without compiling TypeScript. The command table is in the entry; each
-// command's implementation is its own chunk, loaded when the command runs. Dependencies stay in
+// command's implementation is its own chunk, loaded when the command runs. dist/build-worker.js is
+// the sidecar's build thread, a second entry sharing those chunks. Dependencies stay in
 // node_modules. dist/meta.json is esbuild's metafile: test/cli.test.ts reads it to check what the
 // entry loads.
 import { chmod, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ const outdir = path.join(root, 'dist');
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { mirror: 'scripts/bin.ts' },
+  entryPoints: { mirror: 'scripts/bin.ts', 'build-worker': 'sidecar/build-worker.ts' },
   outdir,
   bundle: true,
   splitting: true,

@@ -1,12 +1,15 @@
 // Rebuilds and publishes the site after an upload, through the generator's own load → render →
-// publish. Requests that arrive while a build runs share the next one; processes sharing the data
-// directory take turns through locks that die with their holder, so two never swap the site, or
-// deploy it, at once, and a crashed process stalls no one.
+// publish, in a worker thread, so the server keeps answering while a large site is rebuilt.
+// Requests that arrive while a build runs share the next one; processes sharing the data directory
+// take turns through locks that die with their holder (taken here, in the main thread, around the
+// worker's build), so two never swap the site, or deploy it, at once, and a crashed process stalls
+// no one.
 import path from 'node:path';
-import { build, localSnapshot, type BuildReport } from '../generator/pipeline.ts';
+import { localSnapshot, type BuildReport } from '../generator/pipeline.ts';
 import type { Locks } from '../generator/stores/locks.ts';
 import { readSnapshotUnverified, resignDue } from '../generator/trust/snapshot.ts';
-import type { SigningSettings } from '../generator/trust/index.ts';
+import type { SigningEnv, SigningSettings } from '../generator/trust/index.ts';
+import { createBuildThread } from './build-thread.ts';
 
 export interface PublisherOptions {
   releasesDir: string;
@@ -14,8 +17,8 @@ export interface PublisherOptions {
   site: string;
   /** Shared by every process that publishes this site: the data directory's lock files, or PostgreSQL's advisory locks. */
   locks: Locks;
-  /** The keys to sign with, read again for each build, so `mirror keys create` and `retire` apply without a restart. */
-  signing?: () => Promise<SigningSettings>;
+  /** Where the keys to sign with are (the data directory and the signing settings), read again in the build thread for each build, so `mirror keys create` and `retire` apply without a restart. */
+  signing?: { dataDir: string; settings: SigningEnv };
   /** Publishes to a remote target after each local build (S3 and CloudFront); runs in the background. */
   remote?: () => Promise<void>;
   onBuilt?: (report: BuildReport, ms: number) => void;
@@ -30,15 +33,18 @@ export interface Publisher {
   syncRemote(): void;
   /** Waits for the builds and remote publishes under way. */
   settle(): Promise<void>;
+  /** Settles, then stops the build thread. */
+  close(): Promise<void>;
 }
 
 export function createPublisher(options: PublisherOptions): Publisher {
   const site = path.resolve(options.site);
   const { locks } = options;
+  const thread = createBuildThread();
   const local = coalesce(() =>
     locks.withLock('site-build', async () => {
       const started = performance.now();
-      const report = await build({ releasesDir: options.releasesDir, site, signing: await options.signing?.() });
+      const report = await thread.build({ releasesDir: options.releasesDir, site, signing: options.signing });
       options.onBuilt?.(report, performance.now() - started);
     }),
   );
@@ -49,15 +55,20 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const syncRemote = () => {
     if (remote) remoteRun = remote().then(() => options.onRemoteResult?.(undefined), (error: unknown) => options.onRemoteResult?.(error ?? new Error('remote publish failed')));
   };
+  const settle = async () => {
+    await local.idle();
+    await remoteRun;
+  };
   return {
     async publish() {
       await local();
       syncRemote();
     },
     syncRemote,
-    async settle() {
-      await local.idle();
-      await remoteRun;
+    settle,
+    async close() {
+      await settle();
+      await thread.close();
     },
   };
 }

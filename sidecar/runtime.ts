@@ -74,7 +74,13 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
     const stale = await removeStaleStaging(config.blobsDir, STALE_STAGING_MS);
     if (stale.length > 0) logger.warn({ files: stale }, 'removed staging files of uploads cut short');
     const site = createSiteSource({ site: config.site });
-    const signing = () => loadSigning(config.dataDir, settings);
+    const signingSettings = {
+      MIRROR_SIGNING_KEY: settings.MIRROR_SIGNING_KEY,
+      MIRROR_SIGNING_KEY_FILE: settings.MIRROR_SIGNING_KEY_FILE,
+      MIRROR_SIGNING_KEY_PASSPHRASE: settings.MIRROR_SIGNING_KEY_PASSPHRASE,
+      MIRROR_SNAPSHOT_EXPIRY_SECONDS: settings.MIRROR_SNAPSHOT_EXPIRY_SECONDS,
+    };
+    const signing = () => loadSigning(config.dataDir, signingSettings);
     // Replicas on one PostgreSQL database take turns through its advisory locks; alone, or sharing
     // only the data directory, through lock files there. Either dies with its holder.
     const locks = await openLocks({
@@ -87,7 +93,8 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       releasesDir: config.releasesDir,
       site: config.site,
       locks,
-      signing,
+      // The build thread reads the keys itself: only plain data crosses to it.
+      signing: { dataDir: config.dataDir, settings: signingSettings },
       ...(settings.MIRROR_S3_BUCKET ? { remote: remotePublish(config, blobs) } : {}),
       onBuilt: (_report, ms) => metrics.rebuildDuration.observe(ms / 1000),
       onRemoteResult: (error) => {
@@ -96,7 +103,7 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
         if (error !== undefined) logger.error({ err: error }, 'publishing to S3 failed; the next upload, or the next start, retries');
       },
     });
-    closers.unshift(() => publisher.settle());
+    closers.unshift(() => publisher.close());
     // A bad signing key stops the start, not the first upload.
     await signing();
     const stopRefreshing = refreshSnapshots({

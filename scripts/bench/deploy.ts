@@ -72,14 +72,14 @@ export async function benchDeploys(work: string, repo: string, progress: (line: 
   const s3 = await startBenchS3(s3dir, [OURS_BUCKET, AWS_BUCKET, SMALL_OURS_BUCKET, SMALL_AWS_BUCKET]);
   try {
     const ours = (bucket: string, releasesDir = store, dataDir = data): Promise<Measured> =>
-      measure(s3, () => timed(['node', 'scripts/mirror.js', 'deploy', '--bucket', bucket, '--endpoint', s3.endpoint, '--region', 'us-east-1', '--releases', releasesDir], repo, { MIRROR_DATA_DIR: dataDir, ...credentials }));
+      measure(s3, () => timed(['node', 'dist/mirror.js', 'deploy', '--bucket', bucket, '--endpoint', s3.endpoint, '--region', 'us-east-1', '--releases', releasesDir], repo, { MIRROR_DATA_DIR: dataDir, ...credentials }));
     const sync = (tree: Tree, bucket: string): Promise<Measured> =>
       measure(s3, () => timed([aws!.program, '--endpoint-url', s3.endpoint, 's3', 'sync', tree.dir, `s3://${bucket}/`, '--only-show-errors'], repo, awsEnv));
     /** The tree a CI job would sync: a fresh build (new mtimes) plus the blob store, hard-linked. */
     const tree = async (name: string, releasesDir = store, dataDir = data): Promise<Tree> => {
       const out = path.join(work, `${name}-build`);
       const dir = path.join(work, name);
-      const build = await timed(['node', 'scripts/mirror.js', 'build', '--releases', releasesDir, '--out', out], repo, { MIRROR_DATA_DIR: dataDir });
+      const build = await timed(['node', 'dist/mirror.js', 'build', '--releases', releasesDir, '--out', out], repo, { MIRROR_DATA_DIR: dataDir });
       const linkPublic = await timed(['cp', '-al', path.join(path.resolve(path.dirname(out), await readlink(out)), 'public'), dir], repo);
       const linkBlobs = await timed(['cp', '-al', `${path.join(dataDir, 'blobs')}/.`, dir], repo);
       return { dir, runs: [build, linkPublic, linkBlobs] };

@@ -62,7 +62,7 @@ export async function benchEdge(work: string, progress: (line: string) => void):
       reference: '—',
       target: `≤ ${FUNCTION_CODE_LIMIT.toLocaleString('en')} bytes`,
       met: code <= FUNCTION_CODE_LIMIT,
-      ourCommand: 'node scripts/mirror.js cloudfront-function | wc -c',
+      ourCommand: 'node dist/mirror.js cloudfront-function | wc -c',
     },
   ];
 }

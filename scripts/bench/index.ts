@@ -2,7 +2,9 @@
 // deploys of the same store to S3 (s3rver) against `aws s3 sync`, the CloudFront KeyValueStore and
 // function the same store needs, file hashing against sha256sum, and uploads to the sidecar
 // (`mirror serve`: a 200 MiB raw and a 50 MiB JSON upload, the server's peak RSS and the throughput
-// against cp; upload-to-listed latency on SQLite and PostgreSQL), and the agent registry (search
+// against cp; upload-to-listed latency on SQLite and PostgreSQL), and rebuilds (upload to listed on
+// a store of 10,000 releases, and the worst latency of a small GET every 10 ms while the sidecar
+// rebuilds), and the agent registry (search
 // over 10,000 agents on SQLite and, with TEST_DATABASE_URL or BENCH_DATABASE_URL set, PostgreSQL,
 // in-process and over HTTP; a 10 MiB publish's peak RSS and wall time), and the deployment-agent
 // fleet (heartbeats per second over mutual TLS with 1,000 registered agents against a bare Node
@@ -20,7 +22,7 @@
 // BENCH_ACTION_NPM_CI=0); prints a Markdown table.
 // Progress goes to stderr.
 // Work files go under $TMPDIR (default /tmp): the build rows measure that file system as much as our code.
-// BENCH_ROWS=build,deploy,edge,hashing,upload,registry,fleet,signing,packages,serving,action picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
+// BENCH_ROWS=build,deploy,edge,hashing,upload,rebuild,registry,fleet,signing,packages,serving,action picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
 // deploy store to N × 1,000 releases (default 10), for trying the deploy rows out quickly;
 // BENCH_DEPLOY_AWS_FULL=1 also times `aws s3 sync` of the full store into an empty bucket (minutes more).
 import { execFileSync } from 'node:child_process';
@@ -35,6 +37,7 @@ import { benchEdge } from './edge.ts';
 import { benchFleet } from './fleet.ts';
 import { benchHashing } from './hashing.ts';
 import { benchPackages, type PackagesBench } from './packages.ts';
+import { benchRebuild } from './rebuild.ts';
 import { benchRegistry, type RegistryBench } from './registry.ts';
 import { benchServing } from './serving.ts';
 import { benchSigning, type SigningBench } from './signing.ts';
@@ -46,16 +49,19 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const work = await mkdtemp(path.join(tmpdir(), 'mirror-bench-'));
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,edge,hashing,upload,registry,fleet,signing,packages,serving,action').split(',').map((group) => group.trim()));
+const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,edge,hashing,upload,rebuild,registry,fleet,signing,packages,serving,action').split(',').map((group) => group.trim()));
 const majors = Number(process.env.BENCH_DEPLOY_MAJORS ?? DEFAULT_SHAPE.majors);
 
 try {
   const started = performance.now();
+  // Servers run the compiled CLI, as installed: compile the sources as they are now.
+  execFileSync(process.execPath, ['scripts/build.js'], { cwd: repo, stdio: 'ignore' });
   let builds: BuildBench | undefined;
   let deploys: DeployBench | undefined;
   let edge: Row[] = [];
   let hashing: Row[] = [];
   let uploads: Row[] = [];
+  let rebuilds: Row[] = [];
   let registry: RegistryBench | undefined;
   let fleet: Row[] = [];
   let signing: SigningBench | undefined;
@@ -67,6 +73,7 @@ try {
   if (groups.has('edge')) edge = await benchEdge(work, progress);
   if (groups.has('hashing')) hashing = await benchHashing(work, repo, progress);
   if (groups.has('upload')) uploads = await benchUploads(work, repo, progress);
+  if (groups.has('rebuild')) rebuilds = await benchRebuild(work, repo, progress);
   if (groups.has('registry')) registry = await benchRegistry(work, repo, progress);
   if (groups.has('fleet')) fleet = await benchFleet(work, repo, progress);
   if (groups.has('signing')) signing = await benchSigning(work, repo, progress);
@@ -76,7 +83,7 @@ try {
   console.log(`Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${type()} ${release()}`);
   console.log(`Code: ${revision()}.`);
   console.log(`Commands ran from ${repo} in ${work} (removed afterwards); the whole bench took ${((performance.now() - started) / 60_000).toFixed(1)} min.\n`);
-  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...edge, ...hashing, ...uploads, ...(registry?.rows ?? []), ...fleet, ...(signing?.rows ?? []), ...(packages?.rows ?? []), ...serving, ...action]));
+  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...edge, ...hashing, ...uploads, ...rebuilds, ...(registry?.rows ?? []), ...fleet, ...(signing?.rows ?? []), ...(packages?.rows ?? []), ...serving, ...action]));
   if (builds) {
     console.log('\nBuild steps, from the CLI output:');
     for (const line of builds.steps) console.log(`- ${line}`);

@@ -37,7 +37,7 @@ export async function benchPackages(work: string, repo: string, progress: (line:
   await writeSyntheticStore(packaged);
   for (const version of versionsOf()) await addFakePackages(packaged, version);
   // A data directory of its own without a key: the apt Release and repomd.xml stay unsigned.
-  const build = (store: string, out: string): Promise<Run> => timed(['node', 'scripts/mirror.js', 'build', '--releases', store, '--out', out], repo, { MIRROR_DATA_DIR: path.join(work, 'packages-data') });
+  const build = (store: string, out: string): Promise<Run> => timed(['node', 'dist/mirror.js', 'build', '--releases', store, '--out', out], repo, { MIRROR_DATA_DIR: path.join(work, 'packages-data') });
 
   // Cold: a fresh --out each time. Earlier sites stay until the end, as in the signing rows: removing
   // tens of thousands of files just before a build slows it.

@@ -396,12 +396,12 @@ async function publishBench(dir: string, repo: string, progress: (line: string) 
   // startServer keeps server n's data in data-n and its manifest store in releases-n, under `dir`.
   const env = { ...process.env, ...ISOLATION, ...SERVE_SETTINGS, MIRROR_DATA_DIR: path.join(dir, 'data-1'), MIRROR_RELEASES: path.join(dir, 'releases-1') };
   return withServer(await startServer(dir, repo, 1, progress), async (server) => {
-    const token = (await execFileAsync(process.execPath, ['scripts/mirror.js', 'registry', 'token', 'create', '--user', 'bench'], { cwd: repo, env })).stdout.trim().split('\n').pop()!;
+    const token = (await execFileAsync(process.execPath, ['dist/mirror.js', 'registry', 'token', 'create', '--user', 'bench'], { cwd: repo, env })).stdout.trim().split('\n').pop()!;
     const manifest = { name: 'bench', version: '1.0.0', description: 'bench', category: 'devtools' };
     const url = `${server.url}/api/v1/agents/@bench/bench`;
     const curl = ['curl', '-sS', '--fail-with-body', '-X', 'PUT', '-H', `Authorization: Bearer ${token}`, '-F', `tarball=@${file}`, '-F', `agent_yaml=${JSON.stringify(manifest)}`, '-F', 'readme=# bench', url];
     const shown = shownCurl(curl.map((arg) => (arg === `tarball=@${file}` ? `tarball=@${path.basename(file)}` : arg)));
-    const command = `${SERVE_COMMAND}; TOKEN=$(node scripts/mirror.js registry token create --user bench); ${shown}`;
+    const command = `${SERVE_COMMAND}; TOKEN=$(node dist/mirror.js registry token create --user bench); ${shown}`;
 
     await warmUp(server);
     for (const page of ['/api/v1/agents', '/api/v1/categories', '/api/v1/search?q=bench']) {

@@ -73,7 +73,7 @@ async function serveAndLoad(work: string, repo: string, progress: (line: string)
   await mkdir(data, { recursive: true });
   const env = { ...process.env, ...ISOLATION, MIRROR_DATA_DIR: data };
   progress('serving: building the sample store');
-  await execFileAsync(process.execPath, ['scripts/mirror.js', 'build', '--releases', 'releases', '--out', site], { cwd: repo, env });
+  await execFileAsync(process.execPath, ['dist/mirror.js', 'build', '--releases', 'releases', '--out', site], { cwd: repo, env });
   const build = (await currentBuild(site))!;
   const jsonBytes = (await readFile(path.join(build, 'public', JSON_KEY))).length;
 
@@ -113,7 +113,7 @@ function row(target: Target, loads: Record<ServerName, Load>): Row {
     reference: `nginx, generated config, 1 worker: ${rate(nginx)}; bare Koa handler: ${rate(koa)}, ${(koa.requestsPerSecond / nginx.requestsPerSecond).toFixed(2)}× nginx`,
     target: `≥ ${NGINX_TARGET}× nginx and ≥ ${KOA_TARGET}× bare Koa`,
     met: ofNginx >= NGINX_TARGET && ofKoa >= KOA_TARGET,
-    ourCommand: `${SHOWN_SETTINGS} node scripts/mirror.js serve --site $SITE --port $PORT; npx autocannon -c ${CONNECTIONS} -d ${DURATION_S} 'http://127.0.0.1:$PORT${target.url}'`,
+    ourCommand: `${SHOWN_SETTINGS} node dist/mirror.js serve --site $SITE --port $PORT; npx autocannon -c ${CONNECTIONS} -d ${DURATION_S} 'http://127.0.0.1:$PORT${target.url}'`,
     referenceCommand: `mirror nginx-conf --site $SITE --listen 127.0.0.1:$PORT --access-log logs/access.log --error-log logs/error.log with worker_processes 1, nginx -p $PREFIX -c nginx.conf -g 'daemon off;'; node --import tsx scripts/bench/bare-koa.ts (the same bytes from memory); the same autocannon`,
   };
 }
@@ -142,7 +142,7 @@ async function measure(repo: string, url: string, status: Target['status']): Pro
 async function startSidecar(repo: string, dir: string, site: string, env: NodeJS.ProcessEnv): Promise<Running> {
   const port = await freePort();
   const log = await open(path.join(dir, 'sidecar.log'), 'a');
-  const child = spawn(process.execPath, ['scripts/mirror.js', 'serve', '--site', site, '--port', String(port), '--host', '127.0.0.1'], {
+  const child = spawn(process.execPath, ['dist/mirror.js', 'serve', '--site', site, '--port', String(port), '--host', '127.0.0.1'], {
     cwd: repo,
     env: { ...env, ...SIDECAR_SETTINGS, FLEET_PORT: '0' },
     stdio: ['ignore', log.fd, log.fd],

@@ -51,7 +51,7 @@ export async function benchSigning(work: string, repo: string, progress: (line: 
 
   const build = async (data: string, out: string): Promise<Measured> => {
     const rssFile = path.join(work, 'peak-rss.txt');
-    const cli = ['scripts/mirror.js', 'build', '--releases', store, '--out', out];
+    const cli = ['dist/mirror.js', 'build', '--releases', store, '--out', out];
     const run = await timed(measureRss ? [GNU_TIME, '-f', '%M', '-o', rssFile, process.execPath, ...cli] : ['node', ...cli], repo, { MIRROR_DATA_DIR: data });
     const peakKiB = measureRss ? Number((await readFile(rssFile, 'utf8')).trim().split('\n').at(-1)) : undefined;
     const signing = signingLine(run);

@@ -61,7 +61,7 @@ export const SERVE_SETTINGS: Record<string, string> = {
 export const ISOLATION: Record<string, string> = { MIRROR_CONFIG: '', DATABASE_URL: '', REDIS_URL: '', AUTH_MODE: 'local', MIRROR_S3_BUCKET: '', MIRROR_CLOUDFRONT_DISTRIBUTION_ID: '', MIRROR_KVS_ARN: '' };
 export const SERVE_COMMAND = `${Object.entries(SERVE_SETTINGS)
   .map(([name, value]) => `${name}=${value}`)
-  .join(' ')} PORT=0 node scripts/mirror.js serve`;
+  .join(' ')} PORT=0 node dist/mirror.js serve`;
 /** Pages fetched before the baseline is read, so it includes a server that has answered requests. */
 const WARM_UP = ['/', '/binary/releases/', `/binary/releases/${PRODUCT}/`, `/binary/releases/${PRODUCT}/versions`, `/binary/releases/${PRODUCT}/1/12/`, `/binary/releases/${PRODUCT}/1/12/${FILE_PREFIX}_1.12.2_linux_amd64.zip`];
 
@@ -331,24 +331,25 @@ async function withPostgres(progress: (line: string) => void, run: (database: { 
 }
 
 /**
- * A data dir with the sample store and blobs, built, a token minted, then `mirror serve` on a port
+ * A data dir with the sample store and blobs (or `store`'s), built, a token minted, then `mirror serve` on a port
  * of the system's choosing, ready when /readyz answers 200. PostgreSQL databases are migrated first.
  */
-export async function startServer(work: string, repo: string, n: number, progress: (line: string) => void, database?: { url: string; name: string }): Promise<Server> {
+export async function startServer(work: string, repo: string, n: number, progress: (line: string) => void, database?: { url: string; name: string }, store?: { releases: string; blobs: string }): Promise<Server> {
   const data = path.join(work, `data-${n}`);
   const releases = path.join(work, `releases-${n}`);
-  await cp(path.join(repo, 'releases'), releases, { recursive: true });
+  await cp(store?.releases ?? path.join(repo, 'releases'), releases, { recursive: true });
   await mkdir(data, { recursive: true });
-  await cp(path.join(repo, '.mirror', 'blobs'), path.join(data, 'blobs'), { recursive: true });
+  await cp(store?.blobs ?? path.join(repo, '.mirror', 'blobs'), path.join(data, 'blobs'), { recursive: true });
   const env = { ...process.env, ...ISOLATION, ...SERVE_SETTINGS, MIRROR_DATA_DIR: data, MIRROR_RELEASES: releases, PORT: '0', FLEET_PORT: '0', ...(database ? { DATABASE_URL: database.url } : {}) };
-  const mirror = async (args: string[]) => (await execFileAsync(process.execPath, ['scripts/mirror.js', ...args], { cwd: repo, env })).stdout;
+  const mirror = async (args: string[]) => (await execFileAsync(process.execPath, ['dist/mirror.js', ...args], { cwd: repo, env })).stdout;
   progress(`upload: server ${n}: build${database ? ', migrate' : ''}, token`);
   await mirror(['build']);
   if (database) await mirror(['migrate']);
   const token = (await mirror(['token', 'create', '--sub', 'bench', '--ttl', '1h'])).trim().split('\n').pop()!;
 
-  // `scripts/mirror.js` registers tsx in-process: the child is the node process that serves.
-  const child = spawn(process.execPath, ['scripts/mirror.js', 'serve'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The compiled CLI, as an installed mirror runs (the bench builds dist/ first): the child is the
+  // node process that serves, and its build worker loads compiled code, not TypeScript through tsx.
+  const child = spawn(process.execPath, ['dist/mirror.js', 'serve'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = () => stopChild(child);
   try {
     const output: string[] = [];

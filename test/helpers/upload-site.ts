@@ -35,6 +35,8 @@ export interface UploadSiteOptions {
   /** A publisher whose rebuilds fail, for the path after a commit. */
   failingPublisher?: boolean;
   extra?: Partial<AppDeps>;
+  /** Writes the manifest store in place of the sample's (which comes with its blobs). */
+  store?: (releasesDir: string) => Promise<void>;
 }
 
 export async function startUploadSite(options: UploadSiteOptions = {}): Promise<UploadSite> {
@@ -42,13 +44,17 @@ export async function startUploadSite(options: UploadSiteOptions = {}): Promise<
   const releasesDir = path.join(dir, 'releases');
   const blobsDir = path.join(dir, 'blobs');
   const site = path.join(dir, 'site');
-  await copySampleStore(releasesDir, { releases: true });
-  await cp(SAMPLE_BLOBS, blobsDir, { recursive: true });
+  if (options.store) {
+    await options.store(releasesDir);
+  } else {
+    await copySampleStore(releasesDir, { releases: true });
+    await cp(SAMPLE_BLOBS, blobsDir, { recursive: true });
+  }
   await build({ releasesDir, site });
   const issuer = await localIssuer({ dir: path.join(dir, 'auth') });
   const blobs = createFsBlobStore({ root: blobsDir });
   const publisher: Publisher = options.failingPublisher
-    ? { publish: () => Promise.reject(new Error('injected: the build failed at /srv/secret')), syncRemote: () => {}, settle: async () => {} }
+    ? { publish: () => Promise.reject(new Error('injected: the build failed at /srv/secret')), syncRemote: () => {}, settle: async () => {}, close: async () => {} }
     : createPublisher({ releasesDir, site, locks: await openLocks({ dir: path.join(dir, 'locks') }) });
   const errors: unknown[] = [];
   const app = createApp({
@@ -71,7 +77,7 @@ export async function startUploadSite(options: UploadSiteOptions = {}): Promise<
     errors,
     async close() {
       await running.close();
-      await publisher.settle();
+      await publisher.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,122 @@
+// Rebuild rows: `mirror serve` (a child process, as in the upload rows) on the synthetic store of
+// 10,000 releases with its blobs, a small upload of a new version (the sidecar rebuilds the whole
+// site before it answers), and, from the POST until the minor's listing names the file, a client
+// GETting a small index every 10 ms: the upload → listed time, and the worst latency of those GETs
+// against the same GET on the idle server.
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { DEFAULT_SHAPE, PRODUCT, writeSyntheticStore } from './synthetic-store.ts';
+import type { Row } from './table.ts';
+import { SERVE_COMMAND, startServer, withServer, type Server } from './upload.ts';
+
+const RUNS = 3;
+const GET_EVERY_MS = 10;
+const IDLE_GETS = 50;
+const LISTED_TIMEOUT_MS = 60_000;
+/** A release listing of one minor (ten releases): a small index, far from what the upload changes. */
+const SMALL_INDEX = `/binary/releases/${PRODUCT}/0/0/`;
+const STALL_TARGET_MS = 100;
+/** Keeps its data directories apart from the upload rows' servers in the same work folder. */
+const SERVER_NUMBER = 100;
+
+interface RebuildRun {
+  listedMs: number;
+  worstGetMs: number;
+  gets: number;
+}
+
+export async function benchRebuild(work: string, repo: string, progress: (line: string) => void): Promise<Row[]> {
+  const store = { releases: path.join(work, 'rebuild-store', 'releases'), blobs: path.join(work, 'rebuild-store', 'blobs') };
+  progress('rebuild: writing the synthetic store with its blobs');
+  const releases = await writeSyntheticStore(store.releases, DEFAULT_SHAPE, { blobsDir: store.blobs });
+  const server = await startServer(work, repo, SERVER_NUMBER, progress, undefined, store);
+  const { idle, runs } = await withServer(server, async () => {
+    progress(`rebuild: ${IDLE_GETS} × GET ${SMALL_INDEX} on the idle server`);
+    const idle: number[] = [];
+    for (let i = 0; i < IDLE_GETS; i++) idle.push(await timedGet(server, SMALL_INDEX));
+    const runs: RebuildRun[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      progress(`rebuild: upload ${i + 1} of ${RUNS} with a GET every ${GET_EVERY_MS} ms`);
+      runs.push(await uploadWhileReading(server, `${DEFAULT_SHAPE.majors}.0.${i}`));
+    }
+    return { idle, runs };
+  });
+  const count = releases.toLocaleString('en-US');
+  const ms = (value: number) => `${value.toFixed(0)} ms`;
+  const listed = runs.map((run) => run.listedMs);
+  const worst = Math.max(...runs.map((run) => run.worstGetMs));
+  const upload = `POST /binary/releases/${PRODUCT}/${DEFAULT_SHAPE.majors}/0/upload?version=${DEFAULT_SHAPE.majors}.0.N&platform=linux&architecture=amd64 (4 KiB application/zip), then GET the listing until it names the file (${SERVE_COMMAND}, data dir holding the synthetic store)`;
+  return [
+    {
+      measured: `Upload to listed, ${count} releases, small file (sidecar rebuild): median and max of ${RUNS}`,
+      ours: `median ${ms(median(listed))}, max ${ms(Math.max(...listed))} (runs ${listed.map((value) => value.toFixed(0)).join(', ')})`,
+      reference: '—',
+      target: '—',
+      ourCommand: upload,
+    },
+    {
+      measured: `Worst latency of GET ${SMALL_INDEX} (one every ${GET_EVERY_MS} ms) while that upload rebuilds the site, ${count} releases`,
+      ours: `${ms(worst)} (per run: ${runs.map((run) => `${run.worstGetMs.toFixed(0)} ms of ${run.gets} GETs`).join(', ')})`,
+      reference: `the same GET on the idle server: median ${median(idle).toFixed(1)} ms, max ${Math.max(...idle).toFixed(1)} ms of ${IDLE_GETS}`,
+      target: `< ${STALL_TARGET_MS} ms`,
+      met: worst < STALL_TARGET_MS,
+      ourCommand: `GET ${SMALL_INDEX} every ${GET_EVERY_MS} ms (fetch from the bench) from the POST until listed: ${upload}`,
+      referenceCommand: `GET ${SMALL_INDEX} ${IDLE_GETS} times, one after the other`,
+    },
+  ];
+}
+
+/** Uploads `version` for linux/amd64 while GETting the small index; until the listing names the file. */
+async function uploadWhileReading(server: Server, version: string): Promise<RebuildRun> {
+  const [major, minor] = version.split('.');
+  const filename = `bench_cli_${version}_linux_amd64.zip`;
+  const listing = `/binary/releases/${PRODUCT}/${major}/${minor}/`;
+  let reading = true;
+  const latencies: number[] = [];
+  const reader = (async () => {
+    while (reading) {
+      const started = performance.now();
+      latencies.push(await timedGet(server, SMALL_INDEX));
+      await sleep(Math.max(0, GET_EVERY_MS - (performance.now() - started)));
+    }
+  })();
+  try {
+    const started = performance.now();
+    const answer = await fetch(`${server.url}/binary/releases/${PRODUCT}/${major}/${minor}/upload?version=${version}&platform=linux&architecture=amd64`, {
+      method: 'POST',
+      body: randomBytes(4096),
+      headers: { 'Content-Type': 'application/zip', Authorization: `Bearer ${server.token}` },
+    });
+    const text = await answer.text();
+    if (answer.status !== 201) throw new Error(`The upload of ${version} answered ${answer.status}: ${text}`);
+    const deadline = started + LISTED_TIMEOUT_MS;
+    for (;;) {
+      const page = await fetch(`${server.url}${listing}`);
+      if (page.status === 200 && (await page.text()).includes(filename)) break;
+      if (performance.now() > deadline) throw new Error(`${listing} did not list ${filename} within ${LISTED_TIMEOUT_MS} ms`);
+      await sleep(GET_EVERY_MS);
+    }
+    return { listedMs: performance.now() - started, worstGetMs: Math.max(...latencies), gets: latencies.length };
+  } finally {
+    reading = false;
+    await reader;
+  }
+}
+
+async function timedGet(server: Server, page: string): Promise<number> {
+  const started = performance.now();
+  const answer = await fetch(`${server.url}${page}`);
+  await answer.arrayBuffer();
+  if (answer.status !== 200) throw new Error(`GET ${page} answered ${answer.status}`);
+  return performance.now() - started;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

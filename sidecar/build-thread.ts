@@ -1,0 +1,84 @@
+// The publisher's side of the build thread: one worker (sidecar/build-worker.ts), started by the
+// first build and kept for the next, so a rebuild runs off the event loop without paying for a new
+// thread each time. A worker that crashes or exits fails the build under way, like a build error;
+// the next build starts another.
+import { Worker } from 'node:worker_threads';
+import type { BuildReport } from '../generator/pipeline.ts';
+import { packagePath } from '../generator/package-root.ts';
+import type { BuildAnswer, BuildRequest } from './build-worker.ts';
+
+export interface BuildThread {
+  build(request: Omit<BuildRequest, 'id'>): Promise<BuildReport>;
+  /** Stops the worker; a build under way fails. */
+  close(): Promise<void>;
+}
+
+interface Waiting {
+  resolve(report: BuildReport): void;
+  reject(error: Error): void;
+}
+
+export function createBuildThread(): BuildThread {
+  let current: { worker: Worker; waiting: Map<number, Waiting> } | undefined;
+  let lastId = 0;
+  const start = () => {
+    const worker = startWorker();
+    const waiting = new Map<number, Waiting>();
+    const started = { worker, waiting };
+    // Idle, the worker holds no process open; with a build under way it does, like the build would.
+    worker.unref();
+    worker.on('message', (answer: BuildAnswer) => {
+      const build = waiting.get(answer.id);
+      if (!build) return;
+      waiting.delete(answer.id);
+      if (waiting.size === 0) worker.unref();
+      if ('report' in answer) build.resolve(answer.report);
+      else build.reject(revive(answer.error));
+    });
+    const fail = (error: Error) => {
+      if (current === started) current = undefined;
+      for (const build of waiting.values()) build.reject(error);
+      waiting.clear();
+    };
+    worker.on('error', (error) => fail(new Error(`the build worker failed: ${error.message}`, { cause: error })));
+    worker.on('exit', (code) => fail(new Error(`the build worker exited with code ${code}`)));
+    return started;
+  };
+  return {
+    build(request) {
+      current ??= start();
+      const { worker, waiting } = current;
+      const id = ++lastId;
+      return new Promise<BuildReport>((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker.ref();
+        worker.postMessage({ ...request, id } satisfies BuildRequest);
+      });
+    },
+    async close() {
+      const stopping = current;
+      current = undefined;
+      await stopping?.worker.terminate();
+    },
+  };
+}
+
+/**
+ * Compiled, the worker is dist/build-worker.js (scripts/build.js emits it beside the CLI's entry).
+ * From the TypeScript sources it needs tsx, registered inside the thread through tsx's API: Node
+ * 20's workers do not run the parent's `--import tsx`, and `npm run dev` registers tsx in-process.
+ */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(packagePath('dist', 'build-worker.js'));
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./build-worker.ts', import.meta.url).href;
+  return new Worker(`import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
+}
+
+/** The worker's error as an Error of this thread, with the worker's name, message and stack. */
+function revive({ name, message, stack }: Extract<BuildAnswer, { error: unknown }>['error']): Error {
+  const error = new Error(message);
+  error.name = name;
+  if (stack) error.stack = stack;
+  return error;
+}

@@ -1,0 +1,33 @@
+// The sidecar's build thread: runs the generator's build (load, render, sign, publish) off the
+// server's event loop, so requests are answered while a large site is rebuilt. It gets plain data
+// (paths, and where to read the signing keys) and answers with the build report or the error.
+import { parentPort } from 'node:worker_threads';
+import { build, type BuildReport } from '../generator/pipeline.ts';
+import { loadSigning, type SigningEnv } from '../generator/trust/index.ts';
+
+export interface BuildRequest {
+  id: number;
+  releasesDir: string;
+  site: string;
+  /** Read again for each build, so `mirror keys create` and `retire` apply without a restart; unsigned without. */
+  signing?: { dataDir: string; settings: SigningEnv } | undefined;
+}
+
+export type BuildAnswer = { id: number; report: BuildReport } | { id: number; error: { name: string; message: string; stack?: string | undefined } };
+
+const port = parentPort;
+if (!port) throw new Error('sidecar/build-worker runs as a worker thread, started by the publisher');
+
+port.on('message', (request: BuildRequest) => {
+  void answer(request).then((message) => port.postMessage(message));
+});
+
+async function answer({ id, releasesDir, site, signing }: BuildRequest): Promise<BuildAnswer> {
+  try {
+    const report = await build({ releasesDir, site, signing: signing ? await loadSigning(signing.dataDir, signing.settings) : undefined });
+    return { id, report };
+  } catch (error) {
+    const { name, message, stack } = error instanceof Error ? error : new Error(String(error));
+    return { id, error: { name, message, stack } };
+  }
+}
