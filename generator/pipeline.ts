@@ -2,7 +2,8 @@
 // needs and returns what it makes; a failing step's error names the step.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadCatalog } from './load/index.ts';
+import { loadCacheFile, noLoadCache, openLoadCache, type LoadCache, type LoadStats } from './load/cache.ts';
+import { LOADER_FINGERPRINT, loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
@@ -23,12 +24,16 @@ export interface BuildOptions {
   site: string;
   /** Sign checksum files and the snapshot; unsigned without. */
   signing?: SigningSettings | undefined;
+  /** Read only the manifest files that changed since the last build of this site (default true); the cache is kept beside the site. */
+  loadCache?: boolean | undefined;
 }
 
 export interface BuildReport {
   products: number;
   releases: number;
   files: number;
+  /** Manifest files the load asked for and how many it read; the others came from the load cache. */
+  load: LoadStats;
   publish: LocalPublishResult;
   signing: SigningReport;
   /** Why this site could not be deployed to CloudFront as it is; a local site serves regardless. */
@@ -41,16 +46,19 @@ export interface BuildReport {
 
 export async function build(options: BuildOptions): Promise<BuildReport> {
   const { step, timings } = stepTimer();
-  const { catalog, site: rendered } = await renderStore(options.releasesDir, step);
+  const cacheFile = options.loadCache === false ? undefined : loadCacheFile(options.site);
+  const { catalog, site: rendered, cache } = await renderStore(options.releasesDir, step, cacheFile);
   // 4. Sign checksum files and the snapshot, against the snapshot the site serves now.
   const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }));
   // 5. Publish: write what changed into a new build folder and swap it in atomically.
   const publish = await step('publish', () => publishToLocalDir({ site: options.site }, site));
   // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
   const cloudFrontProblem = await step('check', () => kvsProblem(site));
+  // 7. Keep what this build loaded for the next one: only now that the build has succeeded.
+  await step('cache', () => cache.save());
   const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
   const packageOriginDefault = packaged && !catalog.site.baseUrl ? packageOrigin(catalog.site) : undefined;
-  return { ...counts(catalog, site), publish, signing, cloudFrontProblem, packageOriginDefault, timings };
+  return { ...counts(catalog, site), load: cache.stats, publish, signing, cloudFrontProblem, packageOriginDefault, timings };
 }
 
 /** What the target serves now: its snapshot file and the highest snapshot version it recorded. */
@@ -108,14 +116,18 @@ export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: 
 
 type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 
-async function renderStore(releasesDir: string, step: Step): Promise<{ catalog: Catalog; site: RenderedSite }> {
-  // 1. Read and validate every release file; every problem is reported at once.
-  const catalog: Catalog = await step('load', () => loadCatalog(releasesDir));
+async function renderStore(releasesDir: string, step: Step, cacheFile?: string): Promise<{ catalog: Catalog; site: RenderedSite; cache: LoadCache }> {
+  // 1. Read and validate every release file, or with a cache file only those that changed since
+  //    it was written (an unusable cache is an empty one); every problem is reported at once.
+  const { catalog, cache } = await step('load', async () => {
+    const cache = cacheFile ? await openLoadCache(cacheFile, releasesDir, LOADER_FINGERPRINT) : noLoadCache();
+    return { catalog: await loadCatalog(releasesDir, { cache }), cache };
+  });
   // 2. Read the HTML templates the renderer compiles.
   const templates: Templates = await step('templates', () => loadTemplates());
   // 3. Render indexes, pages, checksum files and the route table (pure).
   const site: RenderedSite = await step('render', () => render(catalog, templates));
-  return { catalog, site };
+  return { catalog, site, cache };
 }
 
 /** Runs named steps, timing each and prefixing its errors with its name. */

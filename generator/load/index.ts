@@ -1,13 +1,16 @@
 // The only code that reads the manifest store. Validates every file and reports every problem at
 // once, each with its file and JSON path, before anything is rendered.
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import type { z } from 'zod';
 import { defaultChannels, formatOf, sortBySemver, type Catalog, type Product, type Release } from '../model/catalog.ts';
 import { contentTypeFor } from '../model/content-types.ts';
+import { canonicalArch, canonicalPlatform } from '../model/platforms.ts';
 import type { RegistryPackage } from '../model/registry.ts';
-import { readJson, validate } from './json-file.ts';
+import { loaderFingerprint, noLoadCache, type LoadCache } from './cache.ts';
+import { parseValid, readJson, validate } from './json-file.ts';
 import { LoadError, reportInto, type Problem, type Report } from './problems.ts';
 import { REGISTRY_DIRECTORY, readRegistry, registryFilePath } from './registry.ts';
 import { productFile, releaseFile, siteFile } from './schema.ts';
@@ -17,12 +20,18 @@ export { LoadError, formatProblem, type Problem } from './problems.ts';
 /** Directories of the store that hold something other than products. */
 const RESERVED_DIRECTORIES = new Set([REGISTRY_DIRECTORY]);
 
+export interface LoadOptions {
+  /** What the last load kept (openLoadCache with LOADER_FINGERPRINT): unchanged files are not read again. Every file is read without. */
+  cache?: LoadCache | undefined;
+}
+
 /** Reads and validates the whole manifest store; throws LoadError listing every problem. */
-export async function loadCatalog(dir: string): Promise<Catalog> {
+export async function loadCatalog(dir: string, { cache = noLoadCache() }: LoadOptions = {}): Promise<Catalog> {
   const problems: Problem[] = [];
   const report = reportInto(problems);
 
-  const siteData = await readJson(path.join(dir, 'mirror.json'), siteFile, report, { optional: true });
+  const sitePath = path.join(dir, 'mirror.json');
+  const siteData = existsSync(sitePath) ? cache.value(sitePath, 'settings', report, (text) => parseValid(sitePath, siteFile, text, report)) : siteFile.parse({});
   const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
     throw new LoadError([{ file: dir, path: '', message: `cannot read the manifest store (${error.code ?? error.message})` }]);
   });
@@ -34,7 +43,7 @@ export async function loadCatalog(dir: string): Promise<Catalog> {
       report(path.join(dir, entry.name), '', 'unexpected file: the store holds mirror.json and one directory per product');
       continue;
     }
-    const product = await loadProduct(path.join(dir, entry.name), entry.name, report);
+    const product = await loadProduct(path.join(dir, entry.name), entry.name, cache, report);
     if (product) products.push(product);
   }
   const registry = await readRegistry(dir, report);
@@ -96,9 +105,9 @@ export function validateRelease(file: string, data: unknown, product: Pick<Produ
   return problems;
 }
 
-async function loadProduct(dir: string, dirName: string, report: Report): Promise<Product | undefined> {
+async function loadProduct(dir: string, dirName: string, cache: LoadCache, report: Report): Promise<Product | undefined> {
   const productPath = path.join(dir, 'product.json');
-  const settings = await readJson(productPath, productFile, report);
+  const settings = cache.value(productPath, 'settings', report, (text) => parseValid(productPath, productFile, text, report));
   if (settings && settings.name !== dirName) report(productPath, 'name', `must equal the directory name \`${dirName}\`, got \`${settings.name}\``);
 
   const names = (await readdir(dir)).filter((name) => name !== 'product.json' && !name.startsWith('.')).sort();
@@ -109,16 +118,22 @@ async function loadProduct(dir: string, dirName: string, report: Report): Promis
       report(file, '', 'unexpected file: a product directory holds product.json and <version>.json files');
       continue;
     }
-    const data = await readJson(file, releaseFile, report);
-    if (!data) continue;
-    if (`${data.version}.json` !== name) report(file, 'version', `must match the file name \`${name}\`, got \`${data.version}\``);
-    const release = toRelease(data);
+    // Kept in the model's form; the checks that involve other files run on every load.
+    const release = cache.value(file, 'release', report, (text) => {
+      const data = parseValid(file, releaseFile, text, report);
+      return data && toRelease(data);
+    });
+    if (!release) continue;
+    if (`${release.version}.json` !== name) report(file, 'version', `must match the file name \`${name}\`, got \`${release.version}\``);
     if (settings) checkRelease(release, productOf(settings), file, report);
     releases.push(release);
   }
   if (!settings) return undefined;
   return { ...productOf(settings), releases: sortBySemver(releases) };
 }
+
+/** The code a cached file's value depends on; another fingerprint makes an older cache unusable. */
+export const LOADER_FINGERPRINT = loaderFingerprint([siteFile, productFile, releaseFile, toRelease, formatOf, contentTypeFor, defaultChannels, canonicalPlatform, canonicalArch]);
 
 function filePrefixOf(settings: z.output<typeof productFile>): string {
   return settings.file_prefix ?? settings.name.replaceAll('-', '_');

@@ -2,6 +2,7 @@
 // site after adding one release at a time. Each build is `mirror build` in a child process.
 import { readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { loadCacheFile } from '../../generator/load/cache.ts';
 import { bestOf, bestSeconds, fastest, seconds, timed, type Run } from './run.ts';
 import { DEFAULT_SHAPE, writeRelease, writeSyntheticStore } from './synthetic-store.ts';
 import type { Row } from './table.ts';
@@ -21,7 +22,7 @@ export async function benchBuilds(work: string, repo: string, progress: (line: s
   progress('writing the synthetic store');
   const releases = await writeSyntheticStore(store);
   // A data directory of its own: no signing key of the checkout's (`npm start` makes one) signs these builds.
-  const build = (out: string): Promise<Run> => timed(['node', 'scripts/mirror.js', 'build', '--releases', store, '--out', out], repo, { MIRROR_DATA_DIR: path.join(work, 'build-data') });
+  const build = (out: string): Promise<Run> => timed(['node', 'dist/mirror.js', 'build', '--releases', store, '--out', out], repo, { MIRROR_DATA_DIR: path.join(work, 'build-data') });
 
   // A fresh --out each time, so no file can be linked from an earlier build.
   const siteFor = (attempt: number) => path.join(work, `site-${attempt}`);
@@ -46,6 +47,12 @@ export async function benchBuilds(work: string, repo: string, progress: (line: s
     added.push(await build(site));
   }
   const bestAdded = fastest(added);
+  // One more, without the load cache (removed first): the load every rebuild did before the cache.
+  const uncachedVersion = `${DEFAULT_SHAPE.majors - 1}.${DEFAULT_SHAPE.minors - 1}.${DEFAULT_SHAPE.patches + ATTEMPTS}`;
+  progress(`rebuild after adding ${uncachedVersion}, load cache removed`);
+  await writeRelease(store, uncachedVersion, releases + ATTEMPTS);
+  await rm(loadCacheFile(site), { force: true });
+  const uncached = await build(site);
   const writtenCounts = added.map(written);
   const link = await bestOf(ATTEMPTS, async (attempt) => copyBuild(['cp', '-al'], await currentBuild(site), path.join(work, `link-${attempt}`)));
 
@@ -83,8 +90,21 @@ export async function benchBuilds(work: string, repo: string, progress: (line: s
       ourCommand: bestAdded.command,
       referenceCommand: link.command,
     },
+    {
+      measured: `Rebuild after adding one release: the load step (CLI timing, best of ${ATTEMPTS}) with the load cache, against the same rebuild without it (${uncachedVersion}, cache removed first)`,
+      ours: `${Math.min(...added.map(loadMs))} ms, ${readOf(bestAdded)}`,
+      reference: `${loadMs(uncached)} ms, ${readOf(uncached)}`,
+      target: '—',
+      ourCommand: bestAdded.command,
+      referenceCommand: `rm ${path.basename(loadCacheFile(site))}; ${uncached.command}`,
+    },
   ];
-  const steps = [`full build: ${stepsOf(full)}`, `rebuild, nothing changed: ${stepsOf(unchanged)}`, ...added.map((run, i) => `rebuild after adding ${versions[i]}: ${stepsOf(run)}`)];
+  const steps = [
+    `full build: ${stepsOf(full)}`,
+    `rebuild, nothing changed: ${stepsOf(unchanged)}`,
+    ...added.map((run, i) => `rebuild after adding ${versions[i]}: ${stepsOf(run)}`),
+    `rebuild after adding ${uncachedVersion}, load cache removed: ${stepsOf(uncached)}`,
+  ];
   return { rows, steps };
 }
 
@@ -116,6 +136,18 @@ export function filesOf(run: Run): string {
 /** The CLI's `[load … ms, templates … ms, …]` suffix. */
 export function stepsOf(run: Run): string {
   return match(run, /\[([^\]]+)\]/);
+}
+
+/** The load step's milliseconds in the CLI's timings. */
+function loadMs(run: Run): number {
+  return Number(match(run, /\[load (\d+) ms/));
+}
+
+/** The CLI's `read N of M release files` (or `read M release files`), as a reader says it. */
+function readOf(run: Run): string {
+  const counts = /^read (?:([\d,]+) of )?([\d,]+) release files?/m.exec(run.stdout);
+  if (!counts) throw new Error(`Unexpected output of \`${run.command}\`: ${run.stdout}`);
+  return `${counts[1] ?? counts[2]} of ${counts[2]} release files read`;
 }
 
 function match(run: Run, pattern: RegExp): string {

@@ -97,6 +97,10 @@ export function printBuild(report: BuildReport, site: string): void {
     `built ${plural(report.products, 'product')}, ${plural(report.releases, 'release')}: ${plural(report.files, 'site file')} (${publish.written} written, ${publish.linked} unchanged) and the route table → ${site}` +
       ` [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`,
   );
+  const { load } = report;
+  const cached = load.read.release < load.files.release || load.read.settings < load.files.settings;
+  const of = (read: number, files: number, noun: string) => (cached ? `${read.toLocaleString('en')} of ${plural(files, noun)}` : plural(files, noun));
+  console.log(`read ${of(load.read.release, load.files.release, 'release file')} and ${of(load.read.settings, load.files.settings, 'settings file')}${cached ? '; the load cache had the rest' : ''}`);
   const { signing } = report;
   if (signing.keys === 0) console.log('unsigned: no signing key (`mirror keys create` makes one)');
   else {

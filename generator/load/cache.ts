@@ -1,0 +1,240 @@
+// What the last build of a site loaded, so the next one reads only the manifest files that
+// changed. Each valid file is kept with its size, mtime, ctime, inode and SHA-256 beside its parsed
+// value; an unchanged stat means an unchanged file, except when its mtime is within the
+// file system's tick of the previous load (it may have changed since without changing its stat):
+// then its bytes are hashed again, as git does with a racily clean index entry. The cache names
+// the store it describes and the loader code it came from, and carries the hash of its own body:
+// anything else (missing, truncated, foreign, another version) is an empty cache, so a full load.
+// One line a file, so a save copies the lines of unchanged files instead of serializing them again.
+// Written by hand: no library keeps a stat-and-hash file cache with these rules.
+import { createHash, randomBytes } from 'node:crypto';
+import { statSync, type BigIntStats } from 'node:fs';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readBytes } from './json-file.ts';
+import type { Report } from './problems.ts';
+
+/** Which count a file goes to: release files, or the store's settings (mirror.json, product.json). */
+export type CachedKind = 'release' | 'settings';
+
+export interface LoadStats {
+  /** Files the load asked for, by kind. */
+  files: Record<CachedKind, number>;
+  /** Of those, the files whose bytes were read; the others came from the cache by their stat alone. */
+  read: Record<CachedKind, number>;
+}
+
+export interface LoadCache {
+  /**
+   * The value of `file`: the cached one while the file is unchanged, otherwise `parse` of its text
+   * (then kept when defined, as only a valid file's value is). Read errors are reported as the
+   * loader always reports them.
+   */
+  value<T>(file: string, kind: CachedKind, report: Report, parse: (text: string) => T | undefined): T | undefined;
+  readonly stats: LoadStats;
+  /** Writes the files this load saw, dropping the others, when that changes the cache. */
+  save(): Promise<void>;
+}
+
+/** Bumped when the cache's layout or the meaning of a cached value changes. */
+const FORMAT = 1;
+/** A file modified this close to a load may have changed after it was read, within the same mtime tick (FAT and some network file systems tick in seconds). */
+const RACY_WINDOW_NS = 2_000_000_000n;
+
+interface Entry {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  sha256: string;
+  value: unknown;
+}
+
+interface Header {
+  format: number;
+  /** The loader code whose values the cache holds. */
+  loader: string;
+  /** The manifest store, resolved: a cache describes one store. */
+  store: string;
+  /** Wall clock at the start of the load that wrote the cache, in ns: what racy entries are measured from. */
+  loadedAt: string;
+  /** SHA-256 of the body: the lines after the header, one `[path, entry]` a file. */
+  sha256: string;
+}
+
+/** A cache kept in `file` for the store at `releasesDir`; `loader` names the code that makes the values (see loaderFingerprint). */
+export async function openLoadCache(file: string, releasesDir: string, loader: string): Promise<LoadCache> {
+  const store = path.resolve(releasesDir);
+  const loadedAt = BigInt(Date.now()) * 1_000_000n;
+  const previous = await readCache(file, store, loader);
+  // An entry taken from the previous cache keeps its place there: saving copies those bytes rather than serializing it again.
+  const kept = new Map<string, { entry: Entry; line?: Line | undefined }>();
+  const stats = emptyStats();
+  let changed = previous === undefined;
+
+  return {
+    stats,
+    value<T>(file: string, kind: CachedKind, report: Report, parse: (text: string) => T | undefined): T | undefined {
+      stats.files[kind]++;
+      const key = path.relative(store, file);
+      const stat = statSync(file, { bigint: true, throwIfNoEntry: false });
+      const { entry, line } = previous?.entries.get(key) ?? {};
+      if (stat && entry && isEntry(entry) && unchangedSince(entry, stat, previous!.loadedAt)) {
+        kept.set(key, { entry, line });
+        return entry.value as T;
+      }
+      changed = true;
+      stats.read[kind]++;
+      const bytes = readBytes(file, report);
+      if (bytes === undefined) return undefined;
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const value = entry && isEntry(entry) && entry.sha256 === sha256 ? (entry.value as T) : parse(bytes.toString('utf8'));
+      // A file replaced while it was read has another stat now; it is read again next time.
+      if (value !== undefined && stat) kept.set(key, { entry: { ...statFields(stat), sha256, value } });
+      return value;
+    },
+    async save() {
+      if (!changed && kept.size === previous?.entries.size) return;
+      const old = previous && (await readSameFile(file, previous.identity));
+      const body = Array.from(kept, ([key, { entry, line }]) => (old && line ? old.subarray(line.start, line.end) : Buffer.from(JSON.stringify([key, entry])))).flatMap((line, i) => (i === 0 ? [line] : [NEWLINE, line]));
+      const hash = createHash('sha256');
+      for (const part of body) hash.update(part);
+      const header: Header = { format: FORMAT, loader, store, loadedAt: String(loadedAt), sha256: hash.digest('hex') };
+      await mkdir(path.dirname(file), { recursive: true });
+      const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+      try {
+        await writeFile(temp, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), ...body]));
+        await rename(temp, file);
+      } finally {
+        await rm(temp, { force: true });
+      }
+    },
+  };
+}
+
+/** For a load without a cache: reads every file and counts it. */
+export function noLoadCache(): LoadCache {
+  const stats = emptyStats();
+  return {
+    stats,
+    value(file, kind, report, parse) {
+      stats.files[kind]++;
+      stats.read[kind]++;
+      const bytes = readBytes(file, report);
+      return bytes === undefined ? undefined : parse(bytes.toString('utf8'));
+    },
+    async save() {},
+  };
+}
+
+/** Where `mirror build` keeps the load cache of a site: beside the site path, with its builds. */
+export function loadCacheFile(site: string): string {
+  return `${site}.load-cache.json`;
+}
+
+/**
+ * Whether a cached entry still describes the file: same size, mtime, ctime and inode, and an mtime
+ * far enough before the load that hashed it that a later write within the same tick is ruled out.
+ */
+export function unchangedSince(entry: Entry, stat: Pick<BigIntStats, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>, loadedAt: bigint): boolean {
+  return (
+    BigInt(entry.size) === stat.size &&
+    entry.mtimeNs === String(stat.mtimeNs) &&
+    entry.ctimeNs === String(stat.ctimeNs) &&
+    entry.ino === String(stat.ino) &&
+    stat.mtimeNs < loadedAt - RACY_WINDOW_NS
+  );
+}
+
+/**
+ * The loader code a cached value depends on: its schemas, walked with every function's source and
+ * every pattern, and the functions that turn a file's data into the model. A change to any of them
+ * makes another fingerprint, so an older cache is not used.
+ */
+export function loaderFingerprint(parts: unknown[]): string {
+  const seen = new Map<object, number>();
+  const text = JSON.stringify(parts, (_key, value: unknown) => {
+    if (typeof value === 'function') return `function ${value.toString()}`;
+    if (value instanceof RegExp) return `pattern ${value.toString()}`;
+    if (typeof value === 'bigint') return `bigint ${value}`;
+    if (value !== null && typeof value === 'object') {
+      // A zod schema by its definition alone: the rest of the instance fills in lazily as it parses.
+      const definition = (value as { _zod?: { def?: unknown } })._zod?.def;
+      if (definition !== undefined && definition !== value) return { schema: definition };
+      const id = seen.get(value);
+      if (id !== undefined) return `seen ${id}`;
+      seen.set(value, seen.size);
+    }
+    return value;
+  });
+  return createHash('sha256').update(`${FORMAT}\n${text}`).digest('hex');
+}
+
+function emptyStats(): LoadStats {
+  return { files: { release: 0, settings: 0 }, read: { release: 0, settings: 0 } };
+}
+
+function statFields(stat: BigIntStats): Omit<Entry, 'sha256' | 'value'> {
+  return { size: Number(stat.size), mtimeNs: String(stat.mtimeNs), ctimeNs: String(stat.ctimeNs), ino: String(stat.ino) };
+}
+
+function isEntry(entry: unknown): entry is Entry {
+  if (entry === null || typeof entry !== 'object') return false;
+  const { size, mtimeNs, ctimeNs, ino, sha256, value } = entry as Record<string, unknown>;
+  return typeof size === 'number' && typeof mtimeNs === 'string' && typeof ctimeNs === 'string' && typeof ino === 'string' && typeof sha256 === 'string' && value !== undefined;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** Where an entry's line is in the cache file's bytes. */
+interface Line {
+  start: number;
+  end: number;
+}
+
+interface Previous {
+  loadedAt: bigint;
+  entries: Map<string, { entry: unknown; line: Line }>;
+  /** The file read, by device, inode, size and mtime: writers replace it by a rename, never in place. */
+  identity: string;
+}
+
+/** The previous load's entries, or undefined for a cache that is missing, damaged or not this store's and loader's. */
+async function readCache(file: string, store: string, loader: string): Promise<Previous | undefined> {
+  try {
+    const { identity, bytes } = await readWithIdentity(file);
+    const newline = bytes.indexOf(10);
+    if (newline < 0) return undefined;
+    const header = JSON.parse(bytes.toString('utf8', 0, newline)) as Partial<Header>;
+    if (header.format !== FORMAT || header.loader !== loader || header.store !== store || typeof header.loadedAt !== 'string' || !/^\d+$/.test(header.loadedAt)) return undefined;
+    if (createHash('sha256').update(bytes.subarray(newline + 1)).digest('hex') !== header.sha256) return undefined;
+    const entries = new Map<string, { entry: unknown; line: Line }>();
+    for (let start = newline + 1; start < bytes.length; ) {
+      const found = bytes.indexOf(10, start);
+      const end = found < 0 ? bytes.length : found;
+      const parsed: unknown = JSON.parse(bytes.toString('utf8', start, end));
+      if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'string') return undefined;
+      entries.set(parsed[0], { entry: parsed[1], line: { start, end } });
+      start = end + 1;
+    }
+    return { loadedAt: BigInt(header.loadedAt), entries, identity };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cache file's bytes when it is still the one read before, undefined when another build replaced it since. */
+async function readSameFile(file: string, identity: string): Promise<Buffer | undefined> {
+  const read = await readWithIdentity(file).catch(() => undefined);
+  return read?.identity === identity ? read.bytes : undefined;
+}
+
+async function readWithIdentity(file: string): Promise<{ identity: string; bytes: Buffer }> {
+  const handle = await open(file, 'r');
+  try {
+    const stat = await handle.stat({ bigint: true });
+    return { identity: `${stat.dev} ${stat.ino} ${stat.size} ${stat.mtimeNs}`, bytes: await handle.readFile() };
+  } finally {
+    await handle.close();
+  }
+}
