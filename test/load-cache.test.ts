@@ -10,6 +10,7 @@ import type { Catalog } from '../generator/model/catalog.ts';
 import { build } from '../generator/pipeline.ts';
 import { currentBuild } from '../generator/publish/local-dir.ts';
 import { agentArtifact, binaryArtifact, copySampleStore, release, removeDir, runCli, tempDir, writeJson } from './helpers/store.ts';
+import { mulberry32 } from '../scripts/bench/random.ts';
 
 let work: string;
 before(async () => {
@@ -67,17 +68,6 @@ function assertSameTree(actual: Map<string, Buffer>, expected: Map<string, Buffe
   for (const [file, bytes] of expected) assert.ok(actual.get(file)!.equals(bytes), `${why}: ${file} differs`);
 }
 
-/** mulberry32: a seeded generator, so a failing sequence can be replayed with LOAD_CACHE_SEED. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ProductDir {
   name: string;
@@ -91,7 +81,7 @@ describe('load cache', () => {
     const seed = Number(process.env.LOAD_CACHE_SEED ?? 1801);
     const steps = Number(process.env.LOAD_CACHE_STEPS ?? 24);
     t.diagnostic(`seed ${seed}, ${steps} steps`);
-    const next = random(seed);
+    const next = mulberry32(seed);
     const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)]!;
     const store = await sampleStore('random');
     const cacheFile = path.join(work, 'random.cache');

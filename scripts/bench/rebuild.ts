@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { DEFAULT_SHAPE, PRODUCT, writeSyntheticStore } from './synthetic-store.ts';
 import type { Row } from './table.ts';
-import { SERVE_COMMAND, startServer, withServer, type Server } from './upload.ts';
+import { SERVE_COMMAND, median, sleep, startServer, withServer, type Server } from './upload.ts';
 
 const RUNS = 3;
 const GET_EVERY_MS = 10;
@@ -109,14 +109,4 @@ async function timedGet(server: Server, page: string): Promise<number> {
   await answer.arrayBuffer();
   if (answer.status !== 200) throw new Error(`GET ${page} answered ${answer.status}`);
   return performance.now() - started;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

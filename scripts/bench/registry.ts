@@ -32,6 +32,7 @@ import { migrate } from '../../sidecar/store/migrate.ts';
 import { bestSeconds, seconds } from './run.ts';
 import type { Row } from './table.ts';
 import { copyReference, curlPost, downloadDigest, ISOLATION, loggedError, memory, mib, SERVE_COMMAND, SERVE_SETTINGS, shownCurl, startServer, warmUp, withServer, type Memory } from './upload.ts';
+import { mulberry32 } from './random.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -598,14 +599,3 @@ function zipf(random: () => number): () => string {
   };
 }
 
-/** A small seeded PRNG (Tommy Ettinger's mulberry32): the same numbers on every run. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
