@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -263,6 +263,38 @@ describe('refused uploads: the seed\'s error shape, and nothing changes', () => 
       assert.equal(broken.errors.length, 1);
     } finally {
       await broken.close();
+    }
+  });
+});
+
+describe('a full disk', () => {
+  test('an upload is the seed\'s 500 naming it, nothing is stored, and the same upload lands once space is back', { skip: process.getuid?.() === 0 ? false : 'mounting a small tmpfs needs root' }, async () => {
+    const full = await startUploadSite({ maxBytes: 4 * 1024 * 1024 });
+    await rm(full.blobsDir, { recursive: true, force: true });
+    await mkdir(full.blobsDir);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', full.blobsDir]);
+    try {
+      const filler = path.join(full.blobsDir, 'filler');
+      await writeFile(filler, Buffer.alloc(2 * 1024 * 1024)).catch((error: NodeJS.ErrnoException) => assert.equal(error.code, 'ENOSPC'));
+      const bytes = zipBytes(300_000);
+      const upload = () => fetch(`${full.url}${UPLOAD}?version=1.14.0&platform=linux&architecture=amd64`, { method: 'POST', headers: { 'Content-Type': 'application/zip', Authorization: `Bearer ${token}` }, body: new Uint8Array(bytes) });
+      const token = await full.token();
+      const refused = await upload();
+      assert.equal(refused.status, 500);
+      assert.deepEqual(await refused.json(), { error: 'Internal Server Error', message: 'Failed to upload binary: the server is out of disk space; nothing was stored, retry once space is freed' });
+      assert.deepEqual(await readdir(path.join(full.blobsDir, '.tmp')), []);
+      assert.equal((await fetch(`${full.url}${BASE}/1/14/`)).status, 404);
+
+      await rm(filler);
+      const landed = await upload();
+      assert.equal(landed.status, 201, await landed.clone().text());
+      const download = await fetch(`${full.url}${BASE}/1/14/agent_as_code_1.14.0_linux_amd64.zip`);
+      assert.equal(sha256(Buffer.from(await download.arrayBuffer())), sha256(bytes));
+      assert.equal(full.errors.length, 1);
+    } finally {
+      // Detached first (lazily: the server may still hold a file there), so closing can remove the folder.
+      await run('umount', ['-l', full.blobsDir]);
+      await full.close();
     }
   });
 });

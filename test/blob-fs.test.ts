@@ -3,14 +3,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { BlobConflictError, BlobTooLargeError, DigestMismatchError, type BlobStore } from '../generator/stores/blob-store.ts';
 import { REPO, listFiles, removeDir, sha256, tempDir } from './helpers/store.ts';
+
+const execFileAsync = promisify(execFile);
 
 interface RaceReport {
   unhandled: number;
@@ -305,6 +308,40 @@ describe('createFsBlobStore: staging a stream', () => {
     }
     for (let i = 0; i < 50; i++) await assert.rejects(store.stage(failing(), { maxBytes: 1000 }), /refused at once/);
     assert.deepEqual(await readdir(path.join(root, '.tmp')), []);
+  });
+
+  test('chunks of any size, many times the write buffers, come out byte for byte', async () => {
+    const bytes = randomBytes(1_300_000);
+    async function* uneven() {
+      // Sizes from 1 byte to past a write buffer (256 KiB), so chunks straddle, fill and overflow buffers.
+      const sizes = [1, 3, 262_143, 1, 262_144, 300_000, 7, 65_536];
+      for (let at = 0, i = 0; at < bytes.length; i++) {
+        const size = sizes[i % sizes.length]!;
+        yield bytes.subarray(at, at + size);
+        at += size;
+      }
+    }
+    const staged = await store.stage(uneven(), { maxBytes: bytes.length });
+    assert.deepEqual(staged.digest, { sha256: sha256(bytes), size: bytes.length });
+    assert.deepEqual(await readFile(staged.file), bytes);
+    await staged.discard();
+  });
+
+  test('a full disk fails the stage with ENOSPC, leaves no staging file, and the next stage that fits works', { skip: process.getuid?.() === 0 ? false : 'mounting a small tmpfs needs root' }, async () => {
+    const tiny = path.join(dir, 'tiny');
+    await mkdir(tiny);
+    await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', tiny]);
+    try {
+      const full = createFsBlobStore({ root: path.join(tiny, 'blobs') });
+      await assert.rejects(full.stage(chunks(randomBytes(3 << 20), 64 * 1024), { maxBytes: 4 << 20 }), { code: 'ENOSPC' });
+      assert.deepEqual(await readdir(path.join(tiny, 'blobs', '.tmp')), []);
+      const bytes = randomBytes(100_000);
+      const staged = await full.stage(chunks(bytes), { maxBytes: 1 << 20 });
+      assert.deepEqual(await readFile(staged.file), bytes);
+      await staged.discard();
+    } finally {
+      await execFileAsync('umount', [tiny]);
+    }
   });
 
   test('a stream that fails midway leaves no staging file', async () => {

@@ -2,14 +2,15 @@
 // complete or not at all, and two writers of one key cannot both win. Staging files live in
 // `<root>/.tmp/` (same file system), and are linked, not copied, when committed.
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { copyFile, link, mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { once } from 'node:events';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { BlobConflictError, BlobTooLargeError, DigestMismatchError, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.ts';
 import { hashFile, type FileDigest } from './hash.ts';
+
+/** An upload's two write buffers, each this large: one fills while the other goes to disk. */
+const STAGE_BUFFER_BYTES = 256 * 1024;
 
 export interface FsBlobStoreOptions {
   /** Directory holding the blobs; created on first write. */
@@ -67,23 +68,19 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
       const file = path.join(staging, `${randomUUID()}.upload`);
       const hash = createHash('sha256');
       let size = 0;
-      const sink = createWriteStream(file, { flags: 'wx' });
+      const handle = await open(file, 'wx');
       try {
-        await pipeline(
-          Readable.from(source, { objectMode: false }),
-          async function* measure(chunks: AsyncIterable<Uint8Array>) {
-            for await (const chunk of chunks) {
-              size += chunk.length;
-              if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
-              hash.update(chunk);
-              yield chunk;
-            }
-          },
-          sink,
-        );
+        const sink = doubleBuffered(handle, STAGE_BUFFER_BYTES);
+        for await (const chunk of source) {
+          size += chunk.length;
+          if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+          hash.update(chunk);
+          await sink.write(chunk);
+        }
+        await sink.end();
+        await handle.close();
       } catch (error) {
-        // A source that fails at once can beat the file's opening: wait for it, or the file appears after the removal.
-        if (!sink.closed) await once(sink, 'close').catch(() => undefined);
+        await handle.close().catch(() => undefined);
         await rm(file, { force: true });
         throw error;
       }
@@ -99,6 +96,55 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
       };
     },
   };
+}
+
+/**
+ * Writes chunks to `handle` through two buffers: one fills while the other is written, so the disk
+ * works while the next chunks are read and hashed, in fixed memory and without a write per chunk.
+ * A stream's own buffering waits for each write before taking the next chunk.
+ */
+function doubleBuffered(handle: FileHandle, size: number): { write(chunk: Uint8Array): Promise<void>; end(): Promise<void> } {
+  const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+  const writing: (Promise<void> | undefined)[] = [undefined, undefined];
+  // Kept until it is waited for, so a failed write is never an unhandled rejection in between.
+  let failure: { error: unknown } | undefined;
+  let current = 0;
+  let filled = 0;
+  let position = 0;
+  const flush = async () => {
+    if (filled === 0) return;
+    writing[current] = writeAll(handle, buffers[current]!.subarray(0, filled), position).catch((error: unknown) => void (failure ??= { error }));
+    position += filled;
+    filled = 0;
+    current = 1 - current;
+    // The buffer about to fill may still be on its way to disk.
+    await writing[current];
+    if (failure) throw failure.error;
+  };
+  return {
+    async write(chunk) {
+      for (let offset = 0; offset < chunk.length; ) {
+        const n = Math.min(size - filled, chunk.length - offset);
+        buffers[current]!.set(chunk.subarray(offset, offset + n), filled);
+        filled += n;
+        offset += n;
+        if (filled === size) await flush();
+      }
+    },
+    async end() {
+      await flush();
+      await Promise.all(writing);
+      if (failure) throw failure.error;
+    },
+  };
+}
+
+/** A write can take fewer bytes than it was given (a full disk first): write the rest, or fail with why. */
+async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let offset = 0; offset < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset, position + offset);
+    offset += bytesWritten;
+  }
 }
 
 async function statBlob(file: string): Promise<BlobInfo | undefined> {

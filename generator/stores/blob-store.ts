@@ -58,3 +58,9 @@ export class DigestMismatchError extends Error {
     this.name = 'DigestMismatchError';
   }
 }
+
+/** Whether a store failed for want of space (a full disk, or the user's quota): the client can retry once there is room. */
+export function isOutOfSpace(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}

@@ -9,7 +9,7 @@ import type { Middleware } from 'koa';
 import { parseAgentManifest } from '../../generator/load/registry-schema.ts';
 import { agentPagePath, fullName, tarballBlobKey, type AgentManifest } from '../../generator/model/registry.ts';
 import { writeRegistryVersion } from '../../generator/registry-add.ts';
-import type { BlobStore, StagedBlob } from '../../generator/stores/blob-store.ts';
+import { isOutOfSpace, type BlobStore, type StagedBlob } from '../../generator/stores/blob-store.ts';
 import type { Publisher } from '../publisher.ts';
 import { RegistryError, validationFailed } from './errors.ts';
 import { receivePublishForm, tarballTooLarge, type PublishFormLimits } from './multipart.ts';
@@ -47,6 +47,10 @@ export function publishAgent(options: PublishOptions): Middleware {
     } catch (error) {
       // The rest of a refused body is not read: this connection cannot carry another request.
       if (!ctx.req.readableEnded) ctx.set('Connection', 'close');
+      if (isOutOfSpace(error)) {
+        ctx.app.emit('error', error, ctx);
+        throw new RegistryError(500, `Failed to publish ${fullName(scope, name)}: the server is out of disk space; nothing was stored, try again once space is freed`);
+      }
       throw error;
     }
     try {
@@ -74,7 +78,7 @@ export function publishAgent(options: PublishOptions): Middleware {
       } catch (error) {
         await options.packages.cancel(reservation).catch((cancelError: unknown) => ctx.app.emit('error', cancelError, ctx));
         ctx.app.emit('error', error, ctx);
-        throw new RegistryError(500, `Failed to publish ${fullName(scope, name)} ${manifest.version}: the server could not store it; nothing was listed, try again`);
+        throw new RegistryError(500, `Failed to publish ${fullName(scope, name)} ${manifest.version}: ${isOutOfSpace(error) ? 'the server is out of disk space' : 'the server could not store it'}; nothing was listed, try again`);
       }
       ctx.body = { success: true, version: manifest.version, full_name: fullName(scope, name), url: `${publicBase(ctx, options.publicUrl)}${agentPagePath(scope, name)}` };
     } finally {

@@ -9,7 +9,7 @@ import semver from 'semver';
 import { LoadError, loadProductSettings } from '../../generator/load/index.ts';
 import { canonicalArch, canonicalPlatform, ARCHES, PLATFORMS } from '../../generator/model/platforms.ts';
 import { ReleaseConflictError, addRelease } from '../../generator/release-add.ts';
-import { BlobConflictError, BlobTooLargeError, type BlobStore, type StagedBlob } from '../../generator/stores/blob-store.ts';
+import { BlobConflictError, BlobTooLargeError, isOutOfSpace, type BlobStore, type StagedBlob } from '../../generator/stores/blob-store.ts';
 import type { Locks } from '../../generator/stores/locks.ts';
 import type { Principal } from '../auth/jwt.ts';
 import type { Publisher } from '../publisher.ts';
@@ -57,9 +57,10 @@ export function binaryUpload(options: BinaryUploadOptions): Middleware {
     try {
       await upload(ctx);
     } catch (error) {
-      // The contract's 500 shape; what went wrong goes to the log, not to the client.
+      // The contract's 500 shape; what went wrong goes to the log, not to the client, except a
+      // full disk, which the client can do something about: wait, and retry.
       ctx.app.emit('error', error, ctx);
-      fail(ctx, 500, 'Failed to upload binary: the server could not store the file');
+      fail(ctx, 500, isOutOfSpace(error) ? 'Failed to upload binary: the server is out of disk space; nothing was stored, retry once space is freed' : 'Failed to upload binary: the server could not store the file');
     }
   };
 
