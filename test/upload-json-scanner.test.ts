@@ -14,7 +14,8 @@ async function scan(pieces: Buffer[], maxBodyBytes = 1 << 30): Promise<Outcome> 
   const fields: JsonUploadFields = { values: {}, fileData: false };
   const chunks: Buffer[] = [];
   try {
-    for await (const bytes of fileDataOf(Readable.from(pieces), fields, maxBodyBytes)) chunks.push(bytes);
+    // Copied: a piece is valid only until the next is asked for.
+    for await (const bytes of fileDataOf(Readable.from(pieces), fields, maxBodyBytes)) chunks.push(Buffer.from(bytes));
   } catch (error) {
     assert.ok(error instanceof UploadBodyError, String(error));
     return { error: `${error.status} ${error.message}` };

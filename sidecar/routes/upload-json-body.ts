@@ -10,7 +10,9 @@ import { FIELDS, FlatUploadScanner, invalid, malformed, MAX_FIELD_LENGTH, Upload
 export { UploadBodyError, type JsonUploadFields } from './upload-json-scanner.ts';
 
 /**
- * The bytes of `file_data`, decoded, while `fields` fills with the other fields. Throws
+ * The bytes of `file_data`, decoded, while `fields` fills with the other fields. A piece is valid
+ * until the next is asked for (the decoder writes the next into the same memory): use it or copy
+ * it first, as the blob store's stage does. Throws
  * UploadBodyError for a body that is not a JSON object of strings, for bad base64, and past
  * `maxBodyBytes` of body.
  */
@@ -24,7 +26,8 @@ export async function* fileDataOf(body: Readable, fields: JsonUploadFields, maxB
       for (;;) {
         const next = await chunks.next();
         step = next.done ? scanner.end() : scanner.push(next.value);
-        if (step.decoded.length > 0) yield step.decoded.length === 1 ? step.decoded[0]! : Buffer.concat(step.decoded);
+        // Each piece as it is: joining them would copy a network chunk's worth of bytes again.
+        for (const bytes of step.decoded) yield bytes;
         if (step.handoff || next.done) break;
       }
     } catch (error) {
