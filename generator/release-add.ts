@@ -5,7 +5,7 @@ import { readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import semver from 'semver';
-import { LoadError, loadCatalog, validateRelease } from './load/index.ts';
+import { LoadError, loadProductSettings, productNames, validateRelease } from './load/index.ts';
 import type { ReleaseFileInput } from './load/schema.ts';
 import { formatOf, type Channel, type Product } from './model/catalog.ts';
 import { contentTypeFor } from './model/content-types.ts';
@@ -61,9 +61,9 @@ export class ReleaseConflictError extends Error {
 export async function addRelease(options: AddReleaseOptions): Promise<AddReleaseResult> {
   if (semver.valid(options.version) !== options.version) throw new Error(`Expected \`--version\` to be a semantic version such as 1.12.2, got \`${options.version}\``);
   if (options.files.length === 0) throw new Error('Name at least one artifact file');
-  const catalog = await loadCatalog(options.releasesDir);
-  const product = catalog.products.find((candidate) => candidate.name === options.product);
-  if (!product) throw new Error(`Unknown product \`${options.product}\`; the store has ${catalog.products.map((p) => `\`${p.name}\``).join(', ') || 'none'}`);
+  // The product's settings only: an add costs the same in a store of any size.
+  const product = await loadProductSettings(options.releasesDir, options.product);
+  if (!product) throw new Error(`Unknown product \`${options.product}\`; the store has ${(await productNames(options.releasesDir)).map((name) => `\`${name}\``).join(', ') || 'none'}`);
 
   const file = path.join(options.releasesDir, product.name, `${options.version}.json`);
   const artifacts = await Promise.all(
@@ -132,7 +132,7 @@ function sameSlot(a: string, b: string): boolean {
 }
 
 /** Adding to a published release may only add artifacts: no replacement, no change of its other facts. */
-function checkAmendment(existing: ReleaseFileInput, options: AddReleaseOptions, product: Product, entries: ReleaseFileInput['artifacts']): void {
+function checkAmendment(existing: ReleaseFileInput, options: AddReleaseOptions, product: Omit<Product, 'releases'>, entries: ReleaseFileInput['artifacts']): void {
   for (const artifact of entries) {
     const clash = existing.artifacts?.find((old) => (old.platform === artifact.platform && old.arch === artifact.arch && sameSlot(old.filename, artifact.filename)) || (product.layout === 'binary' && old.filename === artifact.filename));
     if (clash) throw new ReleaseConflictError(`${product.name} ${options.version} already has ${clash.filename} (${clash.platform}/${clash.arch}); published artifacts are never overwritten`);

@@ -393,8 +393,17 @@ describe('addRelease: refused input', () => {
     await assert.rejects(add('agent-as-code', '2.0.0', [{ path: file.path }], { publishedAt: 'now' }), LoadError);
   });
 
-  test('refuses to add to a store that does not load', async () => {
+  test('reads only the product it adds to: a broken release file elsewhere is for the build to report', async () => {
     await writeFile(path.join(releasesDir, 'agent-as-code', '1.0.0.json'), '{');
+    const file = await artifactFile('agent_as_code_2.0.0_linux_amd64.zip');
+    const result = await add('agent-as-code', '2.0.0', [{ path: file.path }]);
+    assert.equal(result.created, true);
+    assert.equal((await listFiles(blobsDir)).length, 1);
+    await assert.rejects(loadCatalog(releasesDir), LoadError);
+  });
+
+  test('refuses a product whose product.json does not load', async () => {
+    await writeFile(path.join(releasesDir, 'agent-as-code', 'product.json'), '{');
     const file = await artifactFile('agent_as_code_2.0.0_linux_amd64.zip');
     await assert.rejects(add('agent-as-code', '2.0.0', [{ path: file.path }]), LoadError);
     assert.deepEqual(await listFiles(blobsDir), []);

@@ -63,14 +63,24 @@ export async function loadCatalog(dir: string, { cache = noLoadCache() }: LoadOp
 /** One product's settings without its releases: what an upload needs before it reads a body. Undefined for a name the store lacks. */
 export async function loadProductSettings(dir: string, name: string): Promise<Omit<Product, 'releases'> | undefined> {
   // Only a directory the store lists: a name from a URL never reaches the file system unchecked.
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  if (name.startsWith('.') || RESERVED_DIRECTORIES.has(name) || !entries.some((entry) => entry.isDirectory() && entry.name === name)) return undefined;
+  if (!(await productNames(dir)).includes(name)) return undefined;
   const problems: Problem[] = [];
+  const report = reportInto(problems);
   const file = path.join(dir, name, 'product.json');
-  const settings = await readJson(file, productFile, reportInto(problems));
+  const settings = await readJson(file, productFile, report);
+  if (settings && settings.name !== name) report(file, 'name', `must equal the directory name \`${name}\`, got \`${settings.name}\``);
   if (problems.length > 0) throw new LoadError(problems);
   if (!settings) return undefined;
   return productOf(settings);
+}
+
+/** The store's product directories, sorted; none when it cannot be read. */
+export async function productNames(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.') && !RESERVED_DIRECTORIES.has(entry.name))
+    .map((entry) => entry.name)
+    .sort((a, b) => a.localeCompare(b));
 }
 
 /** A product's settings in the model's terms, defaults filled in. */
