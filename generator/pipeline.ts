@@ -10,6 +10,7 @@ import { deploy as deployToTarget, type DeployOptions, type DeployReport } from 
 import { PUBLIC_DIR, currentBuild, publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import { render, type RenderedSite } from './render/index.ts';
+import { SAMPLE_STORE } from './sample-store.ts';
 import { packageOrigin } from './render/packages/origin.ts';
 import type { Templates } from './render/html.ts';
 import type { SigningSettings } from './trust/index.ts';
@@ -59,6 +60,16 @@ export async function build(options: BuildOptions): Promise<BuildReport> {
   const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
   const packageOriginDefault = packaged && !catalog.site.baseUrl ? packageOrigin(catalog.site) : undefined;
   return { ...counts(catalog, site), load: cache.stats, publish, signing, cloudFrontProblem, packageOriginDefault, timings };
+}
+
+/**
+ * Renders the bundled sample store in memory and writes nothing: run once by a fresh build thread,
+ * so the first real build does not pay for compiling the loader, the templates and the renderer.
+ */
+export async function rehearse(): Promise<void> {
+  const { step } = stepTimer();
+  const { site } = await renderStore(SAMPLE_STORE, step);
+  kvsProblem(site);
 }
 
 /** What the target serves now: its snapshot file and the highest snapshot version it recorded. */

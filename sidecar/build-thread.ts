@@ -1,7 +1,7 @@
-// The publisher's side of the build thread: one worker (sidecar/build-worker.ts), started by the
-// first build and kept for the next, so a rebuild runs off the event loop without paying for a new
-// thread each time. A worker that crashes or exits fails the build under way, like a build error;
-// the next build starts another.
+// The publisher's side of the build thread: one worker (sidecar/build-worker.ts), started with the
+// publisher and kept, so a rebuild runs off the event loop and the first upload does not pay for
+// starting a thread and compiling the generator (about a third of a second). A worker that crashes
+// or exits fails the build under way, like a build error; the next build starts another.
 import { Worker } from 'node:worker_threads';
 import type { BuildReport } from '../generator/pipeline.ts';
 import { packagePath } from '../generator/package-root.ts';
@@ -44,6 +44,7 @@ export function createBuildThread(): BuildThread {
     worker.on('exit', (code) => fail(new Error(`the build worker exited with code ${code}`)));
     return started;
   };
+  current = start();
   return {
     build(request) {
       current ??= start();

@@ -2,7 +2,7 @@
 // server's event loop, so requests are answered while a large site is rebuilt. It gets plain data
 // (paths, and where to read the signing keys) and answers with the build report or the error.
 import { parentPort } from 'node:worker_threads';
-import { build, type BuildReport } from '../generator/pipeline.ts';
+import { build, rehearse, type BuildReport } from '../generator/pipeline.ts';
 import { loadSigning, type SigningEnv } from '../generator/trust/index.ts';
 
 export interface BuildRequest {
@@ -18,11 +18,15 @@ export type BuildAnswer = { id: number; report: BuildReport } | { id: number; er
 const port = parentPort;
 if (!port) throw new Error('sidecar/build-worker runs as a worker thread, started by the publisher');
 
+// A build that arrives while the rehearsal runs waits for it: it would compile the same code.
+const warm = rehearse().catch(() => undefined);
+
 port.on('message', (request: BuildRequest) => {
   void answer(request).then((message) => port.postMessage(message));
 });
 
 async function answer({ id, releasesDir, site, signing }: BuildRequest): Promise<BuildAnswer> {
+  await warm;
   try {
     const report = await build({ releasesDir, site, signing: signing ? await loadSigning(signing.dataDir, signing.settings) : undefined });
     return { id, report };
