@@ -215,6 +215,25 @@ describe('refused uploads: the seed\'s error shape, and nothing changes', () => 
     assert.deepEqual(await snapshot(), before);
   });
 
+  test('refused before its body arrived: the rest is read and dropped, so a client still sending reads the answer', async () => {
+    const headers = { 'Content-Type': 'application/zip', Authorization: `Bearer ${await site.token()}` };
+    for (let round = 0; round < 5; round++) {
+      const slow = new ReadableStream({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          controller.enqueue(randomBytes(64 * 1024));
+          if (++sent === 8) controller.close();
+        },
+      });
+      let sent = 0;
+      const answer = await post(`/binary/releases/no-such-product/1/0/upload?version=1.0.0&platform=linux&architecture=amd64`, slow, headers);
+      assert.equal(answer.status, 404);
+      assert.equal(answer.body.message, 'Unknown binary product `no-such-product`');
+      assert.equal(answer.headers.get('connection'), 'keep-alive');
+      assert.equal(sent, 8);
+    }
+  });
+
   test('the same artifact twice: 409, and the first one\'s bytes stay', async () => {
     const first = { version: '1.14.2', platform: 'linux', architecture: 'amd64', file_data: zipBytes().toString('base64') };
     assert.equal((await postJson(first)).status, 201);

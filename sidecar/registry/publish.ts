@@ -11,6 +11,7 @@ import { agentPagePath, fullName, tarballBlobKey, type AgentManifest } from '../
 import { writeRegistryVersion } from '../../generator/registry-add.ts';
 import { isOutOfSpace, type BlobStore, type StagedBlob } from '../../generator/stores/blob-store.ts';
 import type { Publisher } from '../publisher.ts';
+import { drainBody } from '../refused-body.ts';
 import { RegistryError, validationFailed } from './errors.ts';
 import { receivePublishForm, tarballTooLarge, type PublishFormLimits } from './multipart.ts';
 import type { RegistryPackages } from './packages.ts';
@@ -45,8 +46,8 @@ export function publishAgent(options: PublishOptions): Middleware {
     try {
       form = await receivePublishForm(ctx.req, options.blobs, limits);
     } catch (error) {
-      // The rest of a refused body is not read: this connection cannot carry another request.
-      if (!ctx.req.readableEnded) ctx.set('Connection', 'close');
+      // The rest of a refused body is read and dropped, so the client reads the answer; past the limits, the connection closes.
+      if (!(await drainBody(ctx.req))) ctx.set('Connection', 'close');
       if (isOutOfSpace(error)) {
         ctx.app.emit('error', error, ctx);
         throw new RegistryError(500, `Failed to publish ${fullName(scope, name)}: the server is out of disk space; nothing was stored, try again once space is freed`);

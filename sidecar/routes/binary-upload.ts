@@ -13,6 +13,7 @@ import { BlobConflictError, BlobTooLargeError, isOutOfSpace, type BlobStore, typ
 import type { Locks } from '../../generator/stores/locks.ts';
 import type { Principal } from '../auth/jwt.ts';
 import type { Publisher } from '../publisher.ts';
+import { drainBody } from '../refused-body.ts';
 import { fileDataOf, UploadBodyError, type JsonUploadFields } from './upload-json-body.ts';
 
 export interface BinaryUploadOptions {
@@ -56,11 +57,15 @@ export function binaryUpload(options: BinaryUploadOptions): Middleware {
   return async function binaryUploadHandler(ctx) {
     try {
       await upload(ctx);
+      // A refusal may come before the whole body did: read the rest and drop it, so the client reads
+      // the answer; past the limits, the connection closes.
+      if (ctx.status >= 400 && !(await drainBody(ctx.req))) ctx.set('Connection', 'close');
     } catch (error) {
       // The contract's 500 shape; what went wrong goes to the log, not to the client, except a
       // full disk, which the client can do something about: wait, and retry.
       ctx.app.emit('error', error, ctx);
       fail(ctx, 500, isOutOfSpace(error) ? 'Failed to upload binary: the server is out of disk space; nothing was stored, retry once space is freed' : 'Failed to upload binary: the server could not store the file');
+      if (!(await drainBody(ctx.req))) ctx.set('Connection', 'close');
     }
   };
 
@@ -181,7 +186,8 @@ async function receive(ctx: Context, options: BinaryUploadOptions): Promise<Rece
     if (missing.length > 0) return { status: 400, message: `Missing required fields: ${missing.join(', ')}` };
     if (declared > options.maxBytes) return tooLarge(options.maxBytes);
     try {
-      return { fields, staged: await options.blobs.stage(ctx.req, { maxBytes: options.maxBytes }) };
+      // Not destroyed on the way out: a refused body is drained so the client reads the answer.
+      return { fields, staged: await options.blobs.stage(ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>, { maxBytes: options.maxBytes }) };
     } catch (error) {
       if (error instanceof BlobTooLargeError) return tooLarge(options.maxBytes);
       throw error;
@@ -227,7 +233,5 @@ function tooLarge(maxBytes: number): { status: number; message: string } {
 function fail(ctx: Context, status: number, message: string): void {
   ctx.status = status;
   ctx.body = { error: STATUS_CODES[status] ?? 'Error', message };
-  // A refused body may still be arriving; the connection cannot be reused for another request.
-  if (!ctx.req.readableEnded) ctx.set('Connection', 'close');
 }
 
