@@ -1,7 +1,7 @@
 // What the soak runs against: a Redis of its own on a spare port, a PostgreSQL database of its
 // own (created in the server SOAK_DATABASE_URL or TEST_DATABASE_URL names, dropped at the end),
 // and `mirror serve` replicas on fixed ports sharing one data directory, each one killable and
-// restartable on the same address.
+// restartable on the same address (its fleet listener takes whatever port FLEET_PORT gives it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -13,6 +13,8 @@ const MIRROR = packagePath('scripts', 'mirror.js');
 export interface Replica {
   name: string;
   url: string;
+  /** https://… of its fleet listener, from the line it printed at its last start. */
+  fleetUrl: string;
   /** Changes at every start: a request belongs to the process that was running when it was sent. */
   generation: number;
   alive: boolean;
@@ -27,6 +29,7 @@ export function replica(name: string, port: number, env: Record<string, string>)
   const self: Replica = {
     name,
     url: `http://127.0.0.1:${port}`,
+    fleetUrl: '',
     generation: 0,
     alive: false,
     async start() {
@@ -38,8 +41,10 @@ export function replica(name: string, port: number, env: Record<string, string>)
         const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s:\n${output}`)), 30_000);
         child!.stdout!.on('data', (chunk: Buffer) => {
           output += chunk.toString();
-          if (/serving .* on http/.test(output)) {
+          const fleet = /fleet API on (https:\/\/\S+)/.exec(output);
+          if (/serving .* on http/.test(output) && fleet) {
             clearTimeout(timer);
+            self.fleetUrl = fleet[1]!;
             resolve();
           }
         });
@@ -113,14 +118,19 @@ export async function ownDatabase(serverUrl: string): Promise<{ url: string; dro
   };
 }
 
-/** Runs a `mirror` command to the end; rejects with its output when it fails. */
-export async function mirror(args: string[], env: Record<string, string>): Promise<void> {
+/** Runs a `mirror` command to the end and resolves with what it printed; rejects with its output when it fails. */
+export async function mirror(args: string[], env: Record<string, string>): Promise<string> {
   const child = spawn(process.execPath, [MIRROR, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    output += chunk.toString();
+  });
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`mirror ${args.join(' ')} exited with ${String(code)}:\n${output}`);
+  return stdout;
 }
 
 export async function sparePort(): Promise<number> {

@@ -1,8 +1,10 @@
 // `npm run soak [-- --duration 10m]`: two `mirror serve` replicas sharing a data directory,
-// PostgreSQL and Redis, clients uploading to and reading from both, and faults on a schedule:
-// kill -9 of a replica in the middle of an upload then a restart, Redis stopped then started.
-// At the end every acknowledged upload is downloaded from both replicas and every listing is
-// checked; the table says what held, and the exit code is 1 unless nothing was lost.
+// PostgreSQL and Redis; clients uploading binaries to and reading them from both, publishing
+// registry packages on both, and fleet agents heartbeating against both; and faults on a schedule:
+// kill -9 of a replica in the middle of an upload then a restart, Redis stopped then started, and
+// (as root) the blob store's disk filled until writes fail, held full, then freed.
+// At the end every acknowledged upload and publish is downloaded from both replicas and every
+// listing is checked; the table says what held, and the exit code is 1 unless nothing was lost.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,27 +13,39 @@ import { parseArgs } from 'node:util';
 import { build } from '../../generator/pipeline.ts';
 import { seedFromSample } from '../../generator/sample-store.ts';
 import { localIssuer } from '../../sidecar/auth/jwt.ts';
+import { loadOrCreateCa } from '../../sidecar/fleet/ca.ts';
 import { mirror, ownDatabase, ownRedis, replica, sparePort, type Replica } from './cluster.ts';
+import { mountSmallDisk, stagingFiles, type SmallDisk } from './disk-full.ts';
+import { agentsOnline, heartbeater, registerAgents, type FleetAccess } from './fleet.ts';
+import { registryPublisher, SCOPE, verifyPublished, type Published } from './registry.ts';
+import { fetchAnswer, jsonOf, KINDS, traffic, type Answer, type DiskFullWindow, type Kind, type Tally } from './traffic.ts';
 
 const TARGETS = [['linux', 'amd64'], ['linux', 'arm64'], ['darwin', 'amd64'], ['darwin', 'arm64'], ['windows', 'amd64'], ['windows', '386']] as const;
 const UPLOADERS = 4;
 const READERS = 2;
+const PUBLISHERS = 2;
+const AGENTS = 4;
 /** A stall is the longest the surviving replica went without finishing an upload, among the gaps that begin in this window after a kill. */
 const STALL_WINDOW_MS = 10_000;
 const STALL_LIMIT_MS = 2_000;
+/** Each round of faults: a kill, a Redis outage, a full disk, about 18 s in all. */
+const ROUND_MS = 20_000;
+const KILL_AFTER_MS = 1_000;
+const FAULT_GAP_MS = 500;
+const REDIS_OUTAGE_MS = 3_000;
+const DISK_FULL_MS = 3_000;
+/** Time left after a full disk for uploads to succeed again before the run ends. */
+const RECOVERY_MS = 2_000;
+/** The blob store's tmpfs: room for the sample and what a run uploads (about 0.3 MiB/s), filled to the brim by the fault. */
+const DISK_BYTES = 256 * 1024 * 1024;
+const DISK_BYTES_PER_SECOND = 512 * 1024;
+
+const PLURAL: Record<Kind, string> = { upload: 'uploads', read: 'reads', publish: 'publishes', heartbeat: 'heartbeats' };
 
 interface Acknowledged {
   version: string;
   filename: string;
   sha256: string;
-}
-
-interface Sent {
-  replica: Replica;
-  generation: number;
-  started: number;
-  /** Set when its replica was killed while it was in flight: its failure is the fault's, not a bug. */
-  cutByKill?: boolean;
 }
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5m' } } });
@@ -41,225 +55,325 @@ if (!serverUrl) {
   console.error('The soak needs PostgreSQL: set SOAK_DATABASE_URL (or TEST_DATABASE_URL), e.g. postgres://postgres@127.0.0.1:5432/test');
   process.exit(2);
 }
+// Ctrl-C ends through process.exit, so the exit handlers run (the tmpfs's unmount).
+process.once('SIGINT', () => process.exit(130));
 
 const dir = await mkdtemp(path.join(tmpdir(), 'mirror-soak-'));
 const dataDir = path.join(dir, 'data');
 const releasesDir = path.join(dir, 'releases');
-await seedFromSample(releasesDir, path.join(dataDir, 'blobs'));
-await build({ releasesDir, site: path.join(dataDir, 'site') });
-const database = await ownDatabase(serverUrl);
-const redis = await ownRedis();
-await redis.start();
-const env = {
-  MIRROR_DATA_DIR: dataDir,
-  MIRROR_RELEASES: releasesDir,
-  DATABASE_URL: database.url,
-  REDIS_URL: redis.url,
-  HOST: '127.0.0.1',
-  FLEET_PORT: '0',
-  LOG_LEVEL: 'warn',
-  // High enough never to refuse, so every request still counts in Redis.
-  RATE_LIMIT_IP_PER_MINUTE: '10000000',
-  RATE_LIMIT_READS_PER_MINUTE: '10000000',
-  RATE_LIMIT_USER_PER_MINUTE: '10000000',
-  RATE_LIMIT_UPLOADS_PER_HOUR: '10000000',
-};
-await mirror(['migrate'], env);
-const token = await (await localIssuer({ dir: path.join(dataDir, 'auth') })).mint('soak', Math.ceil(durationMs / 1000) + 3600);
-const replicas = [replica('a', await sparePort(), env), replica('b', await sparePort(), env)];
-await Promise.all(replicas.map((each) => each.start()));
+const blobsDir = path.join(dataDir, 'blobs');
+const teardown: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
+const disk = await mountSmallDisk(blobsDir, DISK_BYTES + Math.ceil(durationMs / 1000) * DISK_BYTES_PER_SECOND);
+const smallDisk: SmallDisk | undefined = 'skipped' in disk ? undefined : disk;
+if (smallDisk) teardown.push(() => smallDisk.unmount());
 
 const acknowledged: Acknowledged[] = [];
-const inFlight = new Set<Sent>();
-const completions: { replica: Replica; at: number }[] = [];
+const published: Published[] = [];
+const completions: { replica: Replica; started: number; at: number }[] = [];
 const kills: { at: number; survivor: Replica }[] = [];
-const counts = { uploads: 0, reads: 0, refusedWhileDown: 0, cutByKill: 0, serverErrors: 0, otherFailures: 0, wrongBytesLive: 0, redisOutages: 0, restarts: 0 };
-const failures: string[] = [];
+const counts = { reads: 0, wrongBytesLive: 0, redisOutages: 0, restarts: 0 };
+const requests = traffic();
+/** Staging files present just after a kill, before the restart: the ones a kill may leave. */
+const leftByKill = new Set<string>();
+/** Staging files that outlived their request, kills aside. */
+const leftBehind = new Set<string>();
 let sequence = 0;
 let running = true;
-const started = Date.now();
+let started = 0;
+let elapsedSeconds = 0;
+let replicas: Replica[] = [];
+let exitCode = 1;
 
-/** Sends a request to one replica, and tells apart the failures a kill explains from the others. */
-async function send(target: Replica, pathname: string, init: RequestInit = {}): Promise<Response | undefined> {
-  const sent: Sent = { replica: target, generation: target.generation, started: performance.now() };
-  inFlight.add(sent);
-  try {
-    const response = await fetch(`${target.url}${pathname}`, init);
-    const body = Buffer.from(await response.arrayBuffer());
-    if (response.status >= 500 && !sent.cutByKill) {
-      counts.serverErrors++;
-      failures.push(`${target.name} ${init.method ?? 'GET'} ${pathname}: ${response.status} ${body.toString().slice(0, 200)}`);
-    }
-    return new Response(body, { status: response.status, headers: response.headers });
-  } catch (error) {
-    if (sent.cutByKill) counts.cutByKill++;
-    else if (!target.alive || target.generation !== sent.generation) counts.refusedWhileDown++;
-    else {
-      counts.otherFailures++;
-      failures.push(`${target.name} ${init.method ?? 'GET'} ${pathname}: ${(error as Error).cause ?? (error as Error).message}`);
-    }
-    return undefined;
-  } finally {
-    inFlight.delete(sent);
-  }
-}
-
-async function uploader(): Promise<void> {
-  while (running) {
-    const n = sequence++;
-    const minor = Math.floor(n / TARGETS.length);
-    const [platform, arch] = TARGETS[n % TARGETS.length]!;
-    const version = `7.${minor}.0`;
-    const bytes = randomBytes(32 * 1024 + Math.floor(Math.random() * 96 * 1024));
-    const live = replicas.filter((each) => each.alive);
-    const target = live[n % live.length] ?? replicas[0]!;
-    const response = await send(target, `/binary/releases/agent-as-code/7/${minor}/upload?version=${version}&platform=${platform}&architecture=${arch}`, {
-      method: 'POST',
-      body: new Uint8Array(bytes),
-      headers: { 'Content-Type': 'application/zip', Authorization: `Bearer ${token}` },
-    });
-    if (response?.status === 201) {
-      const { release } = (await response.json()) as { release: { filename: string } };
-      acknowledged.push({ version, filename: release.filename, sha256: sha256(bytes) });
-      completions.push({ replica: target, at: performance.now() });
-      counts.uploads++;
-    } else if (response && response.status < 500) {
-      counts.otherFailures++;
-      failures.push(`upload ${version} ${platform}/${arch} to ${target.name}: ${response.status} ${await response.text()}`);
-    }
-  }
-}
-
-async function reader(): Promise<void> {
-  while (running) {
-    const pick = acknowledged[Math.floor(Math.random() * acknowledged.length)];
-    const live = replicas.filter((each) => each.alive);
-    const target = live[Math.floor(Math.random() * live.length)] ?? replicas[0]!;
-    if (!pick) {
-      await sleep(50);
-      continue;
-    }
-    const [, minor] = pick.version.split('.');
-    const response = await send(target, `/binary/releases/agent-as-code/7/${minor}/${pick.filename}`);
-    if (!response) continue;
-    counts.reads++;
-    if (response.status !== 200 || sha256(Buffer.from(await response.arrayBuffer())) !== pick.sha256) {
-      counts.wrongBytesLive++;
-      failures.push(`read ${pick.filename} from ${target.name}: ${response.status}`);
-    }
-  }
-}
-
-/** kill -9 of a replica while one of its uploads is in flight, then a restart a second later. */
-async function killMidUpload(victim: Replica, survivor: Replica): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline && ![...inFlight].some((sent) => sent.replica === victim && sent.generation === victim.generation)) await sleep(5);
-  for (const sent of inFlight) if (sent.replica === victim) sent.cutByKill = true;
-  kills.push({ at: performance.now(), survivor });
-  await victim.kill();
-  await sleep(1_000);
-  await victim.start();
-  counts.restarts++;
-}
-
-async function redisOutage(): Promise<void> {
-  await redis.stop();
-  counts.redisOutages++;
-  await sleep(3_000);
+try {
+  await seedFromSample(releasesDir, blobsDir);
+  await build({ releasesDir, site: path.join(dataDir, 'site') });
+  const database = await ownDatabase(serverUrl);
+  teardown.push(() => database.drop());
+  const redis = await ownRedis();
+  teardown.push(() => redis.stop());
   await redis.start();
-}
+  const env = {
+    MIRROR_DATA_DIR: dataDir,
+    MIRROR_RELEASES: releasesDir,
+    DATABASE_URL: database.url,
+    REDIS_URL: redis.url,
+    HOST: '127.0.0.1',
+    FLEET_PORT: '0',
+    LOG_LEVEL: 'warn',
+    // High enough never to refuse, so every request still counts in Redis.
+    RATE_LIMIT_IP_PER_MINUTE: '10000000',
+    RATE_LIMIT_READS_PER_MINUTE: '10000000',
+    RATE_LIMIT_USER_PER_MINUTE: '10000000',
+    RATE_LIMIT_UPLOADS_PER_HOUR: '10000000',
+    REGISTRY_RATE_LIMIT_IP_PER_MINUTE: '10000000',
+    REGISTRY_RATE_LIMIT_USER_PER_MINUTE: '10000000',
+    REGISTRY_RATE_LIMIT_PUBLISH_PER_HOUR: '10000000',
+  };
+  await mirror(['migrate'], env);
+  const ttlSeconds = Math.ceil(durationMs / 1000) + 3600;
+  const issuer = await localIssuer({ dir: path.join(dataDir, 'auth') });
+  const token = await issuer.mint('soak', ttlSeconds);
+  const registryToken = (await mirror(['registry', 'token', 'create', '--user', SCOPE], env)).trim().split('\n').at(-1)!;
+  replicas = [replica('a', await sparePort(), env), replica('b', await sparePort(), env)];
+  teardown.push(() => Promise.all(replicas.map((each) => each.stop())).then(() => undefined));
+  await Promise.all(replicas.map((each) => each.start()));
+  const fleet: FleetAccess = { replicas, ca: (await loadOrCreateCa(path.join(dataDir, 'fleet', 'ca.json'))).certificate, operatorToken: await issuer.mint('soak-operator', ttlSeconds, ['fleet:admin']) };
+  const agents = await registerAgents(AGENTS, fleet);
+  const live = { traffic: requests, replicas, running: () => running };
 
-/** Faults spread over the run: kills alternate between the replicas; Redis goes away between them. */
-async function faults(): Promise<void> {
-  const rounds = Math.max(1, Math.floor(durationMs / 20_000));
-  for (let round = 0; round < rounds && running; round++) {
-    await sleep(durationMs / (rounds + 1) / 2);
-    if (!running) break;
-    const victim = replicas[round % 2]!;
-    await killMidUpload(victim, replicas[(round + 1) % 2]!);
-    await sleep(durationMs / (rounds + 1) / 2);
-    if (!running) break;
-    await redisOutage();
-  }
-}
-
-const workers = [...Array.from({ length: UPLOADERS }, uploader), ...Array.from({ length: READERS }, reader)];
-const faulting = faults();
-await sleep(durationMs);
-running = false;
-await Promise.all([...workers, faulting]);
-const elapsedSeconds = (Date.now() - started) / 1000;
-
-// Verification, after the faults: every acknowledged upload from both replicas, every listing.
-let lost = 0;
-let wrongBytes = 0;
-for (const ack of acknowledged) {
-  const [, minor] = ack.version.split('.');
-  for (const each of replicas) {
-    const response = await fetch(`${each.url}/binary/releases/agent-as-code/7/${minor}/${ack.filename}`);
-    if (response.status !== 200) {
-      lost++;
-      failures.push(`lost: ${ack.filename} answers ${response.status} on ${each.name}`);
-    } else if (sha256(Buffer.from(await response.arrayBuffer())) !== ack.sha256) {
-      wrongBytes++;
-      failures.push(`wrong bytes: ${ack.filename} on ${each.name}`);
-    }
-  }
-}
-let listedNotDownloadable = 0;
-for (let minor = 0; minor <= Math.floor((sequence - 1) / TARGETS.length); minor++) {
-  for (const each of replicas) {
-    const listing = await fetch(`${each.url}/binary/releases/agent-as-code/7/${minor}/`);
-    if (listing.status !== 200) continue;
-    const { files } = (await listing.json()) as { files: { filename: string }[] };
-    for (const file of files) {
-      const response = await fetch(`${each.url}/binary/releases/agent-as-code/7/${minor}/${file.filename}`, { method: 'HEAD' });
-      if (response.status !== 200) {
-        listedNotDownloadable++;
-        failures.push(`listed but ${response.status}: ${file.filename} on ${each.name}`);
+  async function uploader(): Promise<void> {
+    while (running) {
+      const n = sequence++;
+      const minor = Math.floor(n / TARGETS.length);
+      const [platform, arch] = TARGETS[n % TARGETS.length]!;
+      const version = `7.${minor}.0`;
+      const bytes = randomBytes(32 * 1024 + Math.floor(Math.random() * 96 * 1024));
+      const target = liveReplica(n);
+      const sent = performance.now();
+      const answer = await requests.send(
+        'upload',
+        target,
+        `POST upload ${version} ${platform}/${arch}`,
+        () =>
+          fetchAnswer(`${target.url}/binary/releases/agent-as-code/7/${minor}/upload?version=${version}&platform=${platform}&architecture=${arch}`, {
+            method: 'POST',
+            body: new Uint8Array(bytes),
+            headers: { 'Content-Type': 'application/zip', Authorization: `Bearer ${token}` },
+          }),
+        { outOfSpace: uploadOutOfSpace },
+      );
+      if (answer?.status === 201) {
+        const { release } = jsonOf(answer) as { release: { filename: string } };
+        acknowledged.push({ version, filename: release.filename, sha256: sha256(bytes) });
+        completions.push({ replica: target, started: sent, at: performance.now() });
+      } else if (answer) {
+        requests.fail('upload', `upload ${version} ${platform}/${arch} to ${target.name}: ${answer.status} ${answer.body.toString().slice(0, 200)}`);
       }
     }
   }
-}
-const finished = performance.now();
-const stalls = kills.map(({ at, survivor }) => {
-  const done = completions.filter((entry) => entry.replica === survivor && entry.at > at).map((entry) => entry.at);
-  let previous = at;
-  let longest = 0;
-  for (const when of [...done, finished]) {
-    if (previous >= at + STALL_WINDOW_MS) break;
-    longest = Math.max(longest, when - previous);
-    previous = when;
+
+  async function reader(): Promise<void> {
+    while (running) {
+      const pick = acknowledged[Math.floor(Math.random() * acknowledged.length)];
+      const target = liveReplica(Math.floor(Math.random() * 2));
+      if (!pick) {
+        await sleep(50);
+        continue;
+      }
+      const [, minor] = pick.version.split('.');
+      const answer = await requests.send('read', target, `GET ${pick.filename}`, () => fetchAnswer(`${target.url}/binary/releases/agent-as-code/7/${minor}/${pick.filename}`));
+      if (!answer) continue;
+      counts.reads++;
+      if (answer.status !== 200 || sha256(answer.body) !== pick.sha256) {
+        counts.wrongBytesLive++;
+        requests.failures.push(`read ${pick.filename} from ${target.name}: ${answer.status}`);
+      }
+    }
   }
-  return longest;
-});
-const longestStall = Math.max(0, ...stalls);
 
-await Promise.all(replicas.map((each) => each.stop()));
-await redis.stop();
-await database.drop();
-await rm(dir, { recursive: true, force: true });
+  /** kill -9 of a replica while one of its uploads is in flight, then a restart a second later. */
+  async function killMidUpload(victim: Replica, survivor: Replica): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    const uploading = () => [...requests.inFlight].some((sent) => sent.kind === 'upload' && sent.replica === victim && sent.generation === victim.generation);
+    while (Date.now() < deadline && !uploading()) await sleep(5);
+    for (const sent of requests.inFlight) if (sent.replica === victim) sent.cutByKill = true;
+    kills.push({ at: performance.now(), survivor });
+    await victim.kill();
+    for (const file of await stagingFiles(blobsDir)) leftByKill.add(file.name);
+    await sleep(1_000);
+    await victim.start();
+    counts.restarts++;
+  }
 
-const rows: [string, string, boolean?][] = [
-  ['duration', `${elapsedSeconds.toFixed(0)} s`],
-  ['uploads acknowledged', `${counts.uploads} (${(counts.uploads / elapsedSeconds).toFixed(1)}/s)`],
-  ['reads checked', `${counts.reads} (${(counts.reads / elapsedSeconds).toFixed(1)}/s)`],
-  ['kill -9 + restart', String(counts.restarts)],
-  ['Redis outages', String(counts.redisOutages)],
-  ['requests cut by a kill', String(counts.cutByKill)],
-  ['requests refused by a down replica', String(counts.refusedWhileDown)],
-  ['acknowledged uploads lost', String(lost), lost === 0],
-  ['wrong bytes', String(wrongBytes + counts.wrongBytesLive), wrongBytes + counts.wrongBytesLive === 0],
-  ['listed but not downloadable', String(listedNotDownloadable), listedNotDownloadable === 0],
-  ['5xx outside a killed replica\'s in-flight', String(counts.serverErrors), counts.serverErrors === 0],
-  ['other failed requests', String(counts.otherFailures), counts.otherFailures === 0],
-  [`longest stall of a survivor after a kill`, `${Math.round(longestStall)} ms (${stalls.map(Math.round).join(', ') || 'no kill'})`, kills.length > 0 && longestStall < STALL_LIMIT_MS],
-];
-const width = Math.max(...rows.map(([name]) => name.length));
-console.log(`\n| ${'soak'.padEnd(width)} | result |\n| ${'-'.repeat(width)} | --- |`);
-for (const [name, value, ok] of rows) console.log(`| ${name.padEnd(width)} | ${value}${ok === undefined ? '' : ok ? ' ✓' : ' ✗'} |`);
-for (const failure of failures.slice(0, 20)) console.error(failure);
-process.exit(rows.every(([, , ok]) => ok !== false) ? 0 : 1);
+  async function redisOutage(): Promise<void> {
+    await redis.stop();
+    counts.redisOutages++;
+    await sleep(REDIS_OUTAGE_MS);
+    await redis.start();
+  }
+
+  /** Fills the blob store's disk while uploads go on; what the window's requests staged must be gone once they are answered. */
+  async function diskFull(onDisk: SmallDisk): Promise<void> {
+    const window: DiskFullWindow = { from: performance.now() };
+    requests.diskFull.push(window);
+    await onDisk.fill(DISK_FULL_MS, window);
+    await requests.settled(window.to!);
+    const freed = performance.timeOrigin + window.to!;
+    for (const file of await stagingFiles(blobsDir)) if (file.modified <= freed && !leftByKill.has(file.name)) leftBehind.add(file.name);
+  }
+
+  /**
+   * Rounds of faults spread over the run: a kill (alternating between the replicas), then, once
+   * the kill's stall window and a stall's length are over, Redis goes away and comes back, then
+   * the disk fills and is freed. Uploads wait for Redis and fail on a full disk; neither gap is
+   * to be taken for a survivor's stall.
+   */
+  async function faults(): Promise<void> {
+    const rounds = Math.max(1, Math.floor(durationMs / ROUND_MS));
+    for (let round = 0; round < rounds; round++) {
+      if (!(await until(started + (round * durationMs) / rounds + KILL_AFTER_MS))) return;
+      await killMidUpload(replicas[round % 2]!, replicas[(round + 1) % 2]!);
+      if (!(await until(kills.at(-1)!.at + STALL_WINDOW_MS + STALL_LIMIT_MS))) return;
+      await redisOutage();
+      // A full disk that the end of the run would cut short could not show uploads succeeding again.
+      if (!smallDisk || performance.now() + FAULT_GAP_MS + DISK_FULL_MS + RECOVERY_MS > started + durationMs) continue;
+      if (!(await until(performance.now() + FAULT_GAP_MS))) return;
+      await diskFull(smallDisk);
+    }
+  }
+
+  started = performance.now();
+  const uploads = Array.from({ length: UPLOADERS }, uploader);
+  const reads = Array.from({ length: READERS }, reader);
+  const publishes = Array.from({ length: PUBLISHERS }, (_, n) => registryPublisher(`soak-tool-${n + 1}`, n, { ...live, token: registryToken, published }));
+  const beats = agents.map((agent, n) => heartbeater(agent, n, live));
+  const faulting = faults();
+  await sleep(durationMs);
+  running = false;
+  const stopped = performance.now();
+  await Promise.all([...uploads, ...reads, ...publishes, faulting]);
+  const heartbeats = (await Promise.all(beats)).reduce((sum, each) => sum + each, 0);
+  elapsedSeconds = (performance.now() - started) / 1000;
+  for (const agent of agents) agent.tls.destroy();
+
+  // Verification, after the faults: every acknowledged upload and publish from both replicas, every listing.
+  let lost = 0;
+  let wrongBytes = 0;
+  const failures = requests.failures;
+  for (const ack of acknowledged) {
+    const [, minor] = ack.version.split('.');
+    for (const each of replicas) {
+      const response = await fetch(`${each.url}/binary/releases/agent-as-code/7/${minor}/${ack.filename}`);
+      if (response.status !== 200) {
+        lost++;
+        failures.push(`lost: ${ack.filename} answers ${response.status} on ${each.name}`);
+      } else if (sha256(Buffer.from(await response.arrayBuffer())) !== ack.sha256) {
+        wrongBytes++;
+        failures.push(`wrong bytes: ${ack.filename} on ${each.name}`);
+      }
+    }
+  }
+  let listedNotDownloadable = 0;
+  for (let minor = 0; minor <= Math.floor((sequence - 1) / TARGETS.length); minor++) {
+    for (const each of replicas) {
+      const listing = await fetch(`${each.url}/binary/releases/agent-as-code/7/${minor}/`);
+      if (listing.status !== 200) continue;
+      const { files } = (await listing.json()) as { files: { filename: string }[] };
+      for (const file of files) {
+        const response = await fetch(`${each.url}/binary/releases/agent-as-code/7/${minor}/${file.filename}`, { method: 'HEAD' });
+        if (response.status !== 200) {
+          listedNotDownloadable++;
+          failures.push(`listed but ${response.status}: ${file.filename} on ${each.name}`);
+        }
+      }
+    }
+  }
+  const publishCheck = await verifyPublished(published, replicas);
+  failures.push(...publishCheck.failures);
+  const fleetCheck = await agentsOnline(agents, fleet);
+  failures.push(...fleetCheck.failures);
+  const staging = await stagingFiles(blobsDir);
+  for (const file of staging) if (!leftByKill.has(file.name)) leftBehind.add(file.name);
+  failures.push(...[...leftBehind].map((name) => `staging file left behind: .tmp/${name}`));
+  const stalls = kills.map(({ at, survivor }) => {
+    const done = completions.filter((entry) => entry.replica === survivor && entry.at > at).map((entry) => entry.at);
+    let previous = at;
+    let longest = 0;
+    for (const when of [...done, stopped]) {
+      if (previous >= at + STALL_WINDOW_MS) break;
+      longest = Math.max(longest, when - previous);
+      previous = when;
+    }
+    return longest;
+  });
+  const longestStall = Math.max(0, ...stalls);
+  const windows = requests.diskFull;
+  const backAfterFull = windows.filter((window) => completions.some((entry) => entry.started >= window.to!)).length;
+  const ackedWhileFull = completions.filter((entry) => windows.some((window) => entry.started >= window.full! && entry.at <= window.to!)).length;
+
+  const { tally } = requests;
+  const serverErrors = total('serverErrors');
+  const otherFailures = total('otherFailures');
+  const wrong = wrongBytes + counts.wrongBytesLive + publishCheck.wrongBytes;
+  const rows: [string, string, boolean?][] = [
+    ['duration', `${elapsedSeconds.toFixed(0)} s`],
+    ['uploads acknowledged', rate(acknowledged.length)],
+    ['reads checked', rate(counts.reads)],
+    ['registry publishes acknowledged', rate(published.length)],
+    ['fleet heartbeats answered', rate(heartbeats)],
+    ['fleet agents online on both replicas at the end', `${fleetCheck.online}/${agents.length * replicas.length}`, fleetCheck.online === agents.length * replicas.length],
+    ['kill -9 + restart', String(counts.restarts)],
+    ['Redis outages', String(counts.redisOutages)],
+    ['disk full (blobs on a tmpfs)', smallDisk ? `${windows.length} × ${DISK_FULL_MS / 1000} s, ${smallDisk.bytes / 1024 / 1024} MiB tmpfs` : `skipped: ${(disk as { skipped: string }).skipped}`],
+    ['requests cut by a kill', byKind('cutByKill')],
+    ['requests refused by a down replica', byKind('refusedWhileDown')],
+    ...(smallDisk
+      ? ([
+          ['requests refused: disk full (500 naming the cause)', byKind('refusedDiskFull'), windows.length === 0 || tally.upload.refusedDiskFull > 0],
+          ['requests left without an answer while the disk was full', byKind('unansweredDiskFull'), total('unansweredDiskFull') === 0],
+          ['uploads acknowledged while the disk was full', String(ackedWhileFull)],
+          ['disk-full windows followed by an acknowledged upload', `${backAfterFull}/${windows.length}`, backAfterFull === windows.length],
+        ] as [string, string, boolean?][])
+      : []),
+    ['acknowledged uploads lost', String(lost), lost === 0],
+    ['acknowledged registry publishes lost', String(publishCheck.lost), publishCheck.lost === 0],
+    ['wrong bytes', `${wrong}${wrong > 0 ? ` (uploads ${wrongBytes}, live reads ${counts.wrongBytesLive}, publishes ${publishCheck.wrongBytes})` : ''}`, wrong === 0],
+    ['listed but not downloadable', String(listedNotDownloadable), listedNotDownloadable === 0],
+    ['staging files left behind (kills aside)', String(leftBehind.size), leftBehind.size === 0],
+    ['staging files left by kill -9', String(staging.filter((file) => leftByKill.has(file.name)).length)],
+    ['5xx outside a killed replica\'s in-flight or a full disk', byKind('serverErrors'), serverErrors === 0],
+    ['other failed requests', byKind('otherFailures'), otherFailures === 0],
+    [`longest stall of a survivor after a kill`, `${Math.round(longestStall)} ms (${stalls.map(Math.round).join(', ') || 'no kill'})`, kills.length > 0 && longestStall < STALL_LIMIT_MS],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  console.log(`\n| ${'soak'.padEnd(width)} | result |\n| ${'-'.repeat(width)} | --- |`);
+  for (const [name, value, ok] of rows) console.log(`| ${name.padEnd(width)} | ${value}${ok === undefined ? '' : ok ? ' ✓' : ' ✗'} |`);
+  for (const failure of failures.slice(0, 20)) console.error(failure);
+  exitCode = rows.every(([, , ok]) => ok !== false) ? 0 : 1;
+} catch (error) {
+  running = false;
+  console.error(error);
+} finally {
+  await finish();
+}
+process.exit(exitCode);
+
+/** Undoes the set-up in reverse: replicas, Redis, the database, the tmpfs, the directory. */
+async function finish(): Promise<void> {
+  for (const step of teardown.reverse()) await step().catch((error: unknown) => console.error(`teardown: ${String(error)}`));
+  teardown.length = 0;
+}
+
+/** The `n`th live replica, round the live ones; the first when none is live. */
+function liveReplica(n: number): Replica {
+  const live = replicas.filter((each) => each.alive);
+  return live[n % live.length] ?? replicas[0]!;
+}
+
+/** The 500 an upload gets while the disk is full: the contract's shape, and a message that names the cause. */
+function uploadOutOfSpace(answer: Answer): boolean {
+  const body = jsonOf(answer) as { error?: unknown; message?: unknown } | undefined;
+  return answer.status === 500 && body?.error === 'Internal Server Error' && typeof body.message === 'string' && body.message.startsWith('Failed to upload binary: ') && /disk space|ENOSPC/i.test(body.message);
+}
+
+function total(field: keyof Tally): number {
+  return KINDS.reduce((sum, kind) => sum + requests.tally[kind][field], 0);
+}
+
+function byKind(field: keyof Tally): string {
+  const parts = KINDS.filter((kind) => requests.tally[kind][field] > 0).map((kind) => `${PLURAL[kind]} ${requests.tally[kind][field]}`);
+  return `${total(field)}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
+}
+
+function rate(count: number): string {
+  return `${count} (${(count / elapsedSeconds).toFixed(1)}/s)`;
+}
+
+/** Sleeps until `time` (performance.now()); false when the soak stopped meanwhile or had stopped. */
+async function until(time: number): Promise<boolean> {
+  while (running && performance.now() < time) await sleep(Math.min(250, time - performance.now()));
+  return running;
+}
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
