@@ -1,12 +1,13 @@
 // The built site the sidecar serves: the route table and file facts of the current build,
 // reloaded when a publish swaps the site symlink.
-import { createReadStream, readlinkSync } from 'node:fs';
+import { createReadStream, readFileSync, readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PUBLIC_DIR, currentBuild, readManifest, readRoutes, type SiteManifest } from '../generator/publish/local-dir.ts';
+import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, shardName, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { tableSource, type RouteSource } from '../generator/render/resolve.ts';
-import type { RouteTable } from '../generator/render/route-table.ts';
+import type { PathTarget } from '../generator/render/route-table.ts';
 import type { ByteRange } from '../generator/stores/blob-store.ts';
 
 /** Files up to this size are answered from memory once read: indexes, listings, checksums, signatures. */
@@ -16,8 +17,7 @@ const MEMORY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 export interface SiteSnapshot {
   build: string;
-  routes: RouteTable;
-  /** The route table as `resolve` reads it, made once per build rather than per request. */
+  /** The route table as `resolve` reads it: its shards read as requests need them (routeSourceOf). */
   source: RouteSource;
   manifest: SiteManifest;
   open(key: string, range?: ByteRange): Readable;
@@ -67,7 +67,7 @@ function linkedBuild(site: string): string | undefined {
 }
 
 async function loadSnapshot(build: string): Promise<SiteSnapshot> {
-  const [routes, manifest] = await Promise.all([readRoutes(build), readManifest(build)]);
+  const [source, manifest] = await Promise.all([routeSourceOf(build), readManifest(build)]);
   const publicDir = path.join(build, PUBLIC_DIR);
   const open = (key: string, range?: ByteRange) => createReadStream(path.join(publicDir, key), range ? { start: range.start, end: range.end } : {});
   // A build folder never changes once published, so what was read from it stays true.
@@ -75,8 +75,7 @@ async function loadSnapshot(build: string): Promise<SiteSnapshot> {
   let budget = MEMORY_BUDGET_BYTES;
   return {
     build,
-    routes,
-    source: tableSource(routes),
+    source,
     manifest,
     open,
     async body(key, range) {
@@ -94,6 +93,48 @@ async function loadSnapshot(build: string): Promise<SiteSnapshot> {
       }
       const whole = await bytes;
       return range ? whole.subarray(range.start, range.end + 1) : whole;
+    },
+  };
+}
+
+/**
+ * The build's route table from its shards (route-shards.ts): the index now, each shard of paths the
+ * first time a request looks a path up in it (a synchronous read of at most about 80 KB, under a
+ * millisecond), and meanwhile the rest read in the background, one shard per turn of the event
+ * loop, so no request waits for a whole table to parse. A build without shards is read whole.
+ */
+async function routeSourceOf(build: string): Promise<RouteSource> {
+  const dir = path.join(build, ROUTE_SHARDS_DIR);
+  let index: RouteShardIndex;
+  try {
+    index = JSON.parse(await readFile(path.join(dir, ROUTE_SHARD_INDEX), 'utf8')) as RouteShardIndex;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return tableSource(await readRoutes(build));
+    throw error;
+  }
+  const shards = new Map<string, Record<string, PathTarget>>();
+  const shard = (name: string) => {
+    let paths = shards.get(name);
+    if (!paths) {
+      paths = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Record<string, PathTarget>;
+      shards.set(name, paths);
+    }
+    return paths;
+  };
+  void (async () => {
+    for (let n = 0; n < index.shards; n++) {
+      const name = shardName(n);
+      if (shards.has(name)) continue;
+      const text = await readFile(path.join(dir, name), 'utf8');
+      if (!shards.has(name)) shards.set(name, JSON.parse(text) as Record<string, PathTarget>);
+    }
+  })().catch(() => undefined);
+  const { shards: _count, ...rest } = index;
+  return {
+    ...tableSource({ ...rest, paths: {} }),
+    path: (wanted) => {
+      const paths = shard(shardOf(wanted, index.shards));
+      return Object.hasOwn(paths, wanted) ? paths[wanted] : undefined;
     },
   };
 }

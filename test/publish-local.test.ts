@@ -1,4 +1,4 @@
-// Local publishing: deterministic output, incremental writes, atomic swap.
+// Local publishing: deterministic output, incremental writes, atomic swap, the route table in shards.
 import assert from 'node:assert/strict';
 import { cp, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build } from '../generator/pipeline.ts';
 import { MANIFEST_FILE, ROUTES_FILE, currentBuild } from '../generator/publish/local-dir.ts';
+import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, routeShards, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
+import { tableSource } from '../generator/render/resolve.ts';
+import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
+import { createSiteSource } from '../sidecar/site-source.ts';
 import { SAMPLE_RELEASES } from './helpers/sample-site.ts';
 
 let work: string;
@@ -76,7 +80,11 @@ describe('publish to a local directory', () => {
     await writeFile(path.join(store, 'agent-as-code', '1.12.3.json'), JSON.stringify(release));
     const report = await build({ releasesDir: store, site });
     const after = await tree((await currentBuild(site))!);
-    const changed = [...after.keys()].filter((file) => !before.get(file)?.equals(after.get(file)!)).sort();
+    const changedFiles = [...after.keys()].filter((file) => !before.get(file)?.equals(after.get(file)!)).sort();
+    // The route table's shards (routes/): those holding the new release's paths change with it.
+    const changedShards = changedFiles.filter((file) => file.startsWith(`${ROUTE_SHARDS_DIR}/`));
+    assert.ok(changedShards.length >= 1);
+    const changed = changedFiles.filter((file) => !changedShards.includes(file));
     const base = 'public/binary/releases/agent-as-code';
     assert.deepEqual(changed, [
       MANIFEST_FILE,
@@ -103,5 +111,42 @@ describe('publish to a local directory', () => {
     const site = path.join(work, 'foreign');
     await mkdir(site, { recursive: true });
     await assert.rejects(build({ releasesDir: SAMPLE_RELEASES, site }), /directory mirror did not create/);
+  });
+});
+
+describe('the route table in shards', () => {
+  test('every path of routes.json is in the shard its hash names, and the index holds the rest', async () => {
+    const paths: Record<string, PathTarget> = {};
+    for (let i = 0; i < 1000; i++) paths[`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/x/${i}` };
+    const table: RouteTable = { version: 1, paths, endpoints: [], fallbacks: [{ prefix: '/', shape: 'flat', message: 'Not found' }], errorCacheControl: 'no-store' };
+    const files = routeShards(table);
+    const index = JSON.parse(files.get(ROUTE_SHARD_INDEX)!) as RouteShardIndex;
+    const { shards, ...indexed } = index;
+    const { paths: _paths, ...rest } = table;
+    assert.equal(shards, 4);
+    assert.equal(files.size, 1 + shards);
+    assert.deepEqual(indexed, rest);
+    const found = new Map<string, PathTarget>();
+    for (const [name, text] of files) if (name !== ROUTE_SHARD_INDEX) for (const [key, target] of Object.entries(JSON.parse(text) as Record<string, PathTarget>)) {
+      assert.equal(shardOf(key, index.shards), name);
+      found.set(key, target);
+    }
+    assert.deepEqual(Object.fromEntries(found), paths);
+  });
+
+  test('the sidecar answers every path the same from the shards as from routes.json, and a build without shards is read whole', async () => {
+    const site = path.join(work, 'shards', 'site');
+    await build({ releasesDir: SAMPLE_RELEASES, site });
+    const folder = (await currentBuild(site))!;
+    const table = JSON.parse(await readFile(path.join(folder, ROUTES_FILE), 'utf8')) as RouteTable;
+    const whole = tableSource(table);
+    const sharded = (await createSiteSource({ site }).current()).source;
+    assert.ok(Object.keys(table.paths).length > 30);
+    for (const key of [...Object.keys(table.paths), '/no/such/path']) assert.deepEqual(sharded.path(key), whole.path(key), key);
+    assert.deepEqual(sharded.fallbacks(), whole.fallbacks());
+
+    await rm(path.join(folder, ROUTE_SHARDS_DIR), { recursive: true });
+    const unsharded = (await createSiteSource({ site }).current()).source;
+    for (const key of Object.keys(table.paths)) assert.deepEqual(unsharded.path(key), whole.path(key), key);
   });
 });

@@ -9,6 +9,7 @@ import type { RenderedSite } from '../render/index.ts';
 import type { RouteTable } from '../render/route-table.ts';
 import type { SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
+import { ROUTE_SHARDS_DIR, routeShards } from './route-shards.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
 export interface SiteManifest {
@@ -18,7 +19,7 @@ export interface SiteManifest {
 export interface LocalPublishResult {
   /** The build folder the site path now points at. */
   build: string;
-  /** Site files written anew; with `linked`, every site file once. The build's own routes.json and site.json are always written and counted in neither. */
+  /** Site files written anew; with `linked`, every site file once. The build's own routes.json, its shards and site.json are always written and counted in neither. */
   written: number;
   /** Site files unchanged since the previous build, hard-linked from it. */
   linked: number;
@@ -50,6 +51,7 @@ export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendere
     return { relative: path.join(PUBLIC_DIR, file.key), body: file.body, key: file.key, sha256 };
   });
   outputs.push({ relative: ROUTES_FILE, body: `${JSON.stringify(rendered.routes)}\n` });
+  for (const [name, body] of routeShards(rendered.routes)) outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body });
   outputs.push({ relative: MANIFEST_FILE, body: `${JSON.stringify(manifest)}\n` });
 
   let written = 0;

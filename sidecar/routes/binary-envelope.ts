@@ -4,7 +4,7 @@
 // envelope is refused and the client told to fetch the bytes themselves.
 import type { Context, Middleware } from 'koa';
 import { Readable } from 'node:stream';
-import { decodePath, resolve, tableSource } from '../../generator/render/resolve.ts';
+import { decodePath, resolve } from '../../generator/render/resolve.ts';
 import type { BlobTarget } from '../../generator/render/route-table.ts';
 import type { BlobStore } from '../../generator/stores/blob-store.ts';
 import type { SiteSnapshot, SiteSource } from '../site-source.ts';
@@ -56,7 +56,7 @@ function mayAskForEnvelope(ctx: Context): boolean {
 
 /** The artifact whose envelope is asked for: the path names a blob and JSON is preferred to its own type. */
 function envelopeTarget(ctx: Context, snapshot: SiteSnapshot): BlobTarget | undefined {
-  const answer = resolve(tableSource(snapshot.routes), { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
+  const answer = resolve(snapshot.source, { path: ctx.path, query: ctx.querystring, accept: ctx.get('Accept') || undefined });
   if (answer.type !== 'blob' || ctx.accepts(answer.target.contentType, 'application/json') !== 'application/json') return undefined;
   return answer.target;
 }
