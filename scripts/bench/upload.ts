@@ -7,7 +7,8 @@
 // same file system; the first upload of each kind is shown apart, as what a fresh process pays. Then the
 // latency from a small upload's POST to the listing showing it, on SQLite and on PostgreSQL, against
 // a bare GET of the same server as the floor.
-// The large uploads go through curl, streaming from disk; the bench never holds their bytes.
+// The large uploads go through curl, both streaming the body from disk (`-T`; `--data-binary @file`
+// would have curl read a whole JSON body into memory before sending it); the bench never holds their bytes.
 // PostgreSQL: a fresh database per run on 127.0.0.1:5432 as `postgres` (trust auth) through psql,
 // dropped at the end; when that fails the PostgreSQL row says "not run".
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -128,7 +129,7 @@ export async function benchUploads(work: string, repo: string, progress: (line: 
   const jsonCopy = await copyReference(work, jsonFile, progress);
   const json = await withServer(await nextServer(), async (server) => {
     progress(`upload: JSON ${JSON_SIZE / MiB} MiB × ${JSON_VERSIONS.length} (${(bodyBytes / MiB).toFixed(1)} MiB body; server pid ${server.pid})`);
-    return largeUploads(server, JSON_VERSIONS, jsonSha, JSON_SIZE, (version) => ['curl', '-sS', '--fail-with-body', '-X', 'POST', '--data-binary', `@${jsonBody(version)}`, '-H', 'Content-Type: application/json', '-H', `Authorization: Bearer ${server.token}`, uploadUrl(server, version)]);
+    return largeUploads(server, JSON_VERSIONS, jsonSha, JSON_SIZE, (version) => ['curl', '-sS', '--fail-with-body', '-X', 'POST', '-T', jsonBody(version), '-H', 'Content-Type: application/json', '-H', `Authorization: Bearer ${server.token}`, uploadUrl(server, version)]);
   });
 
   const sqlite = await withServer(await nextServer(), (server) => latency(server, progress));
