@@ -23,6 +23,7 @@ import { createMetrics } from './metrics.ts';
 import { authenticatedSubject, perIp, perUser, rateLimit, type RateLimitMiddleware, type RateLimitRule } from './middleware/rate-limit.ts';
 import { createLogger, requestLog } from './middleware/request-log.ts';
 import { isSiteRead, markSiteReads } from './middleware/site-reads.ts';
+import { diskHealth } from './disk-health.ts';
 import { createPublisher, refreshSnapshots, type Publisher } from './publisher.ts';
 import { redisHealth, type RedisHealth } from './redis-health.ts';
 import { isRegistryPath, registryApi } from './registry/index.ts';
@@ -70,7 +71,9 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
     const metrics = createMetrics();
     // A fresh data directory is ready to serve at once, not after its first upload.
     await mkdir(config.blobsDir, { recursive: true });
-    const blobs = createFsBlobStore({ root: config.blobsDir });
+    // A full disk refuses uploads and publishes, logged once, and leaves the replica ready, degraded.
+    const disk = diskHealth({ logger, dir: config.blobsDir });
+    const blobs = disk.watch(createFsBlobStore({ root: config.blobsDir }));
     const stale = await removeStaleStaging(config.blobsDir, STALE_STAGING_MS);
     if (stale.length > 0) logger.warn({ files: stale }, 'removed staging files of uploads cut short');
     const site = createSiteSource({ site: config.site });
@@ -166,6 +169,7 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
           metrics,
           checks: { database: () => state.ping(), blobs: () => access(config.blobsDir), site: async () => void (await site.current()), fleetCa: async () => caStillValid(ca) },
           degradable: {
+            disk: () => disk.check(),
             ...(settings.REDIS_URL ? { redis: () => redis.check() } : {}),
             ...(settings.MIRROR_S3_BUCKET ? { s3: async () => remoteFailed(remoteFailure) } : {}),
           },

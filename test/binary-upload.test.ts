@@ -309,7 +309,8 @@ describe('a full disk', () => {
       assert.equal(landed.status, 201, await landed.clone().text());
       const download = await fetch(`${full.url}${BASE}/1/14/agent_as_code_1.14.0_linux_amd64.zip`);
       assert.equal(sha256(Buffer.from(await download.arrayBuffer())), sha256(bytes));
-      assert.equal(full.errors.length, 1);
+      // A full disk is not logged per request: the runtime's disk health logs it once (test/disk-health.test.ts).
+      assert.equal(full.errors.length, 0);
     } finally {
       // Detached first (lazily: the server may still hold a file there), so closing can remove the folder.
       await run('umount', ['-l', full.blobsDir]);

@@ -67,7 +67,7 @@ test('a fresh data directory, never uploaded to, is ready at once', async () => 
     const { code, body } = await readyz(server.url);
     assert.equal(code, 200, JSON.stringify(body));
     assert.equal(body.status, 'ready');
-    assert.deepEqual(Object.keys(body.checks).sort(), ['blobs', 'database', 'fleetCa', 'site']);
+    assert.deepEqual(Object.keys(body.checks).sort(), ['blobs', 'database', 'disk', 'fleetCa', 'site']);
     assert.ok(existsSync(data.blobsDir), 'the start created the blob folder');
   } finally {
     server.child.kill('SIGTERM');

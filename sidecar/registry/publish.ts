@@ -49,7 +49,7 @@ export function publishAgent(options: PublishOptions): Middleware {
       // The rest of a refused body is read and dropped, so the client reads the answer; past the limits, the connection closes.
       if (!(await drainBody(ctx.req))) ctx.set('Connection', 'close');
       if (isOutOfSpace(error)) {
-        ctx.app.emit('error', error, ctx);
+        // Logged once by the disk's health (disk-health.ts), not per refused publish.
         throw new RegistryError(500, `Failed to publish ${fullName(scope, name)}: the server is out of disk space; nothing was stored, try again once space is freed`);
       }
       throw error;
@@ -78,7 +78,7 @@ export function publishAgent(options: PublishOptions): Middleware {
         if (!(await options.packages.activate(reservation, now()))) throw new Error(`The reservation of ${fullName(scope, name)} ${manifest.version} expired before it was listed`);
       } catch (error) {
         await options.packages.cancel(reservation).catch((cancelError: unknown) => ctx.app.emit('error', cancelError, ctx));
-        ctx.app.emit('error', error, ctx);
+        if (!isOutOfSpace(error)) ctx.app.emit('error', error, ctx);
         throw new RegistryError(500, `Failed to publish ${fullName(scope, name)} ${manifest.version}: ${isOutOfSpace(error) ? 'the server is out of disk space' : 'the server could not store it'}; nothing was listed, try again`);
       }
       ctx.body = { success: true, version: manifest.version, full_name: fullName(scope, name), url: `${publicBase(ctx, options.publicUrl)}${agentPagePath(scope, name)}` };

@@ -62,8 +62,9 @@ export function binaryUpload(options: BinaryUploadOptions): Middleware {
       if (ctx.status >= 400 && !(await drainBody(ctx.req))) ctx.set('Connection', 'close');
     } catch (error) {
       // The contract's 500 shape; what went wrong goes to the log, not to the client, except a
-      // full disk, which the client can do something about: wait, and retry.
-      ctx.app.emit('error', error, ctx);
+      // full disk, which the client can do something about: wait, and retry. The disk's health
+      // logs a full disk once (disk-health.ts), not once per refused upload.
+      if (!isOutOfSpace(error)) ctx.app.emit('error', error, ctx);
       fail(ctx, 500, isOutOfSpace(error) ? 'Failed to upload binary: the server is out of disk space; nothing was stored, retry once space is freed' : 'Failed to upload binary: the server could not store the file');
       if (!(await drainBody(ctx.req))) ctx.set('Connection', 'close');
     }
