@@ -8,6 +8,8 @@ import { packagePath } from '../generator/package-root.ts';
 import type { BuildAnswer, BuildRequest } from './build-worker.ts';
 
 export interface BuildThread {
+  /** Resolves once the worker has compiled the generator (its rehearsal), or has failed: a build started then runs at once. */
+  ready(): Promise<void>;
   build(request: Omit<BuildRequest, 'id'>): Promise<BuildReport>;
   /** Stops the worker; a build under way fails. */
   close(): Promise<void>;
@@ -19,15 +21,18 @@ interface Waiting {
 }
 
 export function createBuildThread(): BuildThread {
-  let current: { worker: Worker; waiting: Map<number, Waiting> } | undefined;
+  let current: { worker: Worker; waiting: Map<number, Waiting>; ready: Promise<void> } | undefined;
   let lastId = 0;
   const start = () => {
     const worker = startWorker();
     const waiting = new Map<number, Waiting>();
-    const started = { worker, waiting };
+    let warmed!: () => void;
+    const ready = new Promise<void>((resolve) => (warmed = resolve));
+    const started = { worker, waiting, ready };
     // Idle, the worker holds no process open; with a build under way it does, like the build would.
     worker.unref();
     worker.on('message', (answer: BuildAnswer) => {
+      if ('ready' in answer) return warmed();
       const build = waiting.get(answer.id);
       if (!build) return;
       waiting.delete(answer.id);
@@ -36,6 +41,7 @@ export function createBuildThread(): BuildThread {
       else build.reject(revive(answer.error));
     });
     const fail = (error: Error) => {
+      warmed();
       if (current === started) current = undefined;
       for (const build of waiting.values()) build.reject(error);
       waiting.clear();
@@ -46,6 +52,10 @@ export function createBuildThread(): BuildThread {
   };
   current = start();
   return {
+    ready() {
+      current ??= start();
+      return current.ready;
+    },
     build(request) {
       current ??= start();
       const { worker, waiting } = current;

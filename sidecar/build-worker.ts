@@ -13,13 +13,15 @@ export interface BuildRequest {
   signing?: { dataDir: string; settings: SigningEnv } | undefined;
 }
 
-export type BuildAnswer = { id: number; report: BuildReport } | { id: number; error: { name: string; message: string; stack?: string | undefined } };
+export type BuildAnswer = { id: number; report: BuildReport } | { id: number; error: { name: string; message: string; stack?: string | undefined } } | { ready: true };
 
 const port = parentPort;
 if (!port) throw new Error('sidecar/build-worker runs as a worker thread, started by the publisher');
 
-// A build that arrives while the rehearsal runs waits for it: it would compile the same code.
+// A build that arrives while the rehearsal runs waits for it: it would compile the same code. The
+// publisher waits for `ready` before it takes the build lock, so no other process waits on a rehearsal.
 const warm = rehearse().catch(() => undefined);
+void warm.then(() => port.postMessage({ ready: true } satisfies BuildAnswer));
 
 port.on('message', (request: BuildRequest) => {
   void answer(request).then((message) => port.postMessage(message));

@@ -41,13 +41,15 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const site = path.resolve(options.site);
   const { locks } = options;
   const thread = createBuildThread();
-  const local = coalesce(() =>
-    locks.withLock('site-build', async () => {
+  const local = coalesce(async () => {
+    // A fresh worker compiles the generator first: not while holding the lock other processes wait on.
+    await thread.ready();
+    await locks.withLock('site-build', async () => {
       const started = performance.now();
       const report = await thread.build({ releasesDir: options.releasesDir, site, signing: options.signing });
       options.onBuilt?.(report, performance.now() - started);
-    }),
-  );
+    });
+  });
   // A remote deploy can wait minutes for its invalidation; another process's waits its turn.
   const deployRemote = options.remote;
   const remote = deployRemote ? coalesce(() => locks.withLock('site-deploy', deployRemote)) : undefined;
