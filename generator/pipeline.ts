@@ -2,7 +2,7 @@
 // needs and returns what it makes; a failing step's error names the step.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadCacheFile, noLoadCache, openLoadCache, type LoadCache, type LoadStats } from './load/cache.ts';
+import { loadCacheFile, noLoadCache, openLoadCache, type LoadCache, type LoadCacheMemory, type LoadStats } from './load/cache.ts';
 import { LOADER_FINGERPRINT, loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
@@ -10,6 +10,7 @@ import { deploy as deployToTarget, type DeployOptions, type DeployReport } from 
 import { PUBLIC_DIR, currentBuild, publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import { render, type RenderedSite } from './render/index.ts';
+import { createRenderMemo, type KeptRenderMemo } from './render/memo.ts';
 import { SAMPLE_STORE } from './sample-store.ts';
 import { packageOrigin } from './render/packages/origin.ts';
 import type { Templates } from './render/html.ts';
@@ -27,6 +28,8 @@ export interface BuildOptions {
   signing?: SigningSettings | undefined;
   /** Read only the manifest files that changed since the last build of this site (default true); the cache is kept beside the site. */
   loadCache?: boolean | undefined;
+  /** Check the route table against CloudFront's KeyValueStore limits (default true); the sidecar, whose remote deploy checks them itself, does not. */
+  checkCloudFront?: boolean | undefined;
 }
 
 export interface BuildReport {
@@ -38,6 +41,7 @@ export interface BuildReport {
   publish: LocalPublishResult;
   signing: SigningReport;
   /** Why this site could not be deployed to CloudFront as it is; a local site serves regardless. */
+  /** Undefined when the site fits, or was not checked. */
   cloudFrontProblem: string | undefined;
   /** Where package-manager files point when mirror.json names no base_url (the embedded default's address); undefined otherwise. */
   packageOriginDefault: string | undefined;
@@ -45,16 +49,29 @@ export interface BuildReport {
   timings: Record<string, number>;
 }
 
-export async function build(options: BuildOptions): Promise<BuildReport> {
+/**
+ * What a long-lived builder (the sidecar's build thread) keeps from one build to the next: the load
+ * cache as last saved, and the rendered units, so a rebuild loads and renders only what changed.
+ */
+export interface BuildMemory {
+  load: LoadCacheMemory;
+  render: KeptRenderMemo;
+}
+
+export function createBuildMemory(): BuildMemory {
+  return { load: {}, render: createRenderMemo() };
+}
+
+export async function build(options: BuildOptions, memory?: BuildMemory): Promise<BuildReport> {
   const { step, timings } = stepTimer();
   const cacheFile = options.loadCache === false ? undefined : loadCacheFile(options.site);
-  const { catalog, site: rendered, cache } = await renderStore(options.releasesDir, step, cacheFile);
+  const { catalog, site: rendered, cache } = await renderStore(options.releasesDir, step, cacheFile, memory);
   // 4. Sign checksum files and the snapshot, against the snapshot the site serves now.
   const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }));
   // 5. Publish: write what changed into a new build folder and swap it in atomically.
   const publish = await step('publish', () => publishToLocalDir({ site: options.site }, site));
   // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
-  const cloudFrontProblem = await step('check', () => kvsProblem(site));
+  const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => kvsProblem(site));
   // 7. Keep what this build loaded for the next one: only now that the build has succeeded.
   await step('cache', () => cache.save());
   const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
@@ -127,17 +144,25 @@ export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: 
 
 type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 
-async function renderStore(releasesDir: string, step: Step, cacheFile?: string): Promise<{ catalog: Catalog; site: RenderedSite; cache: LoadCache }> {
+async function renderStore(releasesDir: string, step: Step, cacheFile?: string, memory?: BuildMemory): Promise<{ catalog: Catalog; site: RenderedSite; cache: LoadCache }> {
   // 1. Read and validate every release file, or with a cache file only those that changed since
   //    it was written (an unusable cache is an empty one); every problem is reported at once.
   const { catalog, cache } = await step('load', async () => {
-    const cache = cacheFile ? await openLoadCache(cacheFile, releasesDir, LOADER_FINGERPRINT) : noLoadCache();
+    const cache = cacheFile ? await openLoadCache(cacheFile, releasesDir, LOADER_FINGERPRINT, memory?.load) : noLoadCache();
     return { catalog: await loadCatalog(releasesDir, { cache }), cache };
   });
   // 2. Read the HTML templates the renderer compiles.
   const templates: Templates = await step('templates', () => loadTemplates());
-  // 3. Render indexes, pages, checksum files and the route table (pure).
-  const site: RenderedSite = await step('render', () => render(catalog, templates));
+  // 3. Render indexes, pages, checksum files and the route table (pure); with a memory, only the
+  //    units whose inputs changed since its last build.
+  const site: RenderedSite = await step('render', () => {
+    if (!memory) return render(catalog, templates);
+    try {
+      return render(catalog, templates, memory.render);
+    } finally {
+      memory.render.finish();
+    }
+  });
   return { catalog, site, cache };
 }
 

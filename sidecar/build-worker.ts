@@ -2,7 +2,7 @@
 // server's event loop, so requests are answered while a large site is rebuilt. It gets plain data
 // (paths, and where to read the signing keys) and answers with the build report or the error.
 import { parentPort } from 'node:worker_threads';
-import { build, rehearse, type BuildReport } from '../generator/pipeline.ts';
+import { build, createBuildMemory, rehearse, type BuildMemory, type BuildReport } from '../generator/pipeline.ts';
 import { loadSigning, type SigningEnv } from '../generator/trust/index.ts';
 
 export interface BuildRequest {
@@ -27,10 +27,15 @@ port.on('message', (request: BuildRequest) => {
   void answer(request).then((message) => port.postMessage(message));
 });
 
+// What each build keeps for the next of the same site: it loads and renders only what changed.
+const memories = new Map<string, BuildMemory>();
+
 async function answer({ id, releasesDir, site, signing }: BuildRequest): Promise<BuildAnswer> {
   await warm;
   try {
-    const report = await build({ releasesDir, site, signing: signing ? await loadSigning(signing.dataDir, signing.settings) : undefined });
+    const key = `${releasesDir}\n${site}`;
+    const memory = memories.get(key) ?? memories.set(key, createBuildMemory()).get(key)!;
+    const report = await build({ releasesDir, site, checkCloudFront: false, signing: signing ? await loadSigning(signing.dataDir, signing.settings) : undefined }, memory);
     return { id, report };
   } catch (error) {
     const { name, message, stack } = error instanceof Error ? error : new Error(String(error));

@@ -70,7 +70,7 @@ async function loadSnapshot(build: string): Promise<SiteSnapshot> {
   const [source, manifest] = await Promise.all([routeSourceOf(build), readManifest(build)]);
   const publicDir = path.join(build, PUBLIC_DIR);
   const open = (key: string, range?: ByteRange) => createReadStream(path.join(publicDir, key), range ? { start: range.start, end: range.end } : {});
-  // A build folder never changes once published, so what was read from it stays true.
+  // A build folder does not change while it is current or the one before (local-dir.ts), so what was read from it stays true.
   const inMemory = new Map<string, Promise<Buffer>>();
   let budget = MEMORY_BUDGET_BYTES;
   return {

@@ -43,15 +43,29 @@ describe('publish to a local directory', () => {
     for (const [file, bytes] of a) assert.ok(bytes.equals(b.get(file)!), file);
   });
 
-  test('the site path is a symlink swapped to a new build; old builds are pruned', async () => {
+  test('the site path is a symlink swapped to a new build; the build before last is brought up to date in place', async () => {
     const site = path.join(work, 'swap', 'site');
     const first = await build({ releasesDir: SAMPLE_RELEASES, site });
     assert.ok((await lstat(site)).isSymbolicLink());
     const second = await build({ releasesDir: SAMPLE_RELEASES, site });
     const third = await build({ releasesDir: SAMPLE_RELEASES, site });
-    assert.notEqual(first.publish.build, second.publish.build);
+    assert.equal(new Set([first, second, third].map((report) => report.publish.build)).size, 3, 'three folders: the current build and the two before it');
     assert.equal(path.resolve(path.dirname(site), await readlink(site)), third.publish.build);
-    assert.deepEqual((await readdir(`${site}.builds`)).length, 2);
+    // The fourth reuses the first's folder, which no one has been served from for two builds, under
+    // a new name: nothing that keeps a build by its path takes it for the first.
+    const inode = (await lstat(first.publish.build)).ino;
+    const fourth = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.notEqual(fourth.publish.build, first.publish.build);
+    assert.equal((await lstat(fourth.publish.build)).ino, inode, 'the same folder');
+    assert.equal(fourth.publish.unchanged, fourth.files);
+    assert.equal(path.resolve(path.dirname(site), await readlink(site)), fourth.publish.build);
+    assert.deepEqual((await readdir(`${site}.builds`)).sort(), [second, third, fourth].map((report) => path.basename(report.publish.build)).sort());
+    // A build left without its manifest (a publish killed while it brought the build up to date) is never reused, and is removed.
+    await rm(path.join(second.publish.build, MANIFEST_FILE));
+    const fifth = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.ok(![first, second, third].some((report) => report.publish.build === fifth.publish.build), 'a fresh folder');
+    assert.equal(fifth.publish.removed, 1);
+    assert.deepEqual((await readdir(`${site}.builds`)).sort(), [third, fourth, fifth].map((report) => path.basename(report.publish.build)).sort());
   });
 
   test('a rebuild with nothing changed writes only the build manifest and route table', async () => {
@@ -60,7 +74,7 @@ describe('publish to a local directory', () => {
     assert.equal(first.publish.written, first.files);
     const second = await build({ releasesDir: SAMPLE_RELEASES, site });
     assert.equal(second.publish.written, 0);
-    assert.equal(second.publish.linked, second.files);
+    assert.equal(second.publish.unchanged, second.files);
   });
 
   test('adding a release writes only the files it affects', async () => {

@@ -9,7 +9,7 @@
 // Written by hand: no library keeps a stat-and-hash file cache with these rules.
 import { createHash, randomBytes } from 'node:crypto';
 import { statSync, type BigIntStats } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readBytes } from './json-file.ts';
 import type { Report } from './problems.ts';
@@ -62,11 +62,23 @@ interface Header {
   sha256: string;
 }
 
-/** A cache kept in `file` for the store at `releasesDir`; `loader` names the code that makes the values (see loaderFingerprint). */
-export async function openLoadCache(file: string, releasesDir: string, loader: string): Promise<LoadCache> {
+/**
+ * What a long-lived builder keeps between loads: the cache as its last save wrote it, so the next
+ * load neither reads nor parses the file again while no other process has replaced it.
+ */
+export interface LoadCacheMemory {
+  previous?: Previous | undefined;
+}
+
+/**
+ * A cache kept in `file` for the store at `releasesDir`; `loader` names the code that makes the
+ * values (see loaderFingerprint). With `memory`, the file is read only when another process wrote it since.
+ */
+export async function openLoadCache(file: string, releasesDir: string, loader: string, memory?: LoadCacheMemory): Promise<LoadCache> {
   const store = path.resolve(releasesDir);
   const loadedAt = BigInt(Date.now()) * 1_000_000n;
-  const previous = await readCache(file, store, loader);
+  const remembered = memory?.previous;
+  const previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : await readCache(file, store, loader);
   // An entry taken from the previous cache keeps its place there: saving copies those bytes rather than serializing it again.
   const kept = new Map<string, { entry: Entry; line?: Line | undefined }>();
   const stats = emptyStats();
@@ -95,18 +107,31 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
     },
     async save() {
       if (!changed && kept.size === previous?.entries.size) return;
-      const old = previous && (await readSameFile(file, previous.identity));
-      const body = Array.from(kept, ([key, { entry, line }]) => (old && line ? old.subarray(line.start, line.end) : Buffer.from(JSON.stringify([key, entry])))).flatMap((line, i) => (i === 0 ? [line] : [NEWLINE, line]));
+      const old = previous && (previous.identity === (await identityOf(file)) ? previous.bytes : undefined);
+      const lines = Array.from(kept, ([key, { entry, line }]) => ({ key, entry, bytes: old && line ? old.subarray(line.start, line.end) : Buffer.from(JSON.stringify([key, entry])) }));
+      const body = lines.flatMap((line, i) => (i === 0 ? [line.bytes] : [NEWLINE, line.bytes]));
       const hash = createHash('sha256');
       for (const part of body) hash.update(part);
       const header: Header = { format: FORMAT, loader, store, loadedAt: String(loadedAt), sha256: hash.digest('hex') };
       await mkdir(path.dirname(file), { recursive: true });
       const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+      const headerLine = Buffer.from(`${JSON.stringify(header)}\n`);
+      const bytes = Buffer.concat([headerLine, ...body]);
       try {
-        await writeFile(temp, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), ...body]));
+        await writeFile(temp, bytes);
         await rename(temp, file);
       } finally {
         await rm(temp, { force: true });
+      }
+      if (memory) {
+        // The lines' places in what was written: the next load and save start from here.
+        const entries = new Map<string, { entry: unknown; line: Line }>();
+        let start = headerLine.length;
+        for (const line of lines) {
+          entries.set(line.key, { entry: line.entry, line: { start, end: start + line.bytes.length } });
+          start += line.bytes.length + 1;
+        }
+        memory.previous = { store, loader, loadedAt, entries, bytes, identity: await identityOf(file) };
       }
     },
   };
@@ -193,10 +218,14 @@ interface Line {
 }
 
 interface Previous {
+  store: string;
+  loader: string;
   loadedAt: bigint;
   entries: Map<string, { entry: unknown; line: Line }>;
+  /** The file's bytes, which the lines are places in. */
+  bytes: Buffer;
   /** The file read, by device, inode, size and mtime: writers replace it by a rename, never in place. */
-  identity: string;
+  identity: string | undefined;
 }
 
 /** The previous load's entries, or undefined for a cache that is missing, damaged or not this store's and loader's. */
@@ -217,23 +246,27 @@ async function readCache(file: string, store: string, loader: string): Promise<P
       entries.set(parsed[0], { entry: parsed[1], line: { start, end } });
       start = end + 1;
     }
-    return { loadedAt: BigInt(header.loadedAt), entries, identity };
+    return { store, loader, loadedAt: BigInt(header.loadedAt), entries, bytes, identity };
   } catch {
     return undefined;
   }
 }
 
-/** The cache file's bytes when it is still the one read before, undefined when another build replaced it since. */
-async function readSameFile(file: string, identity: string): Promise<Buffer | undefined> {
-  const read = await readWithIdentity(file).catch(() => undefined);
-  return read?.identity === identity ? read.bytes : undefined;
+/** The file's identity (see Previous), or undefined when there is none. */
+async function identityOf(file: string): Promise<string | undefined> {
+  const stat = await lstat(file, { bigint: true }).catch(() => undefined);
+  return stat && identityString(stat);
+}
+
+function identityString(stat: BigIntStats): string {
+  return `${stat.dev} ${stat.ino} ${stat.size} ${stat.mtimeNs}`;
 }
 
 async function readWithIdentity(file: string): Promise<{ identity: string; bytes: Buffer }> {
   const handle = await open(file, 'r');
   try {
     const stat = await handle.stat({ bigint: true });
-    return { identity: `${stat.dev} ${stat.ino} ${stat.size} ${stat.mtimeNs}`, bytes: await handle.readFile() };
+    return { identity: identityString(stat), bytes: await handle.readFile() };
   } finally {
     await handle.close();
   }

@@ -1,15 +1,21 @@
-// Publish target: a local directory. Each build goes into a new folder next to the previous
-// one; unchanged files are hard-linked from it, changed ones written, and a symlink swap makes the
-// whole build visible at once. A half-written build is never served.
+// Publish target: a local directory. Each build is a folder of the site's files; a symlink swap
+// makes a whole build visible at once, and a half-written build is never served. Three builds are
+// kept: the current one, the one before (requests that began on it finish), and the one before
+// that, which the next build renames, brings up to date in place (writing only the files that
+// differ, each by a rename, and removing those the site no longer has) and swaps in. So a publish
+// costs what changed, not the size of the site. A build being brought up to date has no site.json
+// until it is complete; one without is never reused, and a fresh folder is made instead, its
+// unchanged files hard-linked from the current build.
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import type { RenderedSite } from '../render/index.ts';
 import type { RouteTable } from '../render/route-table.ts';
 import type { SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
-import { ROUTE_SHARDS_DIR, routeShards } from './route-shards.ts';
+import { fileLocks } from '../stores/locks-file.ts';
+import { ROUTE_SHARDS_DIR, routeShards, routeTableJson } from './route-shards.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
 export interface SiteManifest {
@@ -19,10 +25,12 @@ export interface SiteManifest {
 export interface LocalPublishResult {
   /** The build folder the site path now points at. */
   build: string;
-  /** Site files written anew; with `linked`, every site file once. The build's own routes.json, its shards and site.json are always written and counted in neither. */
+  /** Site files written anew; with `unchanged`, every site file once. The build's own routes.json, its shards and site.json are counted in neither. */
   written: number;
-  /** Site files unchanged since the previous build, hard-linked from it. */
-  linked: number;
+  /** Site files unchanged since the build the new one started from. */
+  unchanged: number;
+  /** Site files the build brought up to date no longer has, removed from it. */
+  deleted: number;
   /** Older builds removed. */
   removed: number;
 }
@@ -30,7 +38,7 @@ export interface LocalPublishResult {
 export const PUBLIC_DIR = 'public';
 export const MANIFEST_FILE = 'site.json';
 export const ROUTES_FILE = 'routes.json';
-const BUILDS_KEPT = 2;
+const BUILDS_KEPT = 3;
 const WRITE_CONCURRENCY = 32;
 
 export interface LocalDirTargetOptions {
@@ -38,11 +46,24 @@ export interface LocalDirTargetOptions {
   site: string;
 }
 
+/** Two publishes of one site (two `mirror build`s, say) take turns: each changes builds the other may be reusing. */
 export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendered: RenderedSite): Promise<LocalPublishResult> {
+  return fileLocks({ dir: `${site}.lock` }).withLock('publish', () => publishLocked(site, rendered));
+}
+
+async function publishLocked(site: string, rendered: RenderedSite): Promise<LocalPublishResult> {
   const buildsDir = `${site}.builds`;
-  const previous = await currentBuild(site);
-  const previousManifest = previous ? await readManifest(previous).catch(() => undefined) : undefined;
+  const current = await currentBuild(site);
+  const reusable = current ? await oldestComplete(buildsDir, current) : undefined;
+  // The build to bring up to date, and what it holds now; or a fresh folder, linked from the current build.
+  const base = reusable ?? (current ? { build: current, manifest: await readManifest(current).catch(() => undefined) } : undefined);
+  // Always a new name: whatever keeps a build by its path (a server's snapshot of it, an nginx
+  // config) never mistakes the reused folder for the build it was.
   const build = path.join(buildsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`);
+  if (reusable) {
+    await rename(reusable.build, build);
+    await unlink(path.join(build, MANIFEST_FILE));
+  }
 
   const manifest: SiteManifest = { files: {} };
   const outputs: Output[] = rendered.files.map((file) => {
@@ -50,33 +71,38 @@ export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendere
     manifest.files[file.key] = { sha256, size: Buffer.byteLength(file.body), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
     return { relative: path.join(PUBLIC_DIR, file.key), body: file.body, key: file.key, sha256 };
   });
-  outputs.push({ relative: ROUTES_FILE, body: `${JSON.stringify(rendered.routes)}\n` });
-  for (const [name, body] of routeShards(rendered.routes)) outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body });
-  outputs.push({ relative: MANIFEST_FILE, body: `${JSON.stringify(manifest)}\n` });
+  outputs.push({ relative: ROUTES_FILE, body: `${routeTableJson(rendered.routes)}\n` });
+  for (const [name, body] of routeShards(rendered.routes)) outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: true });
 
   let written = 0;
-  let linked = 0;
-  const directories = new Set(outputs.map((output) => path.dirname(path.join(build, output.relative))));
+  let unchanged = 0;
+  // In a build brought up to date, an unchanged file is already there: only the others are touched.
+  const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
+  const directories = new Set(pending.map((output) => path.dirname(path.join(build, output.relative))));
   for (const directory of [...directories].sort()) await mkdir(directory, { recursive: true });
   // Asynchronous, a few at a time: the sidecar publishes in-process and must keep serving meanwhile.
   const limit = pLimit(WRITE_CONCURRENCY);
   await Promise.all(
-    outputs.map((output) =>
+    pending.map((output) =>
       limit(async () => {
         const target = path.join(build, output.relative);
-        if (previous && unchangedSince(previousManifest, output) && (await tryLink(path.join(previous, output.relative), target))) {
-          linked++;
+        if (base && !reusable && unchangedSince(base.manifest, output) && (await tryLink(path.join(base.build, output.relative), target))) {
+          unchanged++;
           return;
         }
-        await writeFile(target, output.body);
+        // Most shards stay as they were: compared by their bytes, which are small.
+        if (reusable && output.shard && (await sameBytes(target, output.body))) return;
+        await writeReplacing(target, output.body);
         if (output.key !== undefined) written++;
       }),
     ),
   );
+  const deleted = reusable ? await deleteMissing(build, reusable.manifest, manifest) : 0;
+  await writeReplacing(path.join(build, MANIFEST_FILE), `${JSON.stringify(manifest)}\n`);
 
   await swapSymlink(site, build);
-  const removed = await pruneBuilds(buildsDir, build);
-  return { build, written, linked, removed };
+  const removed = await pruneBuilds(buildsDir, build, current);
+  return { build, written, unchanged, deleted, removed };
 }
 
 /** The build folder a site path points at, or undefined before the first build. */
@@ -103,13 +129,58 @@ export async function readRoutes(build: string): Promise<RouteTable> {
 interface Output {
   relative: string;
   body: string | Uint8Array;
-  /** Site key and hash of a public file; the build's own routes.json and site.json have none and are always written. */
+  /** Site key and hash of a public file; the build's own routes.json, shards and site.json have none. */
   key?: string;
   sha256?: string;
+  shard?: boolean;
 }
 
 function unchangedSince(previous: SiteManifest | undefined, output: Output): boolean {
   return output.key !== undefined && previous?.files[output.key]?.sha256 === output.sha256;
+}
+
+/** The oldest build other than the current one and the one before it, with a manifest: it is complete and serves no one. */
+async function oldestComplete(buildsDir: string, current: string): Promise<{ build: string; manifest: SiteManifest } | undefined> {
+  const others = (await readdir(buildsDir).catch(() => [] as string[]))
+    .map((name) => path.join(buildsDir, name))
+    .filter((build) => build !== current);
+  // The one before the current build is the one swapped in last: its manifest is the newest.
+  const dated = await Promise.all(others.map(async (build) => ({ build, published: (await lstat(path.join(build, MANIFEST_FILE)).catch(() => undefined))?.mtimeMs })));
+  const complete = dated.filter((entry): entry is { build: string; published: number } => entry.published !== undefined).sort((a, b) => a.published - b.published);
+  if (complete.length < BUILDS_KEPT - 1) return undefined;
+  const oldest = complete[0]!.build;
+  const manifest = await readManifest(oldest).catch(() => undefined);
+  return manifest && { build: oldest, manifest };
+}
+
+/** Removes the public files the old manifest has and the new one does not, and the folders that leaves empty. */
+async function deleteMissing(build: string, old: SiteManifest, current: SiteManifest): Promise<number> {
+  const gone = Object.keys(old.files).filter((key) => !(key in current.files));
+  const folders = new Set<string>();
+  for (const key of gone) {
+    await rm(path.join(build, PUBLIC_DIR, key), { force: true });
+    for (let folder = path.dirname(key); folder !== '.'; folder = path.dirname(folder)) folders.add(folder);
+  }
+  // Deepest first; a folder that still holds something stays.
+  for (const folder of [...folders].sort((a, b) => b.length - a.length)) await rmdir(path.join(build, PUBLIC_DIR, folder)).catch(() => undefined);
+  return gone.length;
+}
+
+/** Writes a file by a rename, so a reader that opened the old one keeps reading it whole. */
+async function writeReplacing(target: string, body: string | Uint8Array): Promise<void> {
+  const temporary = `${target}.${randomUUID().slice(0, 8)}.tmp`;
+  try {
+    await writeFile(temporary, body);
+    await rename(temporary, target);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+async function sameBytes(file: string, body: string | Uint8Array): Promise<boolean> {
+  const bytes = await readFile(file).catch(() => undefined);
+  return bytes !== undefined && bytes.equals(typeof body === 'string' ? Buffer.from(body) : body);
 }
 
 async function swapSymlink(site: string, build: string): Promise<void> {
@@ -119,11 +190,21 @@ async function swapSymlink(site: string, build: string): Promise<void> {
   await rename(temporary, site);
 }
 
-/** Keeps the newest builds so requests still streaming from the previous one can finish. */
-async function pruneBuilds(buildsDir: string, current: string): Promise<number> {
+/**
+ * Keeps the builds a later publish needs (the current one, the one before, and one complete build
+ * to bring up to date): removes incomplete ones and the oldest beyond those.
+ */
+async function pruneBuilds(buildsDir: string, current: string, previous: string | undefined): Promise<number> {
   const names = (await readdir(buildsDir)).sort();
-  const stale = names.filter((name) => path.join(buildsDir, name) !== current).slice(0, Math.max(0, names.length - BUILDS_KEPT));
-  for (const name of stale) await rm(path.join(buildsDir, name), { recursive: true, force: true });
+  const kept = new Set([current, previous]);
+  const candidates: { build: string; published: number | undefined }[] = [];
+  for (const name of names) {
+    const build = path.join(buildsDir, name);
+    if (!kept.has(build)) candidates.push({ build, published: (await lstat(path.join(build, MANIFEST_FILE)).catch(() => undefined))?.mtimeMs });
+  }
+  const complete = candidates.filter((entry) => entry.published !== undefined).sort((a, b) => b.published! - a.published!);
+  const stale = [...candidates.filter((entry) => entry.published === undefined), ...complete.slice(Math.max(0, BUILDS_KEPT - kept.size))];
+  for (const { build } of stale) await rm(build, { recursive: true, force: true });
   return stale.length;
 }
 
@@ -136,4 +217,3 @@ async function tryLink(from: string, to: string): Promise<boolean> {
     return false;
   }
 }
-

@@ -31,10 +31,44 @@ export function routeShards(table: RouteTable): Map<string, string> {
   const entries = Object.entries(paths);
   let shards = 1;
   while (shards < MAX_SHARDS && entries.length / shards > PATHS_PER_SHARD) shards *= 2;
-  const split = new Map<string, Record<string, PathTarget>>();
-  for (let n = 0; n < shards; n++) split.set(shardName(n), {});
-  for (const [path, target] of entries) split.get(shardOf(path, shards))![path] = target;
+  const split = new Map<string, string[]>();
+  for (let n = 0; n < shards; n++) split.set(shardName(n), []);
+  for (const [path, target] of entries) {
+    const member = memberOf(path, target);
+    member.shard ??= new Map();
+    let shard = member.shard.get(shards);
+    if (shard === undefined) member.shard.set(shards, (shard = shardOf(path, shards)));
+    split.get(shard)!.push(member.json);
+  }
   const files = new Map<string, string>([[ROUTE_SHARD_INDEX, JSON.stringify({ ...rest, shards } satisfies RouteShardIndex)]]);
-  for (const [name, shard] of split) files.set(name, JSON.stringify(shard));
+  for (const [name, members] of split) files.set(name, `{${members.join(',')}}`);
   return files;
+}
+
+/** `JSON.stringify(table)`, from the same members as the shards. */
+export function routeTableJson(table: RouteTable): string {
+  const members = Object.entries(table.paths).map(([path, target]) => memberOf(path, target).json);
+  // `paths` is the table's second member, after the numeric version: the first `"paths":{}` is its place.
+  return JSON.stringify({ ...table, paths: {} }).replace('"paths":{}', () => `"paths":{${members.join(',')}}`);
+}
+
+/** A path's member of the table: `"path":target` as JSON.stringify writes it inside an object, and its shard by shard count. */
+interface Member {
+  path: string;
+  json: string;
+  shard?: Map<number, string>;
+}
+
+const members = new WeakMap<PathTarget, Member>();
+
+/**
+ * Kept per target object: a render memo gives the units it did not render again with the same
+ * targets, so a rebuild serializes and hashes only the paths of the units it rendered.
+ */
+function memberOf(path: string, target: PathTarget): Member {
+  const kept = members.get(target);
+  if (kept?.path === path) return kept;
+  const member: Member = { path, json: `${JSON.stringify(path)}:${JSON.stringify(target)}` };
+  members.set(target, member);
+  return member;
 }

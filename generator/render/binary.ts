@@ -2,6 +2,7 @@
 import type { Artifact, Product, Release } from '../model/catalog.ts';
 import type { Crumb, PageRenderer } from './html.ts';
 import { blobTarget, type PathTarget } from './route-table.ts';
+import { NO_MEMO, combine, fingerprintOf, type RenderMemo } from './memo.ts';
 import { CACHE_SHORT, TEXT_TYPE, jsonFile, type SiteFile } from './site-file.ts';
 
 export const BINARY_ROOT = 'binary/releases';
@@ -14,11 +15,26 @@ export interface LayoutOutput {
 }
 
 export function renderBinaryProduct(product: Product, pages: PageRenderer): LayoutOutput {
-  const base = `${BINARY_ROOT}/${product.name}`;
-  const files: SiteFile[] = [];
-  const paths: Record<string, PathTarget> = {};
-  const crumbs: Crumb[] = [BINARY_CRUMB, { label: product.name, href: `/${base}/` }];
+  return mergeOutputs(binaryProductUnits(product, pages, NO_MEMO, ''));
+}
 
+/** The product's output in units (its listing, then one per minor), each from the memo while its inputs are unchanged. */
+export function binaryProductUnits(product: Product, pages: PageRenderer, memo: RenderMemo, context: string): LayoutOutput[] {
+  const base = `${BINARY_ROOT}/${product.name}`;
+  const crumbs: Crumb[] = [BINARY_CRUMB, { label: product.name, href: `/${base}/` }];
+  // A unit's inputs: the page context, the product's settings and the releases it lists.
+  const settings = settingsFingerprint(product, context);
+  const inputs = (releases: Release[]) => combine([settings, ...releases.map(fingerprintOf)]);
+  const units = [memo.unit(`binary ${base}`, inputs(product.releases), () => renderProductListing(product, pages, base, crumbs))];
+  for (const [minorPath, releases] of groupByMinor(product, base)) {
+    units.push(memo.unit(`binary ${minorPath}`, inputs(releases), () => renderMinor(product, pages, crumbs, minorPath, releases)));
+  }
+  return units;
+}
+
+/** The product's own listing: its versions, newest first, as JSON and a page. */
+function renderProductListing(product: Product, pages: PageRenderer, base: string, crumbs: Crumb[]): LayoutOutput {
+  const files: SiteFile[] = [];
   const versions = product.releases.map((release) => release.version);
   files.push(jsonFile(`${base}/versions.json`, { success: true, versions, count: versions.length }));
   files.push(
@@ -44,42 +60,65 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
       versions: [...product.releases].reverse().map((release) => ({ ...releaseView(release), url: `/${base}/${release.major}/${release.minor}/${versionAnchor(release)}` })),
     }),
   );
-  paths[`/${base}/`] = { type: 'file', key: `${base}/index.json`, html: `${base}/index.html` };
-  paths[`/${base}/versions`] = { type: 'file', key: `${base}/versions.json`, html: `${base}/index.html` };
+  const paths: Record<string, PathTarget> = {
+    [`/${base}/`]: { type: 'file', key: `${base}/index.json`, html: `${base}/index.html` },
+    [`/${base}/versions`]: { type: 'file', key: `${base}/versions.json`, html: `${base}/index.html` },
+  };
+  return { files, paths };
+}
 
-  for (const [minorPath, releases] of groupByMinor(product, base)) {
-    const { major, minor } = releases[0]!;
-    const listing = releases.flatMap((release) => release.artifacts.map((artifact) => fileEntry(product, release, artifact)));
-    files.push(jsonFile(`${minorPath}/index.json`, { success: true, major, minor, files: listing, count: listing.length }));
-    files.push(
-      pages.page(`${minorPath}/index.html`, 'minor', {
-        title: `${product.title} ${major}.${minor}`,
-        breadcrumbs: [...crumbs, { label: `${major}.${minor}`, href: `/${minorPath}/` }],
-        product,
-        major,
-        minor,
-        releases: [...releases].reverse().map((release) => ({
-          ...releaseView(release),
-          sums: `/${minorPath}/${sumsName(product, release)}`,
-          files: release.artifacts.map((artifact) => ({ ...artifact, url: `/${minorPath}/${artifact.filename}` })),
-        })),
-      }),
-    );
-    paths[`/${minorPath}/`] = { type: 'file', key: `${minorPath}/index.json`, html: `${minorPath}/index.html` };
+/** One minor's listing, its releases' checksum files, and the paths of their artifacts and versions. */
+function renderMinor(product: Product, pages: PageRenderer, crumbs: Crumb[], minorPath: string, releases: Release[]): LayoutOutput {
+  const base = `${BINARY_ROOT}/${product.name}`;
+  const files: SiteFile[] = [];
+  const paths: Record<string, PathTarget> = {};
+  const { major, minor } = releases[0]!;
+  const listing = releases.flatMap((release) => release.artifacts.map((artifact) => fileEntry(product, release, artifact)));
+  files.push(jsonFile(`${minorPath}/index.json`, { success: true, major, minor, files: listing, count: listing.length }));
+  files.push(
+    pages.page(`${minorPath}/index.html`, 'minor', {
+      title: `${product.title} ${major}.${minor}`,
+      breadcrumbs: [...crumbs, { label: `${major}.${minor}`, href: `/${minorPath}/` }],
+      product,
+      major,
+      minor,
+      releases: [...releases].reverse().map((release) => ({
+        ...releaseView(release),
+        sums: `/${minorPath}/${sumsName(product, release)}`,
+        files: release.artifacts.map((artifact) => ({ ...artifact, url: `/${minorPath}/${artifact.filename}` })),
+      })),
+    }),
+  );
+  paths[`/${minorPath}/`] = { type: 'file', key: `${minorPath}/index.json`, html: `${minorPath}/index.html` };
 
-    for (const release of releases) {
-      const sums = `${minorPath}/${sumsName(product, release)}`;
-      files.push(checksumFile(sums, release));
-      paths[`/${sums}`] = { type: 'file', key: sums };
-      for (const artifact of release.artifacts) {
-        paths[`/${minorPath}/${artifact.filename}`] = blobTarget(artifact);
-      }
-
-      // A version's page is its section of the minor page: one file per minor, not three per release.
-      paths[`/${base}/${release.version}/`] = { type: 'redirect', location: `/${minorPath}/${versionAnchor(release)}` };
+  for (const release of releases) {
+    const sums = `${minorPath}/${sumsName(product, release)}`;
+    files.push(checksumFile(sums, release));
+    paths[`/${sums}`] = { type: 'file', key: sums };
+    for (const artifact of release.artifacts) {
+      paths[`/${minorPath}/${artifact.filename}`] = blobTarget(artifact);
     }
+
+    // A version's page is its section of the minor page: one file per minor, not three per release.
+    paths[`/${base}/${release.version}/`] = { type: 'redirect', location: `/${minorPath}/${versionAnchor(release)}` };
   }
   return { files, paths };
+}
+
+/** Several units' output as one. */
+function mergeOutputs(units: LayoutOutput[]): LayoutOutput {
+  if (units.length === 1) return units[0]!;
+  const merged: LayoutOutput = { files: [], paths: {} };
+  for (const unit of units) {
+    for (const file of unit.files) merged.files.push(file);
+    Object.assign(merged.paths, unit.paths);
+  }
+  return merged;
+}
+
+/** A product's settings (everything but its releases) with the render's context, as a fingerprint. */
+export function settingsFingerprint(product: Product, context: string): string {
+  return combine([context, JSON.stringify({ ...product, releases: undefined })]);
 }
 
 /** One entry of the seed's per-minor `files` list. */

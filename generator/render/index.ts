@@ -1,8 +1,9 @@
 // Catalog → site files and the route table. Pure: no file system, network or clock.
-import { resolveChannel, type Catalog } from '../model/catalog.ts';
+import { resolveChannel, type Catalog, type Product } from '../model/catalog.ts';
 import { AGENT_ROOT, DOWNLOADS_ROOT, renderAgentProduct } from './agent.ts';
-import { BINARY_CRUMB, BINARY_ROOT, renderBinaryProduct } from './binary.ts';
+import { BINARY_CRUMB, BINARY_ROOT, binaryProductUnits, settingsFingerprint } from './binary.ts';
 import { createPageRenderer, type Templates } from './html.ts';
+import { NO_MEMO, combine, fingerprintOf, type RenderMemo } from './memo.ts';
 import { renderPackages } from './packages/index.ts';
 import { renderRegistry } from './registry.ts';
 import type { Endpoint, PathTarget, RouteTable } from './route-table.ts';
@@ -14,35 +15,42 @@ export interface RenderedSite {
   routes: RouteTable;
 }
 
-export function render(catalog: Catalog, templates: Templates): RenderedSite {
+/**
+ * With a memo kept from the previous render, only the units whose inputs changed are rendered
+ * again (memo.ts); the site is the same as without.
+ */
+export function render(catalog: Catalog, templates: Templates, memo: RenderMemo = NO_MEMO): RenderedSite {
   const pages = createPageRenderer(templates, catalog.site.title);
+  // What every unit depends on: the templates and the site's settings.
+  const context = combine([JSON.stringify(templates), JSON.stringify(catalog.site)]);
   const files: SiteFile[] = [];
-  const paths: Record<string, PathTarget> = {};
+  const paths = new Map<string, PathTarget>();
   const endpoints: Endpoint[] = [];
   const addPaths = (more: Record<string, PathTarget>) => {
-    for (const [path, target] of Object.entries(more)) {
-      if (paths[path]) throw new Error(`Two routes for ${path}`);
-      paths[path] = target;
+    for (const path in more) {
+      if (paths.has(path)) throw new Error(`Two routes for ${path}`);
+      paths.set(path, more[path]!);
     }
   };
 
   const binaryProducts = catalog.products.filter((product) => product.layout === 'binary');
   for (const product of catalog.products) {
     if (product.layout === 'binary') {
-      const output = renderBinaryProduct(product, pages);
-      files.push(...output.files);
-      addPaths(output.paths);
+      for (const unit of binaryProductUnits(product, pages, memo, context)) {
+        for (const file of unit.files) files.push(file);
+        addPaths(unit.paths);
+      }
     } else {
-      const output = renderAgentProduct(product, catalog.site.baseUrl, pages);
+      const output = memo.unit(`agent ${product.name}`, productFingerprint(product, context), () => renderAgentProduct(product, catalog.site.baseUrl, pages));
       files.push(...output.files);
       addPaths(output.paths);
       endpoints.push(...output.endpoints);
     }
   }
-  const packages = renderPackages(catalog);
+  const packages = renderPackages(catalog, memo, (product) => productFingerprint(product, context));
   files.push(...packages.files);
   addPaths(packages.paths);
-  const registry = renderRegistry(catalog.registry, pages, catalog.site.baseUrl);
+  const registry = memo.unit('registry', combine([context, JSON.stringify(catalog.registry)]), () => renderRegistry(catalog.registry, pages, catalog.site.baseUrl));
   files.push(...registry.files);
   addPaths(registry.paths);
 
@@ -76,7 +84,7 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
     files,
     routes: {
       version: 1,
-      paths: sortKeys(paths),
+      paths: sortedRecord(paths),
       endpoints,
       fallbacks: [
         { prefix: `/${BINARY_ROOT}/`, shape: 'flat', message: 'Binary not found' },
@@ -88,6 +96,14 @@ export function render(catalog: Catalog, templates: Templates): RenderedSite {
   };
 }
 
-function sortKeys<T>(record: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+/** A product with every release, in the render's context. */
+function productFingerprint(product: Product, context: string): string {
+  return combine([settingsFingerprint(product, context), ...product.releases.map(fingerprintOf)]);
+}
+
+/** The map as a record in code-unit order of its keys (the default sort's, without a comparator to call). */
+function sortedRecord<T>(map: Map<string, T>): Record<string, T> {
+  const record: Record<string, T> = {};
+  for (const key of [...map.keys()].sort()) record[key] = map.get(key)!;
+  return record;
 }

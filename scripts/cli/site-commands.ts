@@ -94,7 +94,7 @@ export async function verify(values: Values): Promise<number> {
 export function printBuild(report: BuildReport, site: string): void {
   const { publish, timings } = report;
   console.log(
-    `built ${plural(report.products, 'product')}, ${plural(report.releases, 'release')}: ${plural(report.files, 'site file')} (${publish.written} written, ${publish.linked} unchanged) and the route table → ${site}` +
+    `built ${plural(report.products, 'product')}, ${plural(report.releases, 'release')}: ${plural(report.files, 'site file')} (${publish.written} written, ${publish.unchanged} unchanged) and the route table → ${site}` +
       ` [${Object.entries(timings).map(([step, ms]) => `${step} ${ms} ms`).join(', ')}]`,
   );
   const { load } = report;

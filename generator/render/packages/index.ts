@@ -1,7 +1,8 @@
 // The package-manager files of every product that asks for them (product.json `packages.outputs`):
 // an install script, a Homebrew formula and a Scoop manifest per product, and the apt and yum
 // repositories shared by all products. Pure, like the rest of render.
-import type { Catalog } from '../../model/catalog.ts';
+import type { Catalog, Product } from '../../model/catalog.ts';
+import { NO_MEMO, combine, type RenderMemo } from '../memo.ts';
 import type { LayoutOutput } from '../binary.ts';
 import { renderAptRepository } from './apt.ts';
 import { renderHomebrewFormula } from './homebrew.ts';
@@ -9,7 +10,8 @@ import { renderInstallScript } from './install-script.ts';
 import { renderRpmRepositories } from './rpm.ts';
 import { renderScoopManifest } from './scoop.ts';
 
-export function renderPackages(catalog: Catalog): LayoutOutput {
+/** Each product's files, and each repository, are a unit of the memo, named by `fingerprint` of the products they list. */
+export function renderPackages(catalog: Catalog, memo: RenderMemo = NO_MEMO, fingerprint: (product: Product) => string = () => ''): LayoutOutput {
   const output: LayoutOutput = { files: [], paths: {} };
   const add = (more: LayoutOutput) => {
     output.files.push(...more.files);
@@ -17,11 +19,17 @@ export function renderPackages(catalog: Catalog): LayoutOutput {
   };
   for (const product of catalog.products) {
     const { outputs } = product.packages;
-    if (outputs.includes('install-script')) add(renderInstallScript(product, catalog.site));
-    if (outputs.includes('homebrew')) add(renderHomebrewFormula(product, catalog.site));
-    if (outputs.includes('scoop')) add(renderScoopManifest(product, catalog.site));
+    if (outputs.length === 0) continue;
+    const inputs = fingerprint(product);
+    if (outputs.includes('install-script')) add(memo.unit(`install-script ${product.name}`, inputs, () => renderInstallScript(product, catalog.site)));
+    if (outputs.includes('homebrew')) add(memo.unit(`homebrew ${product.name}`, inputs, () => renderHomebrewFormula(product, catalog.site)));
+    if (outputs.includes('scoop')) add(memo.unit(`scoop ${product.name}`, inputs, () => renderScoopManifest(product, catalog.site)));
   }
-  add(renderAptRepository(catalog.products.filter((product) => product.packages.outputs.includes('apt')), catalog.site));
-  add(renderRpmRepositories(catalog.products.filter((product) => product.packages.outputs.includes('rpm')), catalog.site));
+  const repository = (output: 'apt' | 'rpm', make: (products: Product[]) => LayoutOutput) => {
+    const products = catalog.products.filter((product) => product.packages.outputs.includes(output));
+    add(memo.unit(output, combine(products.map(fingerprint)), () => make(products)));
+  };
+  repository('apt', (products) => renderAptRepository(products, catalog.site));
+  repository('rpm', (products) => renderRpmRepositories(products, catalog.site));
   return output;
 }

@@ -1,0 +1,81 @@
+// Incremental rendering. The site is rendered in units (a binary product's own listing, one minor's
+// listing with its checksum files, the agent product, a package manager's files, the registry),
+// each a pure function of inputs named by a fingerprint. A memo kept from one render to the next
+// gives a unit's previous output back while its fingerprint is unchanged, so a rebuild renders only
+// the units a change touches, and hashes only their files. Without a memo every unit is rendered:
+// the result is the same site either way (test/incremental-render.test.ts).
+import { createHash } from 'node:crypto';
+import { sha256Hex } from '../stores/hash.ts';
+import type { SiteFile } from './site-file.ts';
+
+export interface RenderMemo {
+  /** `make()`, or what it returned last time for the same name and fingerprint. */
+  unit<T extends { files: SiteFile[] }>(name: string, fingerprint: string, make: () => T): T;
+}
+
+/** Renders every unit; what a one-off build uses. */
+export const NO_MEMO: RenderMemo = { unit: (_name, _fingerprint, make) => make() };
+
+export interface RenderStats {
+  /** Units asked for in the last render. */
+  units: number;
+  /** Of those, the units rendered; the others came from the memo. */
+  rendered: number;
+}
+
+export interface KeptRenderMemo extends RenderMemo {
+  /** Call once a render has finished: forgets the units it did not ask for, and counts. */
+  finish(): RenderStats;
+}
+
+/** A memo for a long-lived builder (the sidecar's build thread). Each unit's files get their SHA-256 once, when rendered. */
+export function createRenderMemo(): KeptRenderMemo {
+  let units = new Map<string, { fingerprint: string; output: { files: SiteFile[] } }>();
+  let next = new Map<string, { fingerprint: string; output: { files: SiteFile[] } }>();
+  let rendered = 0;
+  return {
+    unit(name, fingerprint, make) {
+      const kept = units.get(name);
+      if (kept && kept.fingerprint === fingerprint) {
+        next.set(name, kept);
+        return kept.output as ReturnType<typeof make>;
+      }
+      rendered++;
+      const output = make();
+      for (const file of output.files) file.sha256 ??= sha256Hex(file.body);
+      next.set(name, { fingerprint, output });
+      return output;
+    },
+    finish() {
+      const stats = { units: next.size, rendered };
+      units = next;
+      next = new Map();
+      rendered = 0;
+      return stats;
+    },
+  };
+}
+
+const fingerprints = new WeakMap<object, string>();
+
+/**
+ * A model value's fingerprint: SHA-256 of its JSON, computed once per object. Model values are
+ * never changed once loaded (a change is a new object), so an object's fingerprint stays true.
+ */
+export function fingerprintOf(value: object): string {
+  let fingerprint = fingerprints.get(value);
+  if (fingerprint === undefined) {
+    fingerprint = hashOf(JSON.stringify(value));
+    fingerprints.set(value, fingerprint);
+  }
+  return fingerprint;
+}
+
+/** One fingerprint for several. */
+export function combine(parts: readonly string[]): string {
+  return hashOf(parts.join('\n'));
+}
+
+function hashOf(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
+}
