@@ -80,11 +80,23 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
 }
 
 /**
- * Renders the bundled sample store in memory and writes nothing: run once by a fresh build thread,
- * so the first real build does not pay for compiling the loader, the templates and the renderer.
+ * Loads and renders a store in memory and writes nothing but the load cache: run once by a fresh
+ * build thread, so the first real build neither pays for compiling the loader, the templates and
+ * the renderer nor, given the site it will build (with its memory), renders every unit again.
+ * Without a site, or when the store does not load, the bundled sample store is rendered instead.
  */
-export async function rehearse(): Promise<void> {
+export async function rehearse(target?: { releasesDir: string; site: string; memory: BuildMemory }): Promise<void> {
   const { step } = stepTimer();
+  if (target) {
+    const primed = await renderStore(target.releasesDir, step, loadCacheFile(target.site), target.memory).then(
+      async ({ cache }) => {
+        await cache.save();
+        return true;
+      },
+      () => false,
+    );
+    if (primed) return;
+  }
   const { site } = await renderStore(SAMPLE_STORE, step);
   kvsProblem(site);
 }

@@ -5,10 +5,10 @@
 import { Worker } from 'node:worker_threads';
 import type { BuildReport } from '../generator/pipeline.ts';
 import { packagePath } from '../generator/package-root.ts';
-import type { BuildAnswer, BuildRequest } from './build-worker.ts';
+import type { BuildAnswer, BuildRequest, BuildTarget } from './build-worker.ts';
 
 export interface BuildThread {
-  /** Resolves once the worker has compiled the generator (its rehearsal), or has failed: a build started then runs at once. */
+  /** Resolves once the worker has compiled the generator and rendered its target (its rehearsal), or has failed: a build started then runs at once. */
   ready(): Promise<void>;
   build(request: Omit<BuildRequest, 'id'>): Promise<BuildReport>;
   /** Stops the worker; a build under way fails. */
@@ -20,11 +20,12 @@ interface Waiting {
   reject(error: Error): void;
 }
 
-export function createBuildThread(): BuildThread {
+/** With `target`, each worker's rehearsal loads and renders that site's store, so its first build renders only what changed since. */
+export function createBuildThread(target?: BuildTarget): BuildThread {
   let current: { worker: Worker; waiting: Map<number, Waiting>; ready: Promise<void> } | undefined;
   let lastId = 0;
   const start = () => {
-    const worker = startWorker();
+    const worker = startWorker(target);
     const waiting = new Map<number, Waiting>();
     let warmed!: () => void;
     const ready = new Promise<void>((resolve) => (warmed = resolve));
@@ -79,11 +80,11 @@ export function createBuildThread(): BuildThread {
  * From the TypeScript sources it needs tsx, registered inside the thread through tsx's API: Node
  * 20's workers do not run the parent's `--import tsx`, and `npm run dev` registers tsx in-process.
  */
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(packagePath('dist', 'build-worker.js'));
+function startWorker(target: BuildTarget | undefined): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(packagePath('dist', 'build-worker.js'), { workerData: target });
   const tsx = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./build-worker.ts', import.meta.url).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
+  return new Worker(`import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`, { eval: true, workerData: target });
 }
 
 /** The worker's error as an Error of this thread, with the worker's name, message and stack. */

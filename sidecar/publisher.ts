@@ -40,7 +40,7 @@ export interface Publisher {
 export function createPublisher(options: PublisherOptions): Publisher {
   const site = path.resolve(options.site);
   const { locks } = options;
-  const thread = createBuildThread();
+  const thread = createBuildThread({ releasesDir: options.releasesDir, site });
   const local = coalesce(async () => {
     // A fresh worker compiles the generator first: not while holding the lock other processes wait on.
     await thread.ready();

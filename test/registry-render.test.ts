@@ -40,7 +40,7 @@ async function catalogOf(versions: VersionJson[]): Promise<Catalog> {
 }
 
 function registryPaths(site: RenderedSite): string[] {
-  return Object.keys(site.routes.paths).filter((path) => path.startsWith('/agents'));
+  return Object.keys(site.routes.paths).filter((path) => path.startsWith('/agents')).sort();
 }
 
 function body(site: RenderedSite, key: string): string {

@@ -121,6 +121,7 @@ async function loadProduct(dir: string, dirName: string, cache: LoadCache, repor
   if (settings && settings.name !== dirName) report(productPath, 'name', `must equal the directory name \`${dirName}\`, got \`${settings.name}\``);
 
   const names = (await readdir(dir)).filter((name) => name !== 'product.json' && !name.startsWith('.')).sort();
+  const product = settings && productOf(settings);
   const releases: Release[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
@@ -135,11 +136,36 @@ async function loadProduct(dir: string, dirName: string, cache: LoadCache, repor
     });
     if (!release) continue;
     if (`${release.version}.json` !== name) report(file, 'version', `must match the file name \`${name}\`, got \`${release.version}\``);
-    if (settings) checkRelease(release, productOf(settings), file, report);
+    if (product) checkReleaseOnce(release, product, file, report);
     releases.push(release);
   }
-  if (!settings) return undefined;
-  return { ...productOf(settings), releases: sortBySemver(releases) };
+  if (!product) return undefined;
+  return { ...product, releases: sortedOnce(dir, releases) };
+}
+
+/** The product settings checkRelease reads, by release object it passed: a load with a kept cache checks only new releases. */
+const checked = new WeakMap<Release, string>();
+
+function checkReleaseOnce(release: Release, product: Omit<Product, 'releases'>, file: string, report: Report): void {
+  const settings = JSON.stringify([product.layout, product.filePrefix, product.packages]);
+  if (checked.get(release) === settings) return;
+  let problems = 0;
+  checkRelease(release, product, file, (...problem) => {
+    problems++;
+    report(...problem);
+  });
+  if (problems === 0) checked.set(release, settings);
+}
+
+/** Each product directory's last sort: the same release objects in the same order sort the same. */
+const lastSorts = new Map<string, { releases: Release[]; sorted: Release[] }>();
+
+function sortedOnce(dir: string, releases: Release[]): Release[] {
+  const last = lastSorts.get(dir);
+  if (last && last.releases.length === releases.length && last.releases.every((release, i) => release === releases[i])) return last.sorted;
+  const sorted = sortBySemver(releases);
+  lastSorts.set(dir, { releases, sorted });
+  return sorted;
 }
 
 /** The code a cached file's value depends on; another fingerprint makes an older cache unusable. */
@@ -208,7 +234,8 @@ function checkRelease(release: Release, product: Pick<Product, 'layout' | 'fileP
 interface BlobUse {
   blob: string;
   sha256: string;
-  file: string;
+  /** The file that names the blob, made only to report a problem. */
+  file: () => string;
   jsonPath: string;
 }
 
@@ -217,13 +244,13 @@ function blobUses(products: Product[], registry: RegistryPackage[], dir: string)
   const uses: BlobUse[] = [];
   for (const product of products) {
     for (const release of product.releases) {
-      const file = path.join(dir, product.name, `${release.version}.json`);
+      const file = () => path.join(dir, product.name, `${release.version}.json`);
       release.artifacts.forEach((artifact, i) => uses.push({ blob: artifact.blob, sha256: artifact.sha256, file, jsonPath: `artifacts[${i}].blob` }));
     }
   }
   for (const pkg of registry) {
     for (const version of pkg.versions) {
-      uses.push({ blob: version.tarball.blob, sha256: version.tarball.sha256, file: registryFilePath(dir, version.scope, version.name, version.version), jsonPath: 'tarball.blob' });
+      uses.push({ blob: version.tarball.blob, sha256: version.tarball.sha256, file: () => registryFilePath(dir, version.scope, version.name, version.version), jsonPath: 'tarball.blob' });
     }
   }
   return uses;
@@ -235,6 +262,6 @@ function checkBlobKeys(uses: BlobUse[], report: Report): void {
   for (const use of uses) {
     const first = seen.get(use.blob);
     if (!first) seen.set(use.blob, use);
-    else if (first.sha256 !== use.sha256) report(use.file, use.jsonPath, `\`${use.blob}\` is also used by ${first.file} with other content`);
+    else if (first.sha256 !== use.sha256) report(use.file(), use.jsonPath, `\`${use.blob}\` is also used by ${first.file()} with other content`);
   }
 }

@@ -71,8 +71,8 @@ async function publishLocked(site: string, rendered: RenderedSite): Promise<Loca
     manifest.files[file.key] = { sha256, size: Buffer.byteLength(file.body), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
     return { relative: path.join(PUBLIC_DIR, file.key), body: file.body, key: file.key, sha256 };
   });
-  outputs.push({ relative: ROUTES_FILE, body: `${routeTableJson(rendered.routes)}\n` });
-  for (const [name, body] of routeShards(rendered.routes)) outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: true });
+  outputs.push({ relative: ROUTES_FILE, body: `${routeTableJson(rendered.routes, rendered.routeParts)}\n` });
+  for (const [name, body] of routeShards(rendered.routes, rendered.routeParts)) outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: true });
 
   let written = 0;
   let unchanged = 0;

@@ -25,50 +25,65 @@ export function shardName(n: number): string {
   return `${n.toString(16).padStart(3, '0')}.json`;
 }
 
-/** File name (under ROUTE_SHARDS_DIR) → its JSON text: the index, and every shard, empty ones too. */
-export function routeShards(table: RouteTable): Map<string, string> {
-  const { paths, ...rest } = table;
-  const entries = Object.entries(paths);
+/**
+ * File name (under ROUTE_SHARDS_DIR) → its JSON text: the index, and every shard, empty ones too.
+ * `parts` are the table's paths unit by unit, in order (RenderedSite.routeParts); each part's
+ * members are serialized and hashed once, so a rebuild whose memo gave back most units serializes
+ * only the new ones.
+ */
+export function routeShards(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): Map<string, string> {
+  const { paths: _paths, ...rest } = table;
+  const count = parts.reduce((sum, part) => sum + serialized(part).members.length, 0);
   let shards = 1;
-  while (shards < MAX_SHARDS && entries.length / shards > PATHS_PER_SHARD) shards *= 2;
+  while (shards < MAX_SHARDS && count / shards > PATHS_PER_SHARD) shards *= 2;
   const split = new Map<string, string[]>();
   for (let n = 0; n < shards; n++) split.set(shardName(n), []);
-  for (const [path, target] of entries) {
-    const member = memberOf(path, target);
-    member.shard ??= new Map();
-    let shard = member.shard.get(shards);
-    if (shard === undefined) member.shard.set(shards, (shard = shardOf(path, shards)));
-    split.get(shard)!.push(member.json);
+  for (const part of parts) {
+    for (const [name, members] of shardsOf(part, shards)) split.get(name)!.push(members);
   }
   const files = new Map<string, string>([[ROUTE_SHARD_INDEX, JSON.stringify({ ...rest, shards } satisfies RouteShardIndex)]]);
   for (const [name, members] of split) files.set(name, `{${members.join(',')}}`);
   return files;
 }
 
-/** `JSON.stringify(table)`, from the same members as the shards. */
-export function routeTableJson(table: RouteTable): string {
-  const members = Object.entries(table.paths).map(([path, target]) => memberOf(path, target).json);
+/** `JSON.stringify(table)`, from the same serialized parts as the shards. */
+export function routeTableJson(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): string {
+  const members = parts.map((part) => serialized(part).joined).filter((joined) => joined !== '');
   // `paths` is the table's second member, after the numeric version: the first `"paths":{}` is its place.
   return JSON.stringify({ ...table, paths: {} }).replace('"paths":{}', () => `"paths":{${members.join(',')}}`);
 }
 
-/** A path's member of the table: `"path":target` as JSON.stringify writes it inside an object, and its shard by shard count. */
-interface Member {
-  path: string;
-  json: string;
-  shard?: Map<number, string>;
+/** A part's members (`"path":target` as JSON.stringify writes them inside an object), and by shard for the last shard count asked. */
+interface Serialized {
+  members: { path: string; json: string }[];
+  joined: string;
+  shards?: { count: number; members: Map<string, string> };
 }
 
-const members = new WeakMap<PathTarget, Member>();
+const parts = new WeakMap<Record<string, PathTarget>, Serialized>();
 
-/**
- * Kept per target object: a render memo gives the units it did not render again with the same
- * targets, so a rebuild serializes and hashes only the paths of the units it rendered.
- */
-function memberOf(path: string, target: PathTarget): Member {
-  const kept = members.get(target);
-  if (kept?.path === path) return kept;
-  const member: Member = { path, json: `${JSON.stringify(path)}:${JSON.stringify(target)}` };
-  members.set(target, member);
-  return member;
+function serialized(part: Record<string, PathTarget>): Serialized {
+  let kept = parts.get(part);
+  if (!kept) {
+    const members = Object.entries(part).map(([path, target]) => ({ path, json: `${JSON.stringify(path)}:${JSON.stringify(target)}` }));
+    kept = { members, joined: members.map((member) => member.json).join(',') };
+    parts.set(part, kept);
+  }
+  return kept;
+}
+
+/** The part's members joined per shard they fall in, of `count` shards, in the part's order. */
+function shardsOf(part: Record<string, PathTarget>, count: number): Map<string, string> {
+  const kept = serialized(part);
+  if (kept.shards?.count !== count) {
+    const split = new Map<string, string[]>();
+    for (const { path, json } of kept.members) {
+      const name = shardOf(path, count);
+      const members = split.get(name);
+      if (members) members.push(json);
+      else split.set(name, [json]);
+    }
+    kept.shards = { count, members: new Map([...split].map(([name, members]) => [name, members.join(',')])) };
+  }
+  return kept.shards.members;
 }

@@ -13,6 +13,11 @@ export interface RenderedSite {
   /** Sorted by key. */
   files: SiteFile[];
   routes: RouteTable;
+  /**
+   * The route table's paths as rendered, unit by unit: `routes.paths` is these in order. A unit a
+   * memo gave back is the same object as last time, so publish serializes only the new ones.
+   */
+  routeParts?: Record<string, PathTarget>[];
 }
 
 /**
@@ -24,13 +29,13 @@ export function render(catalog: Catalog, templates: Templates, memo: RenderMemo 
   // What every unit depends on: the templates and the site's settings.
   const context = combine([JSON.stringify(templates), JSON.stringify(catalog.site)]);
   const files: SiteFile[] = [];
-  const paths = new Map<string, PathTarget>();
+  // In the order of the units: products by name, a product's listing before its minors in release
+  // order, then package files, the registry and the site's own pages. The same store always gives
+  // the same order, so the same route table, byte for byte.
+  const parts: Record<string, PathTarget>[] = [];
   const endpoints: Endpoint[] = [];
   const addPaths = (more: Record<string, PathTarget>) => {
-    for (const path in more) {
-      if (paths.has(path)) throw new Error(`Two routes for ${path}`);
-      paths.set(path, more[path]!);
-    }
+    parts.push(more);
   };
 
   const binaryProducts = catalog.products.filter((product) => product.layout === 'binary');
@@ -82,9 +87,10 @@ export function render(catalog: Catalog, templates: Templates, memo: RenderMemo 
   }
   return {
     files,
+    routeParts: parts,
     routes: {
       version: 1,
-      paths: sortedRecord(paths),
+      paths: mergePaths(parts),
       endpoints,
       fallbacks: [
         { prefix: `/${BINARY_ROOT}/`, shape: 'flat', message: 'Binary not found' },
@@ -101,9 +107,14 @@ function productFingerprint(product: Product, context: string): string {
   return combine([settingsFingerprint(product, context), ...product.releases.map(fingerprintOf)]);
 }
 
-/** The map as a record in code-unit order of its keys (the default sort's, without a comparator to call). */
-function sortedRecord<T>(map: Map<string, T>): Record<string, T> {
-  const record: Record<string, T> = {};
-  for (const key of [...map.keys()].sort()) record[key] = map.get(key)!;
-  return record;
+/** The units' paths as one table; a path two units claim is a build error. */
+export function mergePaths(parts: Record<string, PathTarget>[]): Record<string, PathTarget> {
+  const paths: Record<string, PathTarget> = {};
+  for (const part of parts) {
+    for (const path in part) {
+      if (path in paths) throw new Error(`Two routes for ${path}`);
+      paths[path] = part[path]!;
+    }
+  }
+  return paths;
 }

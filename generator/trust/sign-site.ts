@@ -56,10 +56,11 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   if (published.length === 0) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
 
   const files: SiteFile[] = [];
-  const paths: Record<string, PathTarget> = { ...site.routes.paths };
+  // The routes signing adds: a part of the table after the rendered ones.
+  const added: Record<string, PathTarget> = {};
   const route = (path: string, key: string) => {
-    if (paths[path]) throw new Error(`Two routes for ${path}`);
-    paths[path] = { type: 'file', key };
+    if (path in site.routes.paths || path in added) throw new Error(`Two routes for ${path}`);
+    added[path] = { type: 'file', key };
   };
   const add = (file: SiteFile) => {
     route(`/${file.key}`, file.key);
@@ -99,7 +100,7 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   let snapshot: SigningReport['snapshot'];
   if (keyring.active.length > 0) {
     const digests = digestsByKey(files);
-    const { indexes, pages } = snapshotEntries(digests, paths, site);
+    const { indexes, pages } = snapshotEntries(digests, { ...site.routes.paths, ...added }, site);
     const previousText = inputs.previous?.snapshot;
     const previous = previousText !== undefined ? readSnapshotUnverified(previousText) : undefined;
     const ids = keyring.active.map((key) => key.id);
@@ -119,7 +120,11 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   // The rendered files are sorted; the added ones are merged in. Added routes follow the rendered
   // ones in the order they were made, the same for the same site.
   return {
-    site: { files: mergeSorted(rendered, files.slice(rendered.length)), routes: { ...site.routes, paths } },
+    site: {
+      files: mergeSorted(rendered, files.slice(rendered.length)),
+      routes: { ...site.routes, paths: { ...site.routes.paths, ...added } },
+      routeParts: [...(site.routeParts ?? [site.routes.paths]), added],
+    },
     report: { keys: keyring.active.length, signaturesMade: cache.made - made, signaturesReused: cache.reused - reused, ...(snapshot ? { snapshot } : {}) },
   };
 }

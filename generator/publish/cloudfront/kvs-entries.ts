@@ -69,11 +69,19 @@ function releaseLists(table: RouteTable): { releases: Map<string, string[]>; fil
     const page = table.paths[rule.release];
     const listed = decodePathValue(rule.release, 'v');
     if (page?.type !== 'redirect' || listed.type !== 'redirect' || listed.location !== page.location) continue;
-    releases.set(rule.release, [...(releases.get(rule.release) ?? []), rule.file]);
-    paths.set(rule.release, [...(paths.get(rule.release) ?? []), path]);
+    const names = releases.get(rule.release);
+    if (names) {
+      names.push(rule.file);
+      paths.get(rule.release)!.push(path);
+    } else {
+      releases.set(rule.release, [rule.file]);
+      paths.set(rule.release, [path]);
+    }
   }
   const files = new Set<string>();
   for (const [release, names] of releases) {
+    // Sorted, so the value does not depend on the order of the table and shares the longest prefix.
+    names.sort();
     if (Buffer.byteLength(`v${packFiles(names)}`) > KVS_LIMITS.valueBytes) releases.delete(release);
     else for (const path of paths.get(release)!) files.add(path);
   }
