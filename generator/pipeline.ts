@@ -10,7 +10,7 @@ import { deploy as deployToTarget, type DeployOptions, type DeployReport } from 
 import { PUBLIC_DIR, currentBuild, publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import { render, type RenderedSite } from './render/index.ts';
-import { createRenderMemo, type KeptRenderMemo } from './render/memo.ts';
+import { createRenderMemo, type KeptRenderMemo, type RenderStats } from './render/memo.ts';
 import { SAMPLE_STORE } from './sample-store.ts';
 import { packageOrigin } from './render/packages/origin.ts';
 import type { Templates } from './render/html.ts';
@@ -38,6 +38,8 @@ export interface BuildReport {
   files: number;
   /** Manifest files the load asked for and how many it read; the others came from the load cache. */
   load: LoadStats;
+  /** With a build memory: the render's units, and how many were rendered rather than taken from the memory. */
+  units?: RenderStats;
   publish: LocalPublishResult;
   signing: SigningReport;
   /** Why this site could not be deployed to CloudFront as it is; a local site serves regardless. */
@@ -65,7 +67,7 @@ export function createBuildMemory(): BuildMemory {
 export async function build(options: BuildOptions, memory?: BuildMemory): Promise<BuildReport> {
   const { step, timings } = stepTimer();
   const cacheFile = options.loadCache === false ? undefined : loadCacheFile(options.site);
-  const { catalog, site: rendered, cache } = await renderStore(options.releasesDir, step, cacheFile, memory);
+  const { catalog, site: rendered, cache, units } = await renderStore(options.releasesDir, step, cacheFile, memory);
   // 4. Sign checksum files and the snapshot, against the snapshot the site serves now.
   const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }));
   // 5. Publish: write what changed into a new build folder and swap it in atomically.
@@ -76,7 +78,7 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
   await step('cache', () => cache.save());
   const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
   const packageOriginDefault = packaged && !catalog.site.baseUrl ? packageOrigin(catalog.site) : undefined;
-  return { ...counts(catalog, site), load: cache.stats, publish, signing, cloudFrontProblem, packageOriginDefault, timings };
+  return { ...counts(catalog, site), load: cache.stats, ...(units ? { units } : {}), publish, signing, cloudFrontProblem, packageOriginDefault, timings };
 }
 
 /**
@@ -156,7 +158,7 @@ export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: 
 
 type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 
-async function renderStore(releasesDir: string, step: Step, cacheFile?: string, memory?: BuildMemory): Promise<{ catalog: Catalog; site: RenderedSite; cache: LoadCache }> {
+async function renderStore(releasesDir: string, step: Step, cacheFile?: string, memory?: BuildMemory): Promise<{ catalog: Catalog; site: RenderedSite; cache: LoadCache; units: RenderStats | undefined }> {
   // 1. Read and validate every release file, or with a cache file only those that changed since
   //    it was written (an unusable cache is an empty one); every problem is reported at once.
   const { catalog, cache } = await step('load', async () => {
@@ -167,15 +169,16 @@ async function renderStore(releasesDir: string, step: Step, cacheFile?: string, 
   const templates: Templates = await step('templates', () => loadTemplates());
   // 3. Render indexes, pages, checksum files and the route table (pure); with a memory, only the
   //    units whose inputs changed since its last build.
+  let units: RenderStats | undefined;
   const site: RenderedSite = await step('render', () => {
     if (!memory) return render(catalog, templates);
     try {
       return render(catalog, templates, memory.render);
     } finally {
-      memory.render.finish();
+      units = memory.render.finish();
     }
   });
-  return { catalog, site, cache };
+  return { catalog, site, cache, units };
 }
 
 /** Runs named steps, timing each and prefixing its errors with its name. */

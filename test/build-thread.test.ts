@@ -124,6 +124,30 @@ describe('the build thread', () => {
     }
   });
 
+  test('a worker given its site renders that store as it starts: its first build renders only what changed since', async () => {
+    const site = path.join(dir, 'primed-site');
+    const first = createBuildThread();
+    try {
+      await first.build({ releasesDir, site });
+    } finally {
+      await first.close();
+    }
+    const thread = createBuildThread({ releasesDir, site });
+    try {
+      await thread.ready();
+      const unchanged = await thread.build({ releasesDir, site });
+      assert.ok(unchanged.units && unchanged.units.units > 10, JSON.stringify(unchanged.units));
+      assert.equal(unchanged.units.rendered, 0, 'every unit came from the rehearsal');
+      await writeRelease(releasesDir, '0.9.10', 100);
+      const added = await thread.build({ releasesDir, site });
+      // The product's listing and the new release's minor.
+      assert.equal(added.units?.rendered, 2);
+      assert.equal(added.releases, 101);
+    } finally {
+      await thread.close();
+    }
+  });
+
   test('publishes asked for while a build runs share the next build', async () => {
     let builds = 0;
     const publisher = createPublisher({ releasesDir, site: path.join(dir, 'publisher-site'), locks: await openLocks({ dir: path.join(dir, 'locks') }), onBuilt: () => builds++ });
