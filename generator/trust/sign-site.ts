@@ -4,7 +4,7 @@
 // file's hash. Signatures are deterministic, so an unchanged file keeps byte-identical signatures
 // and the diff deploy leaves them alone; the cache spares signing them again.
 import { isDeepStrictEqual } from 'node:util';
-import type { RenderedSite } from '../render/index.ts';
+import { mergePaths, type RenderedSite } from '../render/index.ts';
 import type { PathTarget } from '../render/route-table.ts';
 import { CACHE_SHORT, JSON_TYPE, PGP_KEYS_TYPE, SIGNATURE_TYPE, TEXT_TYPE, jsonBody, type SiteFile } from '../render/site-file.ts';
 import { armoredSignature, clearsign } from './armor.ts';
@@ -56,10 +56,16 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   if (published.length === 0) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
 
   const files: SiteFile[] = [];
-  // The routes signing adds: a part of the table after the rendered ones.
+  // The routes signing adds, after the rendered ones: each checksum file's signatures, then the rest.
+  const parts: Record<string, PathTarget>[] = [];
   const added: Record<string, PathTarget> = {};
+  const claimed = new Set<string>();
+  const claim = (path: string) => {
+    if (path in site.routes.paths || claimed.has(path)) throw new Error(`Two routes for ${path}`);
+    claimed.add(path);
+  };
   const route = (path: string, key: string) => {
-    if (path in site.routes.paths || path in added) throw new Error(`Two routes for ${path}`);
+    claim(path);
     added[path] = { type: 'file', key };
   };
   const add = (file: SiteFile) => {
@@ -71,6 +77,8 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   const rendered = site.files.map(withDigest);
   files.push(...rendered);
   const [primary] = keyring.active;
+  const signers = keyring.active.map((key) => key.fingerprint).join(' ');
+  let memoized = 0;
   for (const file of rendered) {
     if (file.signAt === undefined || keyring.active.length === 0) continue;
     if (file.signedInto) {
@@ -81,12 +89,26 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
       if (clearsigned) add({ key: clearsigned, body: clearsign(String(file.body), keyring.active, date), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
       continue;
     }
-    for (const key of keyring.active) {
-      const signature = cache.signature(key.fingerprint, file.signAt, file.sha256, () => key.sign(toBytes(file.body), new Date(file.signAt!)));
-      add(signatureFile(`${file.key}.${key.id}.sig`, signature));
-      // `<file>.sig` is the primary key's signature under a second name, not a second file.
-      if (key === primary) route(`/${file.key}.sig`, `${file.key}.${key.id}.sig`);
+    // A rendered file a render memo gave back is the same object, with the same body: its
+    // signatures by the same keys are the same files and routes as last build.
+    let signed = signaturesOf.get(file);
+    if (signed?.signers !== signers) {
+      signed = { signers, files: [], routes: {} };
+      for (const key of keyring.active) {
+        const signature = cache.signature(key.fingerprint, file.signAt, file.sha256, () => key.sign(toBytes(file.body), new Date(file.signAt!)));
+        const sig = withDigest(signatureFile(`${file.key}.${key.id}.sig`, signature));
+        signed.files.push(sig);
+        signed.routes[`/${sig.key}`] = { type: 'file', key: sig.key };
+        // `<file>.sig` is the primary key's signature under a second name, not a second file.
+        if (key === primary) signed.routes[`/${file.key}.sig`] = { type: 'file', key: sig.key };
+      }
+      signaturesOf.set(file, signed);
+    } else {
+      memoized += signed.files.length;
     }
+    for (const path in signed.routes) claim(path);
+    for (const sig of signed.files) files.push(sig);
+    parts.push(signed.routes);
   }
 
   if (keyring.active.length > 0) {
@@ -100,7 +122,7 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   let snapshot: SigningReport['snapshot'];
   if (keyring.active.length > 0) {
     const digests = digestsByKey(files);
-    const { indexes, pages } = snapshotEntries(digests, { ...site.routes.paths, ...added }, site);
+    const { indexes, pages } = snapshotEntries(digests, [site.routes.paths, ...parts, added], site);
     const previousText = inputs.previous?.snapshot;
     const previous = previousText !== undefined ? readSnapshotUnverified(previousText) : undefined;
     const ids = keyring.active.map((key) => key.id);
@@ -122,10 +144,10 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
   return {
     site: {
       files: mergeSorted(rendered, files.slice(rendered.length)),
-      routes: { ...site.routes, paths: { ...site.routes.paths, ...added } },
-      routeParts: [...(site.routeParts ?? [site.routes.paths]), added],
+      routes: { ...site.routes, paths: mergePaths([site.routes.paths, ...parts, added]) },
+      routeParts: [...(site.routeParts ?? [site.routes.paths]), ...parts, added],
     },
-    report: { keys: keyring.active.length, signaturesMade: cache.made - made, signaturesReused: cache.reused - reused, ...(snapshot ? { snapshot } : {}) },
+    report: { keys: keyring.active.length, signaturesMade: cache.made - made, signaturesReused: cache.reused - reused + memoized, ...(snapshot ? { snapshot } : {}) },
   };
 }
 
@@ -145,7 +167,7 @@ function stillGood(previous: SnapshotPayload, text: string, entries: Pick<Snapsh
  * answers (`/v2/agent-releases?page=2&limit=20`); HTML pages apart. A file no URL reaches is a
  * routing defect, and fails the build rather than go unnamed.
  */
-function snapshotEntries(digests: Map<string, FileDigest>, paths: Record<string, PathTarget>, site: RenderedSite): Pick<SnapshotPayload, 'indexes' | 'pages'> {
+function snapshotEntries(digests: Map<string, FileDigest>, routes: Record<string, PathTarget>[], site: RenderedSite): Pick<SnapshotPayload, 'indexes' | 'pages'> {
   const indexes: Record<string, FileDigest> = {};
   const pages: Record<string, FileDigest> = {};
   const named = new Set<string>([SNAPSHOT_KEY]);
@@ -155,10 +177,13 @@ function snapshotEntries(digests: Map<string, FileDigest>, paths: Record<string,
     into[url] = digest;
     named.add(key);
   };
-  for (const [url, target] of Object.entries(paths)) {
-    if (target.type !== 'file' || target.key === SNAPSHOT_KEY) continue;
-    name(indexes, url, target.key);
-    if (target.html !== undefined) name(pages, url, target.html);
+  for (const paths of routes) {
+    for (const url in paths) {
+      const target = paths[url]!;
+      if (target.type !== 'file' || target.key === SNAPSHOT_KEY) continue;
+      name(indexes, url, target.key);
+      if (target.html !== undefined) name(pages, url, target.html);
+    }
   }
   for (const endpoint of site.routes.endpoints) {
     if (endpoint.answer !== 'file') continue;
@@ -172,6 +197,9 @@ function snapshotEntries(digests: Map<string, FileDigest>, paths: Record<string,
   if (unnamed.length > 0) throw new Error(`No route reaches the site file${unnamed.length > 1 ? 's' : ''} ${unnamed.slice(0, 5).join(', ')}${unnamed.length > 5 ? ', ...' : ''}, so the snapshot cannot name ${unnamed.length > 1 ? 'them' : 'it'}`);
   return { indexes, pages };
 }
+
+/** The signature files and routes made for a rendered file object, by the keys that made them (fingerprints, primary first). */
+const signaturesOf = new WeakMap<SiteFile, { signers: string; files: SiteFile[]; routes: Record<string, PathTarget> }>();
 
 function digestsByKey(files: SiteFile[]): Map<string, FileDigest> {
   return new Map(files.map((file) => [file.key, { sha256: file.sha256 ?? sha256Hex(file.body), length: Buffer.byteLength(file.body) }]));
