@@ -19,10 +19,14 @@
 // second and p99 for a small JSON index and a 302 redirect under autocannon, 50 connections, 10 s);
 // and the GitHub Action (its bundle from a fresh copy of the repository adding a release, against
 // `node -e ''`; its size; the composite action's `npm ci --omit=dev` it replaced, skipped with
-// BENCH_ACTION_NPM_CI=0); prints a Markdown table.
+// BENCH_ACTION_NPM_CI=0); and scale (full builds and rebuilds of 1,000 and 10,000 releases, one
+// product and 50, wall time and peak RSS against cp -r of the output, the KeyValueStore each needs,
+// the cost per release; at 10,000 the rebuild rows' sidecar measures for both shapes;
+// BENCH_SCALE_SIZES=1000,10000,100000 picks the sizes, BENCH_SCALE_PRODUCTS=1 or 50 one shape);
+// prints a Markdown table.
 // Progress goes to stderr.
 // Work files go under $TMPDIR (default /tmp): the build rows measure that file system as much as our code.
-// BENCH_ROWS=build,deploy,edge,hashing,upload,rebuild,registry,fleet,signing,packages,serving,action picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
+// BENCH_ROWS=build,deploy,edge,hashing,upload,rebuild,registry,fleet,signing,packages,serving,action,scale picks row groups (default: all). BENCH_DEPLOY_MAJORS=N shrinks the
 // deploy store to N × 1,000 releases (default 10), for trying the deploy rows out quickly;
 // BENCH_DEPLOY_AWS_FULL=1 also times `aws s3 sync` of the full store into an empty bucket (minutes more).
 import { execFileSync } from 'node:child_process';
@@ -38,6 +42,7 @@ import { benchFleet } from './fleet.ts';
 import { benchHashing } from './hashing.ts';
 import { benchPackages, type PackagesBench } from './packages.ts';
 import { benchRebuild } from './rebuild.ts';
+import { benchScale, type ScaleBench } from './scale.ts';
 import { benchRegistry, type RegistryBench } from './registry.ts';
 import { benchServing } from './serving.ts';
 import { benchSigning, type SigningBench } from './signing.ts';
@@ -49,7 +54,7 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const work = await mkdtemp(path.join(tmpdir(), 'mirror-bench-'));
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,edge,hashing,upload,rebuild,registry,fleet,signing,packages,serving,action').split(',').map((group) => group.trim()));
+const groups = new Set((process.env.BENCH_ROWS ?? 'build,deploy,edge,hashing,upload,rebuild,registry,fleet,signing,packages,serving,action,scale').split(',').map((group) => group.trim()));
 const majors = Number(process.env.BENCH_DEPLOY_MAJORS ?? DEFAULT_SHAPE.majors);
 
 try {
@@ -68,6 +73,7 @@ try {
   let packages: PackagesBench | undefined;
   let serving: Row[] = [];
   let action: Row[] = [];
+  let scale: ScaleBench | undefined;
   if (groups.has('build')) builds = await benchBuilds(work, repo, progress);
   if (groups.has('deploy')) deploys = await benchDeploys(work, repo, progress, { ...DEFAULT_SHAPE, majors });
   if (groups.has('edge')) edge = await benchEdge(work, progress);
@@ -80,10 +86,11 @@ try {
   if (groups.has('packages')) packages = await benchPackages(work, repo, progress);
   if (groups.has('serving')) serving = await benchServing(work, repo, progress);
   if (groups.has('action')) action = await benchAction(work, repo, progress);
+  if (groups.has('scale')) scale = await benchScale(work, repo, progress);
   console.log(`Machine: nproc ${availableParallelism()}, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${type()} ${release()}`);
   console.log(`Code: ${revision()}.`);
   console.log(`Commands ran from ${repo} in ${work} (removed afterwards); the whole bench took ${((performance.now() - started) / 60_000).toFixed(1)} min.\n`);
-  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...edge, ...hashing, ...uploads, ...rebuilds, ...(registry?.rows ?? []), ...fleet, ...(signing?.rows ?? []), ...(packages?.rows ?? []), ...serving, ...action]));
+  console.log(markdownTable([...(builds?.rows ?? []), ...(deploys?.rows ?? []), ...edge, ...hashing, ...uploads, ...rebuilds, ...(registry?.rows ?? []), ...fleet, ...(signing?.rows ?? []), ...(packages?.rows ?? []), ...serving, ...action, ...(scale?.rows ?? [])]));
   if (builds) {
     console.log('\nBuild steps, from the CLI output:');
     for (const line of builds.steps) console.log(`- ${line}`);
@@ -103,6 +110,10 @@ try {
   if (packages) {
     console.log('\nPackage outputs, from the CLI output:');
     for (const line of packages.notes) console.log(`- ${line}`);
+  }
+  if (scale) {
+    console.log('\nScale, from the CLI output (step timings) and the rows (growth from one size to the next):');
+    for (const line of scale.notes) console.log(`- ${line}`);
   }
 } finally {
   await rm(work, { recursive: true, force: true });

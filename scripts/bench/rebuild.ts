@@ -2,10 +2,11 @@
 // 10,000 releases with its blobs, a small upload of a new version (the sidecar rebuilds the whole
 // site before it answers), and, from the POST until the minor's listing names the file, a client
 // GETting a small index every 10 ms: the upload → listed time, and the worst latency of those GETs
-// against the same GET on the idle server.
+// against the same GET on the idle server. The store's shape is a parameter (the scale rows run
+// these on stores of one product and of many); uploads and GETs go to its first product.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { DEFAULT_SHAPE, PRODUCT, writeSyntheticStore } from './synthetic-store.ts';
+import { DEFAULT_SHAPE, describeShape, filePrefix, productNames, writeSyntheticStore, type StoreShape } from './synthetic-store.ts';
 import type { Row } from './table.ts';
 import { SERVE_COMMAND, median, sleep, startServer, withServer, type Server } from './upload.ts';
 
@@ -13,11 +14,23 @@ const RUNS = 3;
 const GET_EVERY_MS = 10;
 const IDLE_GETS = 50;
 const LISTED_TIMEOUT_MS = 60_000;
-/** A release listing of one minor (ten releases): a small index, far from what the upload changes. */
-const SMALL_INDEX = `/binary/releases/${PRODUCT}/0/0/`;
 const STALL_TARGET_MS = 100;
 /** Keeps its data directories apart from the upload rows' servers in the same work folder. */
 const SERVER_NUMBER = 100;
+
+export interface RebuildOptions {
+  /** The store's shape (default DEFAULT_SHAPE). */
+  shape?: StoreShape;
+  /** Names the store's folder and the progress lines, when several stores are measured in one run. */
+  label?: string;
+  /** The server's data directory number (upload.ts startServer): one of its own per call in a run. */
+  serverNumber?: number;
+}
+
+/** A release listing of one minor (ten releases) of `product`: a small index, far from what the upload changes. */
+function smallIndex(product: string): string {
+  return `/binary/releases/${product}/0/0/`;
+}
 
 interface RebuildRun {
   listedMs: number;
@@ -25,27 +38,33 @@ interface RebuildRun {
   gets: number;
 }
 
-export async function benchRebuild(work: string, repo: string, progress: (line: string) => void): Promise<Row[]> {
-  const store = { releases: path.join(work, 'rebuild-store', 'releases'), blobs: path.join(work, 'rebuild-store', 'blobs') };
-  progress('rebuild: writing the synthetic store with its blobs');
-  const releases = await writeSyntheticStore(store.releases, DEFAULT_SHAPE, { blobsDir: store.blobs });
-  const server = await startServer(work, repo, SERVER_NUMBER, progress, undefined, store);
+export async function benchRebuild(work: string, repo: string, progress: (line: string) => void, options: RebuildOptions = {}): Promise<Row[]> {
+  const shape = options.shape ?? DEFAULT_SHAPE;
+  const name = options.label ? `rebuild ${options.label}` : 'rebuild';
+  const folder = path.join(work, options.label ? `rebuild-store-${options.label}` : 'rebuild-store');
+  const store = { releases: path.join(folder, 'releases'), blobs: path.join(folder, 'blobs') };
+  const product = productNames(shape)[0]!;
+  const small = smallIndex(product);
+  progress(`${name}: writing the synthetic store with its blobs`);
+  const releases = await writeSyntheticStore(store.releases, shape, { blobsDir: store.blobs });
+  const server = await startServer(work, repo, options.serverNumber ?? SERVER_NUMBER, progress, undefined, store);
   const { idle, runs } = await withServer(server, async () => {
-    progress(`rebuild: ${IDLE_GETS} × GET ${SMALL_INDEX} on the idle server`);
+    progress(`${name}: ${IDLE_GETS} × GET ${small} on the idle server`);
     const idle: number[] = [];
-    for (let i = 0; i < IDLE_GETS; i++) idle.push(await timedGet(server, SMALL_INDEX));
+    for (let i = 0; i < IDLE_GETS; i++) idle.push(await timedGet(server, small));
     const runs: RebuildRun[] = [];
     for (let i = 0; i < RUNS; i++) {
-      progress(`rebuild: upload ${i + 1} of ${RUNS} with a GET every ${GET_EVERY_MS} ms`);
-      runs.push(await uploadWhileReading(server, `${DEFAULT_SHAPE.majors}.0.${i}`));
+      progress(`${name}: upload ${i + 1} of ${RUNS} with a GET every ${GET_EVERY_MS} ms`);
+      runs.push(await uploadWhileReading(server, product, `${shape.majors}.0.${i}`));
     }
     return { idle, runs };
   });
-  const count = releases.toLocaleString('en-US');
+  // The one-product store's rows read as they always have; others name their products.
+  const count = `${releases.toLocaleString('en-US')}${(shape.products ?? 1) > 1 ? ` (${describeShape(shape)})` : ''}`;
   const ms = (value: number) => `${value.toFixed(0)} ms`;
   const listed = runs.map((run) => run.listedMs);
   const worst = Math.max(...runs.map((run) => run.worstGetMs));
-  const upload = `POST /binary/releases/${PRODUCT}/${DEFAULT_SHAPE.majors}/0/upload?version=${DEFAULT_SHAPE.majors}.0.N&platform=linux&architecture=amd64 (4 KiB application/zip), then GET the listing until it names the file (${SERVE_COMMAND}, data dir holding the synthetic store)`;
+  const upload = `POST /binary/releases/${product}/${shape.majors}/0/upload?version=${shape.majors}.0.N&platform=linux&architecture=amd64 (4 KiB application/zip), then GET the listing until it names the file (${SERVE_COMMAND}, data dir holding the synthetic store)`;
   return [
     {
       measured: `Upload to listed, ${count} releases, small file (sidecar rebuild): median and max of ${RUNS}`,
@@ -55,34 +74,35 @@ export async function benchRebuild(work: string, repo: string, progress: (line: 
       ourCommand: upload,
     },
     {
-      measured: `Worst latency of GET ${SMALL_INDEX} (one every ${GET_EVERY_MS} ms) while that upload rebuilds the site, ${count} releases`,
+      measured: `Worst latency of GET ${small} (one every ${GET_EVERY_MS} ms) while that upload rebuilds the site, ${count} releases`,
       ours: `${ms(worst)} (per run: ${runs.map((run) => `${run.worstGetMs.toFixed(0)} ms of ${run.gets} GETs`).join(', ')})`,
       reference: `the same GET on the idle server: median ${median(idle).toFixed(1)} ms, max ${Math.max(...idle).toFixed(1)} ms of ${IDLE_GETS}`,
       target: `< ${STALL_TARGET_MS} ms`,
       met: worst < STALL_TARGET_MS,
-      ourCommand: `GET ${SMALL_INDEX} every ${GET_EVERY_MS} ms (fetch from the bench) from the POST until listed: ${upload}`,
-      referenceCommand: `GET ${SMALL_INDEX} ${IDLE_GETS} times, one after the other`,
+      ourCommand: `GET ${small} every ${GET_EVERY_MS} ms (fetch from the bench) from the POST until listed: ${upload}`,
+      referenceCommand: `GET ${small} ${IDLE_GETS} times, one after the other`,
     },
   ];
 }
 
-/** Uploads `version` for linux/amd64 while GETting the small index; until the listing names the file. */
-async function uploadWhileReading(server: Server, version: string): Promise<RebuildRun> {
+/** Uploads `version` of `product` for linux/amd64 while GETting its small index; until the listing names the file. */
+async function uploadWhileReading(server: Server, product: string, version: string): Promise<RebuildRun> {
   const [major, minor] = version.split('.');
-  const filename = `bench_cli_${version}_linux_amd64.zip`;
-  const listing = `/binary/releases/${PRODUCT}/${major}/${minor}/`;
+  const filename = `${filePrefix(product)}_${version}_linux_amd64.zip`;
+  const listing = `/binary/releases/${product}/${major}/${minor}/`;
+  const small = smallIndex(product);
   let reading = true;
   const latencies: number[] = [];
   const reader = (async () => {
     while (reading) {
       const started = performance.now();
-      latencies.push(await timedGet(server, SMALL_INDEX));
+      latencies.push(await timedGet(server, small));
       await sleep(Math.max(0, GET_EVERY_MS - (performance.now() - started)));
     }
   })();
   try {
     const started = performance.now();
-    const answer = await fetch(`${server.url}/binary/releases/${PRODUCT}/${major}/${minor}/upload?version=${version}&platform=linux&architecture=amd64`, {
+    const answer = await fetch(`${server.url}/binary/releases/${product}/${major}/${minor}/upload?version=${version}&platform=linux&architecture=amd64`, {
       method: 'POST',
       body: randomBytes(4096),
       headers: { 'Content-Type': 'application/zip', Authorization: `Bearer ${server.token}` },

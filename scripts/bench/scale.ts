@@ -1,0 +1,265 @@
+// Scale rows: how `mirror build` grows with the store. For stores of N releases (1,000 and 10,000;
+// BENCH_SCALE_SIZES=1000,10000,100000 for more) in two shapes, one product and 50 products sharing
+// the store (BENCH_SCALE_PRODUCTS=1 or 50 picks one), each a child process with a data directory
+// of its own: a full build (wall time, and peak RSS: GNU time's %M, the kernel's ru_maxrss) against
+// `cp -r` of the folder it wrote, in the same run; rebuilds after adding one release; the
+// CloudFront KeyValueStore the route table needs, by the generator's own kvsEntries and
+// checkKvsLimits; and each per release, against the next smaller store, so a cost that grows faster
+// than the store shows as a per-release cost that grows. At 10,000 releases, the sidecar's upload →
+// listed time and the worst GET latency meanwhile (rebuild.ts) for both shapes.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KvsLimitError, KVS_LIMITS, checkKvsLimits, kvsEntries } from '../../generator/publish/cloudfront/kvs-entries.ts';
+import { currentBuild, readRoutes } from '../../generator/publish/local-dir.ts';
+import { filesOf, stepsOf, written } from './build.ts';
+import { benchRebuild } from './rebuild.ts';
+import { bestOf, bestSeconds, seconds, timed, type Best, type Run } from './run.ts';
+import { describeShape, productNames, releaseCount, shapeOf, writeRelease, writeSyntheticStore, type StoreShape } from './synthetic-store.ts';
+import type { Row } from './table.ts';
+
+const execFileAsync = promisify(execFile);
+
+const DEFAULT_SIZES = [1_000, 10_000];
+const DEFAULT_PRODUCTS = [1, 50];
+/** The sidecar rows (a store with blobs, a server, uploads) run at this size only. */
+const SIDECAR_SIZE = 10_000;
+/**
+ * Rebuilds after the full build, each after adding one release: the first two make a fresh folder
+ * linked from the current build (the site keeps three builds), the third brings the oldest build
+ * up to date in place, as every later rebuild does: the steady state.
+ */
+const REBUILDS = 3;
+const GNU_TIME = '/usr/bin/time';
+/** cp -r takes a second or two and varies more than that between runs on a shared machine: the fastest of a few. */
+const COPY_ATTEMPTS = 3;
+/** Keeps the sidecar rows' data directories apart from the rebuild and upload rows' servers. */
+const SERVER_NUMBER = 200;
+
+export interface ScaleBench {
+  rows: Row[];
+  /** The CLI's step timings of each build, and how each grew from one size to the next. */
+  notes: string[];
+}
+
+interface Measured extends Run {
+  peakBytes: number;
+}
+
+interface KvsSize {
+  entries: number;
+  /** Undefined when checkKvsLimits failed on a single key or value, before it totalled the store. */
+  bytes: number | undefined;
+  fits: boolean;
+  problem?: string;
+}
+
+interface Scale {
+  releases: number;
+  shape: StoreShape;
+  full: Measured;
+  copy: Best;
+  rebuilds: Measured[];
+  outputBytes: number;
+  kvs: KvsSize;
+}
+
+export async function benchScale(work: string, repo: string, progress: (line: string) => void): Promise<ScaleBench> {
+  if (!existsSync(GNU_TIME)) throw new Error(`The scale rows read peak RSS with ${GNU_TIME}: \`apt-get install -y time\``);
+  const sizes = listOf(process.env.BENCH_SCALE_SIZES, DEFAULT_SIZES);
+  const shapes = listOf(process.env.BENCH_SCALE_PRODUCTS, DEFAULT_PRODUCTS);
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const sidecar: Row[] = [];
+  // Smallest store first: each row's reference is the next smaller store of the same shape.
+  const previous = new Map<number, Scale>();
+  for (const releases of sizes) {
+    for (const products of shapes) {
+      const scale = await measure(work, repo, progress, shapeOf(releases, products));
+      rows.push(...scaleRows(scale, previous.get(products)));
+      notes.push(...stepNotes(scale), ...growthNotes(scale, previous.get(products)));
+      previous.set(products, scale);
+      if (releases === SIDECAR_SIZE) sidecar.push(...(await benchRebuild(work, repo, progress, { shape: scale.shape, label: `scale-${products}`, serverNumber: SERVER_NUMBER + products })));
+    }
+  }
+  return { rows: [...rows, ...sidecar], notes };
+}
+
+/** `1000,10000` → [1000, 10000], ascending; `fallback` when unset. */
+function listOf(value: string | undefined, fallback: number[]): number[] {
+  if (!value?.trim()) return fallback;
+  const numbers = value.split(',').map((item) => Number(item.trim()));
+  if (numbers.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`Expected positive whole numbers separated by commas, got \`${value}\``);
+  return [...new Set(numbers)].sort((a, b) => a - b);
+}
+
+/** One store: written, built, copied, measured, rebuilt; then removed, so the largest sizes fit on the disk one at a time. */
+async function measure(work: string, repo: string, progress: (line: string) => void, shape: StoreShape): Promise<Scale> {
+  const folder = path.join(work, `scale-${shape.products ?? 1}-${releaseCount(shape)}`);
+  const store = path.join(folder, 'releases');
+  const site = path.join(folder, 'site');
+  const label = `scale: ${releaseCount(shape).toLocaleString('en')} releases, ${describeShape(shape)}`;
+  progress(`${label}: writing the store`);
+  const releases = await writeSyntheticStore(store, shape);
+  // A data directory of its own: no signing key or load cache of another row's is used.
+  const build = (): Promise<Measured> => measuredBuild(repo, store, site, path.join(folder, 'data'));
+  try {
+    progress(`${label}: full build`);
+    const full = await build();
+    const output = await currentBuild(site);
+    if (!output) throw new Error(`\`${full.command}\` left no site at ${site}`);
+    progress(`${label}: cp -r of the build folder`);
+    const copy = await bestOf(COPY_ATTEMPTS, () => copyFolder(output, path.join(folder, 'copy')));
+    const outputBytes = await diskBytes(output);
+    progress(`${label}: KeyValueStore of the route table`);
+    const kvs = kvsSize(kvsEntries(await readRoutes(output)));
+    const rebuilds: Measured[] = [];
+    for (let i = 0; i < REBUILDS; i++) {
+      const added = newRelease(shape, i);
+      progress(`${label}: rebuild ${i + 1}/${REBUILDS} after adding ${added.product} ${added.version}`);
+      await writeRelease(store, added.version, releases + i, { product: added.product });
+      rebuilds.push(await build());
+    }
+    return { releases, shape, full, copy, rebuilds, outputBytes, kvs };
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/** The next patch of the first product's newest minor, one more each time: the newest release, as a release job adds it. */
+function newRelease(shape: StoreShape, i: number): { product: string; version: string } {
+  return { product: productNames(shape)[0]!, version: `${shape.majors - 1}.${shape.minors - 1}.${shape.patches + i}` };
+}
+
+/** `mirror build` under GNU time: wall time (run.ts) and the build process's peak RSS. */
+async function measuredBuild(repo: string, store: string, site: string, data: string): Promise<Measured> {
+  const rssFile = path.join(path.dirname(site), 'peak-rss.txt');
+  const run = await timed([GNU_TIME, '-f', '%M', '-o', rssFile, process.execPath, 'dist/mirror.js', 'build', '--releases', store, '--out', site], repo, { MIRROR_DATA_DIR: data });
+  const peakKiB = Number((await readFile(rssFile, 'utf8')).trim().split('\n').at(-1));
+  if (!Number.isFinite(peakKiB) || peakKiB <= 0) throw new Error(`${GNU_TIME} wrote no peak RSS for \`${run.command}\``);
+  // Shown as typed: `node`, not this Node binary's path.
+  return { ...run, command: run.command.replace(process.execPath, 'node'), peakBytes: peakKiB * 1024 };
+}
+
+async function copyFolder(build: string, destination: string): Promise<Run> {
+  await rm(destination, { recursive: true, force: true });
+  const run = await timed(['cp', '-r', build, destination], path.dirname(build));
+  await rm(destination, { recursive: true, force: true });
+  return run;
+}
+
+/** `du -sb`: the bytes of the files under `folder`, as written (apparent sizes). */
+async function diskBytes(folder: string): Promise<number> {
+  const { stdout } = await execFileAsync('du', ['-sb', folder]);
+  return Number(stdout.split('\t')[0]);
+}
+
+/**
+ * The store's size as checkKvsLimits totals it. Over the store's quota it throws, with the total
+ * in its first problem; that is the only place the generator states it then.
+ */
+function kvsSize(entries: Map<string, string>): KvsSize {
+  try {
+    return { entries: entries.size, bytes: checkKvsLimits(entries), fits: true };
+  } catch (error) {
+    if (!(error instanceof KvsLimitError)) throw error;
+    const total = / entries take (\d+) bytes, over the store's /.exec(error.message)?.[1];
+    return { entries: entries.size, bytes: total === undefined ? undefined : Number(total), fits: false, problem: error.message };
+  }
+}
+
+function scaleRows(scale: Scale, smaller: Scale | undefined): Row[] {
+  const { releases, full, copy, kvs } = scale;
+  const store = `${releases.toLocaleString('en')} releases, ${describeShape(scale.shape)}`;
+  const [first, , steady] = scale.rebuilds as [Measured, Measured, Measured];
+  const limit = `≤ ${megabytes(KVS_LIMITS.storeBytes)} (CloudFront's ${KVS_LIMITS.storeBytes.toLocaleString('en')} bytes), keys ≤ ${KVS_LIMITS.keyBytes} B, values ≤ ${KVS_LIMITS.valueBytes} B`;
+  const kvsCommand = `readRoutes(<build folder>) → kvsEntries → checkKvsLimits (generator/publish/cloudfront/kvs-entries.ts, in the bench) after: ${full.command}`;
+  return [
+    {
+      measured: `Scale, ${store}: full build, fresh --out, ${filesOf(full)} site files (wall, once; peak RSS of the build process, GNU time %M; MB = 10^6 bytes)`,
+      ours: `${seconds(full.ms)}, ${megabytes(full.peakBytes)} peak RSS`,
+      reference: `${bestSeconds(copy)}, cp -r of the build folder (${megabytes(scale.outputBytes)}), best of ${COPY_ATTEMPTS}; build/cp ${(full.ms / copy.ms).toFixed(1)}×`,
+      target: '—',
+      ourCommand: full.command,
+      referenceCommand: copy.command,
+    },
+    {
+      measured: `Scale, ${store}: rebuild after adding one release, the steady state (the ${ordinal(REBUILDS)} of ${REBUILDS}, one release added before each: it brings the oldest build up to date in place), ${written(steady)} files written (wall, peak RSS)`,
+      ours: `${seconds(steady.ms)}, ${megabytes(steady.peakBytes)} peak RSS`,
+      reference: `the full build above: ${seconds(full.ms)}, ${megabytes(full.peakBytes)}; the 1st rebuild (a fresh folder linked from the full build): ${seconds(first.ms)}, ${megabytes(first.peakBytes)}`,
+      target: '—',
+      ourCommand: steady.command,
+      referenceCommand: full.command,
+    },
+    {
+      measured: `Scale, ${store}: CloudFront KeyValueStore of the build's route table: entries, bytes (keys and values, UTF-8)`,
+      ours: `${kvs.entries.toLocaleString('en')} entries, ${kvs.bytes === undefined ? 'size not totalled' : megabytes(kvs.bytes)}; ${kvs.fits ? 'fits' : `does not fit: ${kvs.problem}`}`,
+      reference: limit,
+      target: limit,
+      met: kvs.fits,
+      ourCommand: kvsCommand,
+    },
+    {
+      measured: `Scale, ${store}: cost per release (full build wall time, its output by du -sb, KeyValueStore bytes; each ÷ ${releases.toLocaleString('en')})`,
+      ours: perRelease(scale),
+      reference: smaller ? `${smaller.releases.toLocaleString('en')} releases, same shape: ${perRelease(smaller)}` : '— (the smallest store)',
+      target: '—',
+      ourCommand: `${full.command}; du -sb <build folder>; ${kvsCommand.split(' after: ')[0]}`,
+      referenceCommand: smaller ? `the same at ${smaller.releases.toLocaleString('en')} releases (rows above)` : undefined,
+    },
+  ];
+}
+
+function perRelease(scale: Scale): string {
+  const { releases, full, outputBytes, kvs } = scale;
+  const kvsPart = kvs.bytes === undefined ? 'KVS not totalled' : `${(kvs.bytes / releases).toFixed(0)} B KVS`;
+  return `${(full.ms / releases).toFixed(2)} ms/release, ${(outputBytes / 1e3 / releases).toFixed(1)} KB/release output, ${kvsPart}/release`;
+}
+
+/** The CLI's own step timings of each build of a store. */
+function stepNotes(scale: Scale): string[] {
+  const store = `${scale.releases.toLocaleString('en')} releases, ${describeShape(scale.shape)}`;
+  return [`${store}, full build: ${stepsOf(scale.full)}`, ...scale.rebuilds.map((run, i) => `${store}, rebuild ${i + 1}/${REBUILDS} after adding one release: ${stepsOf(run)}`)];
+}
+
+/**
+ * How much each cost grew from the next smaller store of the same shape, against how much the store
+ * grew: a factor well above the store's is a cost that grows faster than the store.
+ */
+function growthNotes(scale: Scale, smaller: Scale | undefined): string[] {
+  if (!smaller) return [];
+  const factor = (after: number, before: number) => `${(after / before).toFixed(1)}×`;
+  const steady = (s: Scale) => s.rebuilds[REBUILDS - 1]!;
+  const measures: [string, number, number][] = [
+    ['full build wall', scale.full.ms, smaller.full.ms],
+    ['full build peak RSS', scale.full.peakBytes, smaller.full.peakBytes],
+    ['output bytes', scale.outputBytes, smaller.outputBytes],
+    ['cp -r wall', scale.copy.ms, smaller.copy.ms],
+    ['steady rebuild wall', steady(scale).ms, steady(smaller).ms],
+    ['steady rebuild peak RSS', steady(scale).peakBytes, steady(smaller).peakBytes],
+    ['KVS entries', scale.kvs.entries, smaller.kvs.entries],
+  ];
+  if (scale.kvs.bytes !== undefined && smaller.kvs.bytes !== undefined) measures.push(['KVS bytes', scale.kvs.bytes, smaller.kvs.bytes]);
+  const steps = (run: Run) => new Map([...stepsOf(run).matchAll(/(\w[\w ]*?) (\d+) ms/g)].map((found) => [found[1]!, Number(found[2])]));
+  const before = steps(smaller.full);
+  for (const [step, ms] of steps(scale.full)) {
+    const was = before.get(step);
+    if (was !== undefined && was >= 10) measures.push([`full build step ${step}`, ms, was]);
+  }
+  const stepsBefore = steps(steady(smaller));
+  for (const [step, ms] of steps(steady(scale))) {
+    const was = stepsBefore.get(step);
+    if (was !== undefined && was >= 10) measures.push([`steady rebuild step ${step}`, ms, was]);
+  }
+  return [`growth, ${describeShape(scale.shape)}, ${smaller.releases.toLocaleString('en')} → ${scale.releases.toLocaleString('en')} releases (store ${factor(scale.releases, smaller.releases)}): ${measures.map(([name, after, was]) => `${name} ${factor(after, was)}`).join(', ')}`];
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(bytes < 10e6 ? 2 : 0)} MB`;
+}
+
+function ordinal(n: number): string {
+  return n === 1 ? '1st' : n === 2 ? '2nd' : n === 3 ? '3rd' : `${n}th`;
+}
