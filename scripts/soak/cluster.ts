@@ -2,9 +2,13 @@
 // own (created in the server SOAK_DATABASE_URL or TEST_DATABASE_URL names, dropped at the end),
 // and `mirror serve` replicas on fixed ports sharing one data directory, each one killable and
 // restartable on the same address (its fleet listener takes whatever port FLEET_PORT gives it).
+// With SOAK_LOG_DIR set, each replica's output goes to <dir>/replica-<name>.log as well, every
+// start appended, so what it logged survives the soak's cleanup.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
+import path from 'node:path';
 import pg from 'pg';
 import { packagePath } from '../../generator/package-root.ts';
 
@@ -34,6 +38,7 @@ export function replica(name: string, port: number, env: Record<string, string>)
     alive: false,
     async start() {
       child = spawn(process.execPath, [MIRROR, 'serve'], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      keepLog(name, child);
       let output = '';
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       exited = new Promise((resolve) => child!.once('exit', resolve));
@@ -65,6 +70,16 @@ export function replica(name: string, port: number, env: Record<string, string>)
     },
   };
   return self;
+}
+
+/** Appends the child's output to SOAK_LOG_DIR/replica-<name>.log, when that is set. */
+function keepLog(name: string, child: ChildProcess): void {
+  const dir = process.env.SOAK_LOG_DIR;
+  if (!dir) return;
+  const log = createWriteStream(path.join(dir, `replica-${name}.log`), { flags: 'a' });
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  child.once('close', () => log.end());
 }
 
 export interface OwnRedis {

@@ -1,10 +1,12 @@
 // `npm run soak [-- --duration 10m]`: two `mirror serve` replicas sharing a data directory,
 // PostgreSQL and Redis; clients uploading binaries to and reading them from both, publishing
-// registry packages on both, and fleet agents heartbeating against both; and faults on a schedule:
-// kill -9 of a replica in the middle of an upload then a restart, Redis stopped then started, and
-// (as root) the blob store's disk filled until writes fail, held full, then freed.
-// At the end every acknowledged upload and publish is downloaded from both replicas and every
-// listing is checked; the table says what held, and the exit code is 1 unless nothing was lost.
+// registry packages on both, and fleet agents heartbeating against both; both also deploying the
+// site to an S3 bucket (s3rver) in the background after each rebuild; and faults on a schedule:
+// kill -9 of a replica in the middle of an upload then a restart, Redis stopped then started while
+// S3 answers errors, and (as root) the blob store's disk filled until writes fail, held full, then
+// freed. At the end every acknowledged upload and publish is downloaded from both replicas and
+// every listing is checked, and the bucket must catch up with every acknowledged upload; the table
+// says what held, and the exit code is 1 unless nothing was lost.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +20,8 @@ import { mirror, ownDatabase, ownRedis, replica, sparePort, type Replica } from 
 import { mountSmallDisk, stagingFiles, type SmallDisk } from './disk-full.ts';
 import { agentsOnline, heartbeater, registerAgents, type FleetAccess } from './fleet.ts';
 import { registryPublisher, SCOPE, verifyPublished, type Published } from './registry.ts';
+import { startFaultyS3, type OutageMix, type S3OutageWindow } from './s3-faults.ts';
+import { bucketConverged, remotePublishes, startedInSync, type RemotePublishes } from './s3-remote.ts';
 import { fetchAnswer, jsonOf, KINDS, traffic, type Answer, type DiskFullWindow, type Kind, type Tally } from './traffic.ts';
 
 const TARGETS = [['linux', 'amd64'], ['linux', 'arm64'], ['darwin', 'amd64'], ['darwin', 'arm64'], ['windows', 'amd64'], ['windows', '386']] as const;
@@ -28,13 +32,25 @@ const AGENTS = 4;
 /** A stall is the longest the surviving replica went without finishing an upload, among the gaps that begin in this window after a kill. */
 const STALL_WINDOW_MS = 10_000;
 const STALL_LIMIT_MS = 2_000;
-/** Each round of faults: a kill, a Redis outage, a full disk, about 18 s in all. */
+/** Each round of faults: a kill, a Redis outage with an S3 outage, a full disk, about 18 s in all. */
 const ROUND_MS = 20_000;
 const KILL_AFTER_MS = 1_000;
 const FAULT_GAP_MS = 500;
 const REDIS_OUTAGE_MS = 3_000;
 const DISK_FULL_MS = 3_000;
-/** Time left after a full disk for uploads to succeed again before the run ends. */
+/**
+ * S3 fails at the same time as Redis: a round has no other 3 s clear of the kill's stall window and
+ * of the full disk (during which no upload rebuilds, so none deploys). The two touch separate paths.
+ * Most requests get S3's 503 or 500, some are cut halfway through the answer.
+ */
+const S3_OUTAGE_MS = 3_000;
+const S3_OUTAGE_MIX: OutageMix = { cuts: 0.1, errors: 1 };
+const S3_BUCKET = 'mirror-soak';
+/** How long the bucket has, once the traffic and faults are over, to hold every acknowledged upload. */
+const S3_CONVERGE_MS = 60_000;
+/** How long each replica's first deploy (the whole site, to an empty bucket) may take before the traffic starts. */
+const S3_FIRST_DEPLOY_MS = 30_000;
+/** Time left after a full disk, or an S3 outage, for uploads to succeed again before the run ends. */
 const RECOVERY_MS = 2_000;
 /** The blob store's tmpfs: room for the sample and what a run uploads (about 0.3 MiB/s), filled to the brim by the fault. */
 const DISK_BYTES = 256 * 1024 * 1024;
@@ -71,7 +87,9 @@ const acknowledged: Acknowledged[] = [];
 const published: Published[] = [];
 const completions: { replica: Replica; started: number; at: number }[] = [];
 const kills: { at: number; survivor: Replica }[] = [];
-const counts = { reads: 0, wrongBytesLive: 0, redisOutages: 0, restarts: 0 };
+const counts = { reads: 0, wrongBytesLive: 0, redisOutages: 0, restarts: 0, s3Outages: 0, s3OutagesSkipped: 0 };
+/** The replicas' remote publishes: each victim's counted just before its kill, which resets them, and both at the end. */
+const publishesToS3: RemotePublishes = { ok: 0, failed: 0 };
 const requests = traffic();
 /** Staging files present just after a kill, before the restart: the ones a kill may leave. */
 const leftByKill = new Set<string>();
@@ -92,7 +110,10 @@ try {
   const redis = await ownRedis();
   teardown.push(() => redis.stop());
   await redis.start();
+  const s3 = await startFaultyS3(path.join(dir, 's3'), S3_BUCKET);
+  teardown.push(() => s3.close());
   const env = {
+    ...s3.env(),
     MIRROR_DATA_DIR: dataDir,
     MIRROR_RELEASES: releasesDir,
     DATABASE_URL: database.url,
@@ -117,6 +138,8 @@ try {
   replicas = [replica('a', await sparePort(), env), replica('b', await sparePort(), env)];
   teardown.push(() => Promise.all(replicas.map((each) => each.stop())).then(() => undefined));
   await Promise.all(replicas.map((each) => each.start()));
+  // Each deploys the whole site at its start: not a load to measure stalls against.
+  if (!(await startedInSync(replicas, S3_FIRST_DEPLOY_MS))) requests.failures.push(`the replicas' first deploys to S3 had not ended after ${S3_FIRST_DEPLOY_MS / 1000} s`);
   const fleet: FleetAccess = { replicas, ca: (await loadOrCreateCa(path.join(dataDir, 'fleet', 'ca.json'))).certificate, operatorToken: await issuer.mint('soak-operator', ttlSeconds, ['fleet:admin']) };
   const agents = await registerAgents(AGENTS, fleet);
   const live = { traffic: requests, replicas, running: () => running };
@@ -173,6 +196,8 @@ try {
 
   /** kill -9 of a replica while one of its uploads is in flight, then a restart a second later. */
   async function killMidUpload(victim: Replica, survivor: Replica): Promise<void> {
+    // Counted now: the kill takes the counts with it.
+    addPublishes(await remotePublishes(victim));
     const deadline = Date.now() + 5_000;
     const uploading = () => [...requests.inFlight].some((sent) => sent.kind === 'upload' && sent.replica === victim && sent.generation === victim.generation);
     while (Date.now() < deadline && !uploading()) await sleep(5);
@@ -183,6 +208,13 @@ try {
     await sleep(1_000);
     await victim.start();
     counts.restarts++;
+  }
+
+  async function s3Outage(): Promise<void> {
+    const window: S3OutageWindow = { from: performance.now() };
+    requests.s3Outages.push(window);
+    counts.s3Outages++;
+    await s3.outage(S3_OUTAGE_MS, S3_OUTAGE_MIX, window);
   }
 
   async function redisOutage(): Promise<void> {
@@ -214,7 +246,10 @@ try {
       if (!(await until(started + (round * durationMs) / rounds + KILL_AFTER_MS))) return;
       await killMidUpload(replicas[round % 2]!, replicas[(round + 1) % 2]!);
       if (!(await until(kills.at(-1)!.at + STALL_WINDOW_MS + STALL_LIMIT_MS))) return;
-      await redisOutage();
+      // A deploy that fails is retried by the next upload only: an S3 outage needs uploads after it for the bucket to catch up.
+      const s3Fits = performance.now() + S3_OUTAGE_MS + RECOVERY_MS <= started + durationMs;
+      if (!s3Fits) counts.s3OutagesSkipped++;
+      await Promise.all([redisOutage(), ...(s3Fits ? [s3Outage()] : [])]);
       // A full disk that the end of the run would cut short could not show uploads succeeding again.
       if (!smallDisk || performance.now() + FAULT_GAP_MS + DISK_FULL_MS + RECOVERY_MS > started + durationMs) continue;
       if (!(await until(performance.now() + FAULT_GAP_MS))) return;
@@ -235,6 +270,11 @@ try {
   const heartbeats = (await Promise.all(beats)).reduce((sum, each) => sum + each, 0);
   elapsedSeconds = (performance.now() - started) / 1000;
   for (const agent of agents) agent.tls.destroy();
+  // The faults are over and nothing uploads any more: from now on the bucket can only catch up. Read while the replicas are checked.
+  const uploaded = acknowledged.map((ack) => ({ listing: `/binary/releases/agent-as-code/7/${ack.version.split('.')[1]}/`, filename: ack.filename, sha256: ack.sha256 }));
+  const converging = bucketConverged(s3.direct, S3_BUCKET, path.join(dataDir, 'site'), uploaded, S3_CONVERGE_MS);
+  // Awaited after the replicas' checks; a failure meanwhile is not an unhandled rejection.
+  converging.catch(() => undefined);
 
   // Verification, after the faults: every acknowledged upload and publish from both replicas, every listing.
   let lost = 0;
@@ -272,6 +312,9 @@ try {
   failures.push(...publishCheck.failures);
   const fleetCheck = await agentsOnline(agents, fleet);
   failures.push(...fleetCheck.failures);
+  const converged = await converging;
+  failures.push(...converged.problems.map((problem) => `not in S3: ${problem}`));
+  for (const each of replicas) addPublishes(await remotePublishes(each));
   const staging = await stagingFiles(blobsDir);
   for (const file of staging) if (!leftByKill.has(file.name)) leftBehind.add(file.name);
   failures.push(...[...leftBehind].map((name) => `staging file left behind: .tmp/${name}`));
@@ -293,6 +336,8 @@ try {
 
   const { tally } = requests;
   const serverErrors = total('serverErrors');
+  const serverErrorsWhileS3Failed = total('serverErrorsWhileS3Failed');
+  const injected = s3.counts.injected.SlowDown + s3.counts.injected.InternalError;
   const otherFailures = total('otherFailures');
   const wrong = wrongBytes + counts.wrongBytesLive + publishCheck.wrongBytes;
   const rows: [string, string, boolean?][] = [
@@ -304,6 +349,15 @@ try {
     ['fleet agents online on both replicas at the end', `${fleetCheck.online}/${agents.length * replicas.length}`, fleetCheck.online === agents.length * replicas.length],
     ['kill -9 + restart', String(counts.restarts)],
     ['Redis outages', String(counts.redisOutages)],
+    ['S3 outages (with the Redis outages)', `${counts.s3Outages} × ${S3_OUTAGE_MS / 1000} s${counts.s3OutagesSkipped > 0 ? `, ${counts.s3OutagesSkipped} skipped: too near the end for uploads after it` : ''}`],
+    ['S3 requests forwarded to s3rver', String(s3.counts.forwarded)],
+    [
+      'S3 errors injected',
+      `${injected} (503 SlowDown ${s3.counts.injected.SlowDown}, 500 InternalError ${s3.counts.injected.InternalError}), ${s3.counts.cut} cut mid-answer`,
+      counts.s3Outages === 0 || injected > 0,
+    ],
+    // The sidecar counts a result per upload that asked for a deploy: uploads sharing one deploy each count its result.
+    ['remote publishes (replicas\' site_remote_publishes_total)', `ok ${publishesToS3.ok}, failed ${publishesToS3.failed}`],
     ['disk full (blobs on a tmpfs)', smallDisk ? `${windows.length} × ${DISK_FULL_MS / 1000} s, ${smallDisk.bytes / 1024 / 1024} MiB tmpfs` : `skipped: ${(disk as { skipped: string }).skipped}`],
     ['requests cut by a kill', byKind('cutByKill')],
     ['requests refused by a down replica', byKind('refusedWhileDown')],
@@ -322,7 +376,13 @@ try {
     ['staging files left behind (kills aside)', String(leftBehind.size), leftBehind.size === 0],
     ['staging files left by kill -9', String(staging.filter((file) => leftByKill.has(file.name)).length)],
     ['5xx outside a killed replica\'s in-flight or a full disk', byKind('serverErrors'), serverErrors === 0],
+    ['of those, while S3 answered errors', byKind('serverErrorsWhileS3Failed'), serverErrorsWhileS3Failed === 0],
     ['other failed requests', byKind('otherFailures'), otherFailures === 0],
+    [
+      'S3 converged',
+      `${converged.converged} of ${converged.total} acknowledged uploads listed in S3 ${converged.ms === undefined ? `(not all within ${S3_CONVERGE_MS / 1000} s)` : `within ${(converged.ms / 1000).toFixed(1)} s`} (${converged.behindAtFirst} not yet at the first read)`,
+      converged.ms !== undefined,
+    ],
     [`longest stall of a survivor after a kill`, `${Math.round(longestStall)} ms (${stalls.map(Math.round).join(', ') || 'no kill'})`, kills.length > 0 && longestStall < STALL_LIMIT_MS],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
@@ -342,6 +402,11 @@ process.exit(exitCode);
 async function finish(): Promise<void> {
   for (const step of teardown.reverse()) await step().catch((error: unknown) => console.error(`teardown: ${String(error)}`));
   teardown.length = 0;
+}
+
+function addPublishes(counted: RemotePublishes): void {
+  publishesToS3.ok += counted.ok;
+  publishesToS3.failed += counted.failed;
 }
 
 /** The `n`th live replica, round the live ones; the first when none is live. */

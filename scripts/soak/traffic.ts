@@ -1,7 +1,10 @@
 // The soak's requests to the replicas, each of one kind, sorted by what explains a failure: a kill
 // of its replica while it was in flight, a replica that was down when it was sent, a full disk (a
-// 500 that names the cause, while the disk was full), or nothing, which makes it a failure.
+// 500 that names the cause, while the disk was full), or nothing, which makes it a failure. S3
+// answering errors explains nothing: uploads are acknowledged before the remote deploy begins, so
+// a 5xx while S3 fails is a failure, and is counted apart as well to say so.
 import type { Replica } from './cluster.ts';
+import type { S3OutageWindow } from './s3-faults.ts';
 
 export const KINDS = ['upload', 'read', 'publish', 'heartbeat'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -27,6 +30,8 @@ export interface Tally {
   /** No answer at all (the connection failed) while the disk was full: the client never learns why. */
   unansweredDiskFull: number;
   serverErrors: number;
+  /** Those of the server errors whose request overlapped an S3 outage. */
+  serverErrorsWhileS3Failed: number;
   otherFailures: number;
 }
 
@@ -47,6 +52,8 @@ export interface Traffic {
   tally: Record<Kind, Tally>;
   failures: string[];
   diskFull: DiskFullWindow[];
+  /** When S3 answered errors: to count the 5xx during them apart, and to say so in failures. */
+  s3Outages: S3OutageWindow[];
   /** Runs one request to `target`; undefined when it got no answer, or a 5xx explained by a fault. */
   send(kind: Kind, target: Replica, label: string, request: () => Promise<Answer>, options?: SendOptions): Promise<Answer | undefined>;
   /** A failure the caller found in an answer (a 4xx, a wrong body). */
@@ -57,17 +64,21 @@ export interface Traffic {
 
 export function traffic(): Traffic {
   const inFlight = new Set<Sent>();
-  const tally = Object.fromEntries(KINDS.map((kind) => [kind, { cutByKill: 0, refusedWhileDown: 0, refusedDiskFull: 0, unansweredDiskFull: 0, serverErrors: 0, otherFailures: 0 }])) as Record<Kind, Tally>;
+  const tally = Object.fromEntries(KINDS.map((kind) => [kind, { cutByKill: 0, refusedWhileDown: 0, refusedDiskFull: 0, unansweredDiskFull: 0, serverErrors: 0, serverErrorsWhileS3Failed: 0, otherFailures: 0 }])) as Record<Kind, Tally>;
   const failures: string[] = [];
   const diskFull: DiskFullWindow[] = [];
   const overlapsDiskFull = (started: number, answered: number) => diskFull.some((window) => window.from <= answered && (window.to === undefined || window.to >= started));
-  const whileFull = (sent: Sent) => (overlapsDiskFull(sent.started, performance.now()) ? ' (while the disk was full)' : '');
+  const s3Outages: S3OutageWindow[] = [];
+  const overlapsS3Outage = (started: number, answered: number) => s3Outages.some((window) => window.from <= answered && (window.to === undefined || window.to >= started));
+  const during = (sent: Sent) =>
+    [overlapsDiskFull(sent.started, performance.now()) ? ' (while the disk was full)' : '', overlapsS3Outage(sent.started, performance.now()) ? ' (while S3 answered errors)' : ''].join('');
 
   return {
     inFlight,
     tally,
     failures,
     diskFull,
+    s3Outages,
     async send(kind, target, label, request, options = {}) {
       const sent: Sent = { kind, replica: target, generation: target.generation, started: performance.now() };
       inFlight.add(sent);
@@ -78,7 +89,8 @@ export function traffic(): Traffic {
         else if (overlapsDiskFull(sent.started, performance.now()) && options.outOfSpace?.(answer)) tally[kind].refusedDiskFull++;
         else {
           tally[kind].serverErrors++;
-          failures.push(`${target.name} ${label}: ${answer.status} ${answer.body.toString().slice(0, 200)}${whileFull(sent)}`);
+          if (overlapsS3Outage(sent.started, performance.now())) tally[kind].serverErrorsWhileS3Failed++;
+          failures.push(`${target.name} ${label}: ${answer.status} ${answer.body.toString().slice(0, 200)}${during(sent)}`);
         }
         return undefined;
       } catch (error) {
@@ -89,7 +101,7 @@ export function traffic(): Traffic {
           failures.push(`${target.name} ${label}: no answer while the disk was full: ${String((error as Error).cause ?? (error as Error).message)}`);
         } else {
           tally[kind].otherFailures++;
-          failures.push(`${target.name} ${label}: ${String((error as Error).cause ?? (error as Error).message)}`);
+          failures.push(`${target.name} ${label}: ${String((error as Error).cause ?? (error as Error).message)}${during(sent)}`);
         }
         return undefined;
       } finally {
