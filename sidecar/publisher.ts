@@ -22,8 +22,10 @@ export interface PublisherOptions {
   /** Publishes to a remote target after each local build (S3 and CloudFront); runs in the background. */
   remote?: () => Promise<void>;
   onBuilt?: (report: BuildReport, ms: number) => void;
-  /** Told how each remote publish ended: undefined when it succeeded. */
-  onRemoteResult?: (error: unknown) => void;
+  /** The first pause before a failed remote publish is tried again (default 5 s); it doubles up to 5 minutes. */
+  remoteRetryMs?: number;
+  /** Told once per remote publish how it ended: undefined when it succeeded; otherwise the error, and in how many ms it is tried again. */
+  onRemoteResult?: (error: unknown, retryMs: number | undefined) => void;
 }
 
 export interface Publisher {
@@ -50,13 +52,33 @@ export function createPublisher(options: PublisherOptions): Publisher {
       options.onBuilt?.(report, performance.now() - started);
     });
   });
-  // A remote deploy can wait minutes for its invalidation; another process's waits its turn.
+  // A remote deploy can wait minutes for its invalidation; another process's waits its turn. One
+  // that fails is tried again after a pause that doubles each time (an upload meanwhile tries at
+  // once), so the remote catches up once it answers again, without waiting for the next upload.
   const deployRemote = options.remote;
-  const remote = deployRemote ? coalesce(() => locks.withLock('site-deploy', deployRemote)) : undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const firstRetryMs = options.remoteRetryMs ?? REMOTE_RETRY_FIRST_MS;
+  let retryMs = firstRetryMs;
+  const remote = deployRemote
+    ? coalesce(async () => {
+        try {
+          await locks.withLock('site-deploy', deployRemote);
+          retryMs = firstRetryMs;
+          options.onRemoteResult?.(undefined, undefined);
+        } catch (error) {
+          retry = setTimeout(syncRemote, retryMs);
+          retry.unref();
+          options.onRemoteResult?.(error ?? new Error('remote publish failed'), retryMs);
+          retryMs = Math.min(retryMs * 2, REMOTE_RETRY_MAX_MS);
+        }
+      })
+    : undefined;
   let remoteRun: Promise<void> = Promise.resolve();
-  const syncRemote = () => {
-    if (remote) remoteRun = remote().then(() => options.onRemoteResult?.(undefined), (error: unknown) => options.onRemoteResult?.(error ?? new Error('remote publish failed')));
-  };
+  function syncRemote() {
+    if (!remote) return;
+    clearTimeout(retry);
+    remoteRun = remote();
+  }
   const settle = async () => {
     await local.idle();
     await remoteRun;
@@ -70,6 +92,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     settle,
     async close() {
       await settle();
+      clearTimeout(retry);
       await thread.close();
     },
   };
@@ -100,6 +123,8 @@ function coalesce(run: () => Promise<void>): (() => Promise<void>) & { idle(): P
   return Object.assign(call, { idle: async () => void (await Promise.allSettled([current, next])) });
 }
 
+const REMOTE_RETRY_FIRST_MS = 5_000;
+const REMOTE_RETRY_MAX_MS = 5 * 60 * 1000;
 const SNAPSHOT_CHECK_MS = 10 * 60 * 1000;
 
 /**

@@ -100,10 +100,10 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       signing: { dataDir: config.dataDir, settings: signingSettings },
       ...(settings.MIRROR_S3_BUCKET ? { remote: remotePublish(config, blobs) } : {}),
       onBuilt: (_report, ms) => metrics.rebuildDuration.observe(ms / 1000),
-      onRemoteResult: (error) => {
+      onRemoteResult: (error, retryMs) => {
         remoteFailure = error;
         metrics.remotePublishes.inc({ result: error === undefined ? 'ok' : 'failed' });
-        if (error !== undefined) logger.error({ err: error }, 'publishing to S3 failed; the next upload, or the next start, retries');
+        if (error !== undefined) logger.error({ err: error, retryMs }, `publishing to S3 failed; retried in ${Math.round((retryMs ?? 0) / 1000)} s, or at the next upload`);
       },
     });
     closers.unshift(() => publisher.close());
@@ -295,7 +295,7 @@ async function fleetCa(config: Config): Promise<FleetCa> {
 }
 
 async function remoteFailed(failure: unknown): Promise<void> {
-  if (failure !== undefined) throw new Error(`the last publish to S3 failed (${failure instanceof Error ? failure.message : String(failure)}); the next upload or start retries`);
+  if (failure !== undefined) throw new Error(`the last publish to S3 failed (${failure instanceof Error ? failure.message : String(failure)}); retried on a timer and at the next upload`);
 }
 
 async function caStillValid(ca: FleetCa): Promise<void> {

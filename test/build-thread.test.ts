@@ -148,6 +148,31 @@ describe('the build thread', () => {
     }
   });
 
+  test('a remote publish that fails is tried again on a timer, once per failure, until it succeeds', async () => {
+    let calls = 0;
+    const results: (string | undefined)[] = [];
+    const publisher = createPublisher({
+      releasesDir,
+      site: path.join(dir, 'remote-site'),
+      locks: await openLocks({ dir: path.join(dir, 'remote-locks') }),
+      remoteRetryMs: 20,
+      remote: async () => {
+        calls++;
+        if (calls <= 2) throw new Error(`S3 answered 503 (${calls})`);
+      },
+      onRemoteResult: (error, retryMs) => results.push(error === undefined ? undefined : `${(error as Error).message}, again in ${retryMs} ms`),
+    });
+    try {
+      publisher.syncRemote();
+      for (let waited = 0; results.length < 3 && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.deepEqual(results, ['S3 answered 503 (1), again in 20 ms', 'S3 answered 503 (2), again in 40 ms', undefined]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(calls, 3, 'no more tries once it succeeded');
+    } finally {
+      await publisher.close();
+    }
+  });
+
   test('publishes asked for while a build runs share the next build', async () => {
     let builds = 0;
     const publisher = createPublisher({ releasesDir, site: path.join(dir, 'publisher-site'), locks: await openLocks({ dir: path.join(dir, 'locks') }), onBuilt: () => builds++ });
