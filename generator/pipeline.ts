@@ -140,9 +140,13 @@ export interface DeployPipelineOptions extends Omit<DeployOptions, 'site'> {
 /** Kept with the deploy state: the snapshot last uploaded, so versions only grow whoever deploys. */
 const SNAPSHOT_RECORD = 'snapshot.json';
 
-export async function deploy(options: DeployPipelineOptions): Promise<{ deploy: DeployReport; signing: SigningReport; timings: Record<string, number> }> {
+/**
+ * With `kept` (the sidecar's build thread: its memory and the local site whose load cache it
+ * shares), the deploy loads and renders only what changed since that memory's last build.
+ */
+export async function deploy(options: DeployPipelineOptions, kept?: { memory: BuildMemory; site: string }): Promise<{ deploy: DeployReport; signing: SigningReport; timings: Record<string, number> }> {
   const { step, timings } = stepTimer();
-  const { site: rendered } = await renderStore(options.releasesDir, step);
+  const { site: rendered } = await renderStore(options.releasesDir, step, kept && loadCacheFile(kept.site), kept?.memory);
   // 4. Sign, against the snapshot the target recorded last.
   const signs = (options.signing?.keyring.active.length ?? 0) > 0;
   const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, signs ? ((await options.target.readRecord<PreviousSnapshot>(SNAPSHOT_RECORD)) ?? {}) : {}));

@@ -5,18 +5,20 @@
 import { Worker } from 'node:worker_threads';
 import type { BuildReport } from '../generator/pipeline.ts';
 import { packagePath } from '../generator/package-root.ts';
-import type { BuildAnswer, BuildRequest, BuildTarget } from './build-worker.ts';
+import type { BuildAnswer, BuildRequest, BuildTarget, RemoteSettings } from './build-worker.ts';
 
 export interface BuildThread {
   /** Resolves once the worker has compiled the generator and rendered its target (its rehearsal), or has failed: a build started then runs at once. */
   ready(): Promise<void>;
-  build(request: Omit<BuildRequest, 'id'>): Promise<BuildReport>;
+  build(request: Omit<BuildRequest, 'id' | 'remote'>): Promise<BuildReport>;
+  /** Deploys the store to S3 (and CloudFront) in the worker, rendering only what changed since its last build. */
+  deploy(request: Omit<BuildRequest, 'id'> & { remote: RemoteSettings }): Promise<void>;
   /** Stops the worker; a build under way fails. */
   close(): Promise<void>;
 }
 
 interface Waiting {
-  resolve(report: BuildReport): void;
+  resolve(report: BuildReport | undefined): void;
   reject(error: Error): void;
 }
 
@@ -38,8 +40,8 @@ export function createBuildThread(target?: BuildTarget): BuildThread {
       if (!build) return;
       waiting.delete(answer.id);
       if (waiting.size === 0) worker.unref();
-      if ('report' in answer) build.resolve(answer.report);
-      else build.reject(revive(answer.error));
+      if ('error' in answer) build.reject(revive(answer.error));
+      else build.resolve(answer.report);
     });
     const fail = (error: Error) => {
       warmed();
@@ -51,21 +53,27 @@ export function createBuildThread(target?: BuildTarget): BuildThread {
     worker.on('exit', (code) => fail(new Error(`the build worker exited with code ${code}`)));
     return started;
   };
+  const send = (request: Omit<BuildRequest, 'id'>) => {
+    current ??= start();
+    const { worker, waiting } = current;
+    const id = ++lastId;
+    return new Promise<BuildReport | undefined>((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      worker.ref();
+      worker.postMessage({ ...request, id } satisfies BuildRequest);
+    });
+  };
   current = start();
   return {
     ready() {
       current ??= start();
       return current.ready;
     },
-    build(request) {
-      current ??= start();
-      const { worker, waiting } = current;
-      const id = ++lastId;
-      return new Promise<BuildReport>((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        worker.ref();
-        worker.postMessage({ ...request, id } satisfies BuildRequest);
-      });
+    async build(request) {
+      return (await send(request))!;
+    },
+    async deploy(request) {
+      await send(request);
     },
     async close() {
       const stopping = current;

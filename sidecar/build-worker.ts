@@ -1,9 +1,24 @@
-// The sidecar's build thread: runs the generator's build (load, render, sign, publish) off the
-// server's event loop, so requests are answered while a large site is rebuilt. It gets plain data
-// (paths, and where to read the signing keys) and answers with the build report or the error.
+// The sidecar's build thread: runs the generator's build (load, render, sign, publish) and its
+// deploy to S3 and CloudFront off the server's event loop, so requests are answered while a large
+// site is rebuilt or deployed. It gets plain data (paths, where to read the signing keys, the
+// remote's names) and answers with the build report or the error.
 import { parentPort, workerData } from 'node:worker_threads';
-import { build, createBuildMemory, rehearse, type BuildMemory, type BuildReport } from '../generator/pipeline.ts';
+import { build, createBuildMemory, deploy, rehearse, type BuildMemory, type BuildReport } from '../generator/pipeline.ts';
+import { createCloudFrontTarget } from '../generator/publish/cloudfront/cloudfront-target.ts';
+import { createS3Target } from '../generator/publish/s3-target.ts';
+import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { loadSigning, type SigningEnv } from '../generator/trust/index.ts';
+
+/** Where a remote deploy goes: the bucket (credentials and endpoint from the process's AWS_* environment) and, optionally, the distribution in front of it. */
+export interface RemoteSettings {
+  /** The blob store the artifacts are uploaded from. */
+  blobsDir: string;
+  bucket: string;
+  prefix?: string | undefined;
+  region?: string | undefined;
+  distributionId?: string | undefined;
+  kvsArn?: string | undefined;
+}
 
 export interface BuildRequest {
   id: number;
@@ -11,12 +26,14 @@ export interface BuildRequest {
   site: string;
   /** Read again for each build, so `mirror keys create` and `retire` apply without a restart; unsigned without. */
   signing?: { dataDir: string; settings: SigningEnv } | undefined;
+  /** Deploy the store to this remote instead of publishing it to the local site (whose load cache and memory it shares). */
+  remote?: RemoteSettings | undefined;
 }
 
 /** What the worker is started with: the site it will build, which its rehearsal loads and renders into its memory. */
 export type BuildTarget = Pick<BuildRequest, 'releasesDir' | 'site'>;
 
-export type BuildAnswer = { id: number; report: BuildReport } | { id: number; error: { name: string; message: string; stack?: string | undefined } } | { ready: true };
+export type BuildAnswer = { id: number; report?: BuildReport } | { id: number; error: { name: string; message: string; stack?: string | undefined } } | { ready: true };
 
 const port = parentPort;
 if (!port) throw new Error('sidecar/build-worker runs as a worker thread, started by the publisher');
@@ -39,14 +56,26 @@ port.on('message', (request: BuildRequest) => {
   void answer(request).then((message) => port.postMessage(message));
 });
 
-async function answer({ id, releasesDir, site, signing }: BuildRequest): Promise<BuildAnswer> {
+async function answer({ id, releasesDir, site, signing, remote }: BuildRequest): Promise<BuildAnswer> {
   await warm;
   try {
     const memory = memoryOf({ releasesDir, site });
-    const report = await build({ releasesDir, site, checkCloudFront: false, signing: signing ? await loadSigning(signing.dataDir, signing.settings) : undefined }, memory);
+    const keys = signing ? await loadSigning(signing.dataDir, signing.settings) : undefined;
+    if (remote) {
+      await deployTo(remote, releasesDir, keys, { memory, site });
+      return { id };
+    }
+    const report = await build({ releasesDir, site, checkCloudFront: false, signing: keys }, memory);
     return { id, report };
   } catch (error) {
     const { name, message, stack } = error instanceof Error ? error : new Error(String(error));
     return { id, error: { name, message, stack } };
   }
+}
+
+async function deployTo(remote: RemoteSettings, releasesDir: string, signing: Awaited<ReturnType<typeof loadSigning>> | undefined, kept: { memory: BuildMemory; site: string }): Promise<void> {
+  const target = await createS3Target({ bucket: remote.bucket, ...(remote.prefix ? { prefix: remote.prefix } : {}), ...(remote.region ? { region: remote.region } : {}) });
+  const edge = remote.distributionId ? await createCloudFrontTarget({ distributionId: remote.distributionId, ...(remote.kvsArn ? { kvsArn: remote.kvsArn } : {}) }) : undefined;
+  const blobs = createFsBlobStore({ root: remote.blobsDir });
+  await deploy({ releasesDir, blobs, target, ...(edge ? { edge } : {}), dryRun: false, delete: false, signing }, kept);
 }

@@ -10,6 +10,7 @@ import type { Locks } from '../generator/stores/locks.ts';
 import { readSnapshotUnverified, resignDue } from '../generator/trust/snapshot.ts';
 import type { SigningEnv, SigningSettings } from '../generator/trust/index.ts';
 import { createBuildThread } from './build-thread.ts';
+import type { RemoteSettings } from './build-worker.ts';
 
 export interface PublisherOptions {
   releasesDir: string;
@@ -19,8 +20,8 @@ export interface PublisherOptions {
   locks: Locks;
   /** Where the keys to sign with are (the data directory and the signing settings), read again in the build thread for each build, so `mirror keys create` and `retire` apply without a restart. */
   signing?: { dataDir: string; settings: SigningEnv };
-  /** Publishes to a remote target after each local build (S3 and CloudFront); runs in the background. */
-  remote?: () => Promise<void>;
+  /** Publishes to a remote target after each local build (S3 and CloudFront), in the background: in the build thread, or by the function given. */
+  remote?: RemoteSettings | (() => Promise<void>);
   onBuilt?: (report: BuildReport, ms: number) => void;
   /** The first pause before a failed remote publish is tried again (default 5 s); it doubles up to 5 minutes. */
   remoteRetryMs?: number;
@@ -55,7 +56,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
   // A remote deploy can wait minutes for its invalidation; another process's waits its turn. One
   // that fails is tried again after a pause that doubles each time (an upload meanwhile tries at
   // once), so the remote catches up once it answers again, without waiting for the next upload.
-  const deployRemote = options.remote;
+  const remoteOption = options.remote;
+  const deployRemote =
+    typeof remoteOption === 'function' ? remoteOption : remoteOption && (() => thread.deploy({ releasesDir: options.releasesDir, site, signing: options.signing, remote: remoteOption }));
   let retry: NodeJS.Timeout | undefined;
   const firstRetryMs = options.remoteRetryMs ?? REMOTE_RETRY_FIRST_MS;
   let retryMs = firstRetryMs;

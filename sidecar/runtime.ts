@@ -5,13 +5,11 @@ import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import { deploy } from '../generator/pipeline.ts';
-import { createCloudFrontTarget } from '../generator/publish/cloudfront/cloudfront-target.ts';
-import { createS3Target } from '../generator/publish/s3-target.ts';
 import { loadSigning } from '../generator/trust/index.ts';
 import { createFsBlobStore, removeStaleStaging } from '../generator/stores/blob-fs.ts';
 import { openLocks } from '../generator/stores/locks.ts';
 import { createApp } from './app.ts';
+import type { RemoteSettings } from './build-worker.ts';
 import { cognitoVerifier, localIssuer, type TokenVerifier } from './auth/jwt.ts';
 import type { Config } from './config.ts';
 import { loadCa, loadOrCreateCa, type FleetCa } from './fleet/ca.ts';
@@ -98,7 +96,7 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       locks,
       // The build thread reads the keys itself: only plain data crosses to it.
       signing: { dataDir: config.dataDir, settings: signingSettings },
-      ...(settings.MIRROR_S3_BUCKET ? { remote: remotePublish(config, blobs) } : {}),
+      ...(settings.MIRROR_S3_BUCKET ? { remote: remoteSettings(config) } : {}),
       onBuilt: (_report, ms) => metrics.rebuildDuration.observe(ms / 1000),
       onRemoteResult: (error, retryMs) => {
         remoteFailure = error;
@@ -331,13 +329,15 @@ async function redisClient(url: string, health: RedisHealth) {
 }
 
 /** After each local build, the same catalog to S3 (and CloudFront when configured). */
-function remotePublish(config: Config, blobs: ReturnType<typeof createFsBlobStore>): () => Promise<void> {
+/** The remote the build thread deploys to after each local build. */
+function remoteSettings(config: Config): RemoteSettings {
   const { settings } = config;
-  return async () => {
-    const target = await createS3Target({ bucket: settings.MIRROR_S3_BUCKET!, ...(settings.MIRROR_S3_PREFIX ? { prefix: settings.MIRROR_S3_PREFIX } : {}), ...(settings.MIRROR_S3_REGION ? { region: settings.MIRROR_S3_REGION } : {}) });
-    const edge = settings.MIRROR_CLOUDFRONT_DISTRIBUTION_ID
-      ? await createCloudFrontTarget({ distributionId: settings.MIRROR_CLOUDFRONT_DISTRIBUTION_ID, ...(settings.MIRROR_KVS_ARN ? { kvsArn: settings.MIRROR_KVS_ARN } : {}) })
-      : undefined;
-    await deploy({ releasesDir: config.releasesDir, blobs, target, ...(edge ? { edge } : {}), dryRun: false, delete: false, signing: await loadSigning(config.dataDir, config.settings) });
+  return {
+    blobsDir: config.blobsDir,
+    bucket: settings.MIRROR_S3_BUCKET!,
+    prefix: settings.MIRROR_S3_PREFIX,
+    region: settings.MIRROR_S3_REGION,
+    distributionId: settings.MIRROR_CLOUDFRONT_DISTRIBUTION_ID,
+    kvsArn: settings.MIRROR_KVS_ARN,
   };
 }
