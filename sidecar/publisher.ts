@@ -65,6 +65,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const remote = deployRemote
     ? coalesce(async () => {
         try {
+          // The builds already asked for go first: they share the build thread with the deploy, and
+          // an upload waits for its build, not for the remote.
+          await local.idle();
           await locks.withLock('site-deploy', deployRemote);
           retryMs = firstRetryMs;
           options.onRemoteResult?.(undefined, undefined);
