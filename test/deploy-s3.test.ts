@@ -3,6 +3,7 @@
 // names only what the bucket already holds, and apt's and yum's indexes name only what it holds.
 import assert from 'node:assert/strict';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
@@ -201,6 +202,25 @@ describe('mirror deploy to S3', () => {
     assert.ok(heads.length < 20, `only those: ${heads.length}`);
     const site = await renderedSample(store);
     for (const file of site.files) assert.deepEqual(await getBytes(file.key), bytesOf(file.body), file.key);
+  });
+
+  test('a request S3 never answers is given up after the idle timeout, not waited on forever', { timeout: 10_000 }, async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const target = await createS3Target({ bucket, endpoint, region: 'us-east-1', maxAttempts: 2, idleTimeoutMs: 200, clientConfig: { credentials: CREDENTIALS } });
+      const started = performance.now();
+      await assert.rejects(target.list(), /timed out|timeout/i);
+      assert.ok(performance.now() - started < 5_000, `gave up after ${Math.round(performance.now() - started)} ms`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   test('an artifact key holding other bytes is refused, not overwritten', async () => {

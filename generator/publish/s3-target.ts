@@ -16,6 +16,12 @@ export interface S3TargetOptions {
   endpoint?: string;
   /** Attempts per request, with the SDK's backoff on throttling and 5xx answers. */
   maxAttempts?: number;
+  /**
+   * A connection silent this long is given up and the request tried again (default 60 s), so a
+   * request S3 never answers cannot hold a deploy, and the lock it takes, forever. Silence, not the
+   * whole request: a large artifact may take longer to send.
+   */
+  idleTimeoutMs?: number;
   /** Extra client settings, e.g. credentials in tests. */
   clientConfig?: Record<string, unknown>;
 }
@@ -50,6 +56,8 @@ interface DeployState {
 type Sdk = typeof import('@aws-sdk/client-s3');
 const HEAD_CONCURRENCY = 16;
 const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
+const CONNECT_TIMEOUT_MS = 10_000;
+const IDLE_TIMEOUT_MS = 60_000;
 
 export async function createS3Target(options: S3TargetOptions): Promise<S3Target> {
   const sdk = await import('@aws-sdk/client-s3');
@@ -58,6 +66,7 @@ export async function createS3Target(options: S3TargetOptions): Promise<S3Target
     ...(options.region ? { region: options.region } : {}),
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
     maxAttempts: options.maxAttempts ?? 6,
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...options.clientConfig,
