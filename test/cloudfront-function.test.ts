@@ -11,13 +11,17 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadCatalog } from '../generator/load/index.ts';
 import { loadTemplates } from '../generator/load/templates.ts';
-import { artifactRule } from '../generator/publish/cloudfront/kvs-format.ts';
+import { kvsSource } from '../generator/publish/cloudfront/kvs-format.ts';
 import { checkKvsLimits, kvsEntries, KvsLimitError } from '../generator/publish/cloudfront/kvs-entries.ts';
 import { FUNCTION_CODE_LIMIT, cloudFrontFunctionCode } from '../generator/publish/cloudfront/function-code.ts';
 import { deployObjects, type DeployObject } from '../generator/publish/deploy-plan.ts';
 import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
 import { render } from '../generator/render/index.ts';
-import type { RouteTable } from '../generator/render/route-table.ts';
+import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
+import { keysDir, loadSigning } from '../generator/trust/index.ts';
+import { createKey } from '../generator/trust/keyring.ts';
+import { signSite } from '../generator/trust/sign-site.ts';
+import { openSignatureCache } from '../generator/trust/signature-cache.ts';
 import { eventFor, loadFunction, type CfResult, type LoadedFunction } from './helpers/edge-function.ts';
 import { API, BINARY, BROWSER, MSI, ODD_QUERIES, TRAVERSAL, UNKNOWN, ZIP, endpointTargets, send, withoutSlash, type Sent } from './helpers/route-requests.ts';
 import { SAMPLE_BLOBS, SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
@@ -57,8 +61,40 @@ function comparable(answer: Answer): Answer {
   return { status: answer.status, headers, body: answer.body };
 }
 
+/** A path's target as the edge serves it: every target is an object of the bucket, an artifact its blob. */
+function atTheEdge(target: PathTarget): PathTarget {
+  if (target.type === 'blob') return { type: 'file', key: target.blob };
+  return target;
+}
+
+/**
+ * A binary minor with what the layout must tell apart: versions that hold one another (1.2.1 and
+ * 1.2.10), a pre-release, a release missing a platform, one with a file of another kind, a file
+ * without a version, and a name with `*`.
+ */
+function oddMinor(): RouteTable {
+  const folder = '/binary/releases/odd/1/2/';
+  const paths: Record<string, PathTarget> = { [folder]: { type: 'file', key: `${folder.slice(1)}index.json`, html: `${folder.slice(1)}index.html` } };
+  const release = (patch: string, targets: string[], extra: string[] = []) => {
+    const version = `1.2.${patch}`;
+    paths[`/binary/releases/odd/${version}/`] = { type: 'redirect', location: `${folder}#v${version}` };
+    const sums = `odd_${version}_SHA256SUMS`;
+    paths[folder + sums] = { type: 'file', key: folder.slice(1) + sums };
+    for (const name of [...targets.map((target) => `odd_${version}_${target}.zip`), ...extra]) {
+      paths[folder + name] = { type: 'blob', blob: `releases/1/2/${patch}/${name}`, filename: name, contentType: 'application/zip', size: 1, sha256: '0'.repeat(64) };
+    }
+  };
+  release('1', ['linux_amd64', 'windows_amd64']);
+  release('10', ['linux_amd64', 'windows_amd64']);
+  release('3-rc.1', ['windows_amd64']);
+  release('4', ['linux_amd64'], ['odd-notes.txt']);
+  release('6', ['linux_amd64', 'windows_amd64'], ['odd_1.2.6_*.zip']);
+  paths[`${folder}odd_1.2.10_linux_amd64.zip.sig`] = { type: 'file', key: `${folder.slice(1)}odd_1.2.10_linux_amd64.zip.1234.sig` };
+  return { version: 1, paths, endpoints: [], fallbacks: [{ prefix: '/', shape: 'flat', message: 'Not found' }], errorCacheControl: 'no-store' };
+}
+
 const METHODS = ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
-const MISSING_ARTIFACTS = [`${BINARY}/1/12/agent_as_code_1.12.2_linux_amd64.tar.gz`, `${BINARY}/1/12/agent_as_code_1.12.2_darwin_amd64.zip.sig`, `${BINARY}/1/12/agent_as_code_1.12.9_linux_amd64.zip`, `${BINARY}/1/12/agent_as_code_1.12.2_plan9_amd64.zip`, `${BINARY}/7/0/agent_as_code_7.0.0_linux_amd64.zip`];
+const MISSING_ARTIFACTS = [`${BINARY}/1/12/agent_as_code_1.12.2_linux_amd64.tar.gz`, `${BINARY}/1/12/agent_as_code_1.12.2_darwin_amd64.zip.sig`, `${BINARY}/1/12/agent_as_code_1.12.9_linux_amd64.zip`, `${BINARY}/1/12/agent_as_code_1.12.2_plan9_amd64.zip`, `${BINARY}/7/0/agent_as_code_7.0.0_linux_amd64.zip`, `${BINARY}/1/12/agent_as_code_1.12.20_linux_amd64.zip`, `${BINARY}/1/12/agent_as_code_1.12.2_SHA256SUMS.sig`, `${BINARY}/1/12/agent_as_code_1.12.7_SHA256SUMS`, `${BINARY}/1.12.7/`, `${BINARY}/1.12.2-rc.1/`];
 
 /** Every request the comparison sends, with the headers and methods that change answers. */
 function allRequests(table: RouteTable): Sent[] {
@@ -117,22 +153,53 @@ describe('the CloudFront function', () => {
     }
   });
 
-  test('lists binary artifacts in their release\'s value instead of a key each', () => {
-    const binaryArtifacts = Object.entries(table.paths).filter(([path, target]) => target.type === 'blob' && path.startsWith('/binary/'));
-    assert.ok(binaryArtifacts.length > 10);
-    for (const [path] of binaryArtifacts) {
-      assert.ok(!entries.has(path), path);
-      assert.match(entries.get(artifactRule(path)!.release)!, /^v/);
-    }
+  test('keeps a binary minor\'s releases in one value: its artifacts, checksum files and release pages have no key of their own', () => {
+    const covered = Object.keys(table.paths).filter((path) => /^\/binary\/releases\/agent-as-code\/(\d+\/\d+\/.*|[^/]+\.[^/]+\/)$/.test(path));
+    assert.ok(covered.length > 20, `${covered.length} paths`);
+    for (const path of covered) assert.ok(!entries.has(path), path);
     for (const [path, target] of Object.entries(table.paths)) if (target.type === 'blob' && !path.startsWith('/binary/')) assert.equal(entries.get(path), `o${target.blob}`);
-    assert.equal(entries.get(`${BINARY}/1.13.0-beta.1/`), 'vagent_as_code_1.13.0-beta.1_/darwin_arm64.zip/linux_amd64.zip/linux_arm64.zip/windows_amd64.zip');
-    assert.deepEqual(artifactRule(`${BINARY}/1/13/agent_as_code_1.13.0-beta.1_linux_amd64.zip`), {
-      release: `${BINARY}/1.13.0-beta.1/`,
-      file: 'agent_as_code_1.13.0-beta.1_linux_amd64.zip',
-      blob: 'releases/1/13/0-beta.1/agent_as_code_1.13.0-beta.1_linux_amd64.zip',
-    });
-    assert.equal(artifactRule(`${BINARY}/1/13/agent_as_code_1.12.0_linux_amd64.zip`), undefined);
-    assert.equal(artifactRule(`${BINARY}/1/13/../agent_as_code_1.13.0_linux_amd64.zip`), undefined);
+    const [patches, hash] = entries.get('~agent-as-code/1/13')!.split(':');
+    assert.equal(patches, '0-beta.1');
+    assert.equal(entries.get(`~#${hash}`), 'faaaa\nagent_as_code_*_/SHA256SUMS/darwin_arm64.zip/linux_amd64.zip/linux_arm64.zip/windows_amd64.zip');
+    const [, , hash12] = /^([^:]+):(.+)$/.exec(entries.get('~agent-as-code/1/12')!)!;
+    assert.equal(entries.get(`~#${hash12}`), 'faaaaaa\nagent_as_code_*_/SHA256SUMS/darwin_amd64.zip/darwin_arm64.zip/linux_amd64.zip/linux_arm64.zip/windows_386.zip/windows_amd64.zip');
+    assert.ok(!entries.has(`${BINARY}/1/13/`), 'the value stands for the minor\'s own listing too');
+  });
+
+  test('a minor\'s value reads back as the route table says, signed sites and odd names included, and lists nothing else', async () => {
+    const data = await mkdtemp(path.join(dir, 'keys-'));
+    await createKey(keysDir(data), { name: 'Edge test' });
+    const signing = await loadSigning(data, {});
+    const signed = (await signSite(render(await loadCatalog(SAMPLE_RELEASES), await loadTemplates()), { keyring: signing.keyring, cache: await openSignatureCache(undefined), now: new Date(), expirySeconds: signing.expirySeconds })).site.routes;
+    const odd = oddMinor();
+    for (const routes of [signed, odd]) {
+      const stored = kvsEntries(routes);
+      const source = kvsSource((key) => stored.get(key) ?? null);
+      for (const [url, target] of Object.entries(routes.paths)) assert.deepEqual(source.path(url), atTheEdge(target), url);
+      for (const url of [
+        `${BINARY}/1/12/agent_as_code_1.12.2_SHA256SUMS.asc`,
+        `${BINARY}/1/12/agent_as_code_1.12.20_linux_amd64.zip`,
+        `${BINARY}/1/12/agent_as_code_1.12.2_linux_amd64.zip.sha256`,
+        `${BINARY}/1/12/agent_as_code_1.12.2_linux_amd64.zi`,
+        `${BINARY}/1/12/agent_as_code_1.13.2_linux_amd64.zip`,
+        `${BINARY}/1.12.7/`,
+        `${BINARY}/1.12.2-rc.1/`,
+        '/binary/releases/odd/1/2/odd_1.2.3-rc.1_linux_amd64.zip',
+        '/binary/releases/odd/1/2/odd_1.2.4_windows_amd64.zip',
+        '/binary/releases/odd/1/2/odd_1.2.100_linux_amd64.zip',
+        '/binary/releases/odd/1/2/odd_1.2.1_linux_amd64.zip.sig',
+        '/binary/releases/odd/1.2.5/',
+      ]) {
+        assert.equal(source.path(url), undefined, url);
+      }
+      const signatures = Object.keys(routes.paths).filter((url) => url.startsWith(`${BINARY}/1/12/`) && url.endsWith('.sig'));
+      if (routes === signed) assert.equal(signatures.length, 2, 'the signed sample has the checksum files\' signatures');
+      for (const url of signatures) assert.ok(!stored.has(url), `${url} is in its minor's value`);
+    }
+    const stored = kvsEntries(odd);
+    assert.ok(stored.has('/binary/releases/odd/1/2/odd-notes.txt'), 'a file without its release\'s version keeps its key');
+    assert.ok(stored.has('/binary/releases/odd/1/2/odd_1.2.6_*.zip'), 'so does a name with the layout\'s `*`');
+    assert.deepEqual(stored.get('~odd/1/2')!.split(';').map((group) => group.split(':')[0]).sort(), ['1,6', '10', '3-rc.1', '4'], 'releases with other files are other groups');
   });
 
   test('the store\'s limits are checked: key, value and total size, with the offender named', () => {

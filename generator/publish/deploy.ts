@@ -80,7 +80,7 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
 
   const puts = plan.steps.flatMap((step) => step.puts);
   const bucketChanges = puts.length > 0 || plan.deletes.length > 0;
-  const storeChanges = edgePlan !== undefined && edgePlan.changes.puts.length + edgePlan.changes.deletes.length > 0;
+  const storeChanges = edgePlan !== undefined && edgePlan.changes.puts.length + edgePlan.changes.settles.length + edgePlan.changes.deletes.length > 0;
   const edgeWork = edgePlan !== undefined && (storeChanges || !edgePlan.edgeFunction.upToDate || edgePlan.invalidate.length > 0);
   if (!bucketChanges && !edgeWork) return report;
   const touched = new Set([...puts.map((put) => put.object.key), ...plan.deletes]);
@@ -128,8 +128,8 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
       report.invalidation = await inStep('invalidate', () => edge.invalidate(edgePlan.invalidate));
       await inStep('record invalidation', () => record([]));
     }
-    if (edgePlan.changes.deletes.length > 0) {
-      store = await inStep('unroute', () => edge.updateStore(store, kvsBatches({ puts: [], deletes: edgePlan.changes.deletes })));
+    if (edgePlan.changes.settles.length + edgePlan.changes.deletes.length > 0) {
+      store = await inStep('unroute', () => edge.updateStore(store, kvsBatches({ puts: edgePlan.changes.settles, deletes: edgePlan.changes.deletes })));
       await inStep('record routes', () => record([]));
     }
   }
@@ -156,8 +156,8 @@ async function planEdge(edge: CloudFrontTarget, target: S3Target, routes: Map<st
   const record = await target.readRecord<EdgeRecord>(EDGE_RECORD);
   const store = await edge.readStore(kvsArn, record?.store);
   const diff = diffKvs(new Map(Object.entries(store.entries)), routes);
-  // Kept objects stay routed: without deletions, their keys stay too.
-  const changes = deleting ? diff : { puts: diff.puts, deletes: [] };
+  // Kept objects stay routed: without deletions, their keys stay too, and the minors keep listing them.
+  const changes = deleting ? diff : { puts: diff.puts, settles: [], deletes: [] };
   const files = objects.filter((object) => object.source.type === 'body').map((object) => object.key);
   const changed = plan.steps.flatMap((step) => step.puts).filter((put) => put.reason === 'changed' && put.object.source.type === 'body');
   const owed = record?.invalidate ?? [];
@@ -197,9 +197,10 @@ export function formatPlan({ plan, edge }: Pick<DeployReport, 'plan' | 'edge'>, 
     for (const put of step.puts) lines.push(`  put ${put.object.key} (${put.reason}, ${put.object.size} bytes)`);
   }
   if (edge) {
-    const { puts, deletes } = edge.changes;
+    const { puts, settles, deletes } = edge.changes;
     lines.push(`KeyValueStore ${edge.kvsArn}: ${puts.length} to put, ${deletes.length} to delete`);
     for (const [key] of puts) lines.push(`  put ${key} (${key in edge.store.entries ? 'changed' : 'new'})`);
+    for (const [key] of settles) lines.push(`  put ${key} again with the deletions (it lists what it loses until then)`);
     for (const key of deletes) lines.push(`  delete ${key} (no longer routed)`);
     lines.push(`function ${edge.edgeFunction.name}: ${edge.edgeFunction.upToDate ? 'unchanged' : 'update and publish (its code changed)'}`);
     lines.push(edge.invalidate.length > 0 ? `invalidate ${edge.invalidate.length} paths:` : 'invalidate nothing (no cached file changed)', ...edge.invalidate.map((path) => `  ${path}`));

@@ -1,5 +1,6 @@
 // What a deploy changes at the edge, computed before anything is sent: the KeyValueStore diff in
 // batches CloudFront accepts, and the paths to invalidate. Pure.
+import { isReleasesKey, keepingRemoved } from './kvs-format.ts';
 
 /** `UpdateKeys` takes at most 50 puts and deletes together. */
 export const KVS_BATCH = 50;
@@ -7,6 +8,11 @@ export const KVS_BATCH = 50;
 export interface KvsChanges {
   /** New or changed keys, ordered so that a key is put after the keys it points at. */
   puts: [string, string][];
+  /**
+   * Minor values put with the releases and files they lose still listed (`keepingRemoved`), and
+   * these, their final values, put with the deletions.
+   */
+  settles: [string, string][];
   /** Keys the routes no longer have, removed after every put. */
   deletes: string[];
 }
@@ -16,15 +22,28 @@ export interface KvsBatch {
   deletes: { Key: string }[];
 }
 
+/**
+ * What to put and delete to take the store from `current` to `desired`. Like an object clients may
+ * still find named in a cached listing, a release or file a minor's value no longer lists stays
+ * listed until the deletions, which follow the invalidation.
+ */
 export function diffKvs(current: ReadonlyMap<string, string>, desired: ReadonlyMap<string, string>): KvsChanges {
-  const puts = [...desired].filter(([key, value]) => current.get(key) !== value);
-  // Paths and entries first, then endpoint rules, then the pattern list that makes them reachable.
+  const puts: [string, string][] = [];
+  const settles: [string, string][] = [];
+  for (const [key, value] of desired) {
+    const was = current.get(key);
+    if (was === value) continue;
+    const meanwhile = was !== undefined && isReleasesKey(key) ? keepingRemoved(was, value) : value;
+    if (meanwhile !== was) puts.push([key, meanwhile]);
+    if (meanwhile !== value) settles.push([key, value]);
+  }
+  // Shared files first, then paths and entries, then endpoint rules, then the pattern list that makes them reachable.
   puts.sort(([a], [b]) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
   const deletes = [...current.keys()].filter((key) => !desired.has(key)).sort();
-  return { puts, deletes };
+  return { puts, settles, deletes };
 }
 
-export function kvsBatches(changes: KvsChanges, size = KVS_BATCH): KvsBatch[] {
+export function kvsBatches(changes: Pick<KvsChanges, 'puts' | 'deletes'>, size = KVS_BATCH): KvsBatch[] {
   const batches: KvsBatch[] = [];
   for (let i = 0; i < changes.puts.length; i += size) batches.push({ puts: changes.puts.slice(i, i + size).map(([Key, Value]) => ({ Key, Value })), deletes: [] });
   for (let i = 0; i < changes.deletes.length; i += size) batches.push({ puts: [], deletes: changes.deletes.slice(i, i + size).map((Key) => ({ Key })) });
@@ -32,6 +51,7 @@ export function kvsBatches(changes: KvsChanges, size = KVS_BATCH): KvsBatch[] {
 }
 
 function rank(key: string): number {
+  if (key.startsWith('~#')) return -1;
   if (key === ':routes') return 2;
   return key.startsWith(':endpoint:') ? 1 : 0;
 }

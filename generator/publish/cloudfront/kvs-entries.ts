@@ -1,7 +1,8 @@
 // The KeyValueStore contents for a route table (kvs-format.ts describes the layout), and
 // CloudFront's limits checked before a deploy changes anything. Pure.
 import type { EndpointRule, PathTarget, RouteTable } from '../../render/route-table.ts';
-import { META_KEY, artifactRule, decodePathValue, endpointKey, entryKey, packFiles, scopeKey, type KvsMeta } from './kvs-format.ts';
+import { createHash } from 'node:crypto';
+import { META_KEY, decodePathValue, endpointKey, entryKey, filesKey, folderAsk, folderTarget, packFiles, releasesKey, scopeKey, type KvsMeta } from './kvs-format.ts';
 
 /** CloudFront KeyValueStore quotas, in UTF-8 bytes. */
 export const KVS_LIMITS = { keyBytes: 512, valueBytes: 1024, storeBytes: 5 * 1024 * 1024 };
@@ -22,12 +23,9 @@ export function kvsEntries(table: RouteTable): Map<string, string> {
   };
   const meta: KvsMeta = { patterns: table.endpoints.map((endpoint) => endpoint.pattern), fallbacks: table.fallbacks, errorCacheControl: table.errorCacheControl };
   add(META_KEY, JSON.stringify(meta));
-  const listed = releaseLists(table);
-  for (const [path, target] of Object.entries(table.paths)) {
-    if (target.type === 'blob' && listed.files.has(path)) continue;
-    const files = listed.releases.get(path);
-    add(path, files ? `v${packFiles(files)}` : pathValue(path, target));
-  }
+  const minors = minorValues(table);
+  for (const [path, target] of Object.entries(table.paths)) if (!minors.covered.has(path)) add(path, pathValue(path, target));
+  for (const [key, value] of minors.values) add(key, value);
   for (const endpoint of table.endpoints) {
     const { entries: answers, html, scopes, ...rule } = endpoint;
     add(endpointKey(endpoint.pattern), JSON.stringify(rule satisfies EndpointRule));
@@ -40,14 +38,20 @@ export function kvsEntries(table: RouteTable): Map<string, string> {
   return entries;
 }
 
+/** The store's size as CloudFront counts it: the UTF-8 bytes of every key and value. */
+export function kvsBytes(entries: ReadonlyMap<string, string>): number {
+  let total = 0;
+  for (const [key, value] of entries) total += Buffer.byteLength(key) + Buffer.byteLength(value);
+  return total;
+}
+
 /** Every key and value within its quota, and the store within its total; the total in bytes. */
 export function checkKvsLimits(entries: ReadonlyMap<string, string>): number {
   const problems: string[] = [];
-  let total = 0;
+  const total = kvsBytes(entries);
   for (const [key, value] of entries) {
     const keyBytes = Buffer.byteLength(key);
     const valueBytes = Buffer.byteLength(value);
-    total += keyBytes + valueBytes;
     if (keyBytes > KVS_LIMITS.keyBytes) problems.push(`key \`${key.slice(0, 80)}…\` is ${keyBytes} bytes, over ${KVS_LIMITS.keyBytes}`);
     if (valueBytes > KVS_LIMITS.valueBytes) problems.push(`the value of \`${key.slice(0, 80)}\` is ${valueBytes} bytes, over ${KVS_LIMITS.valueBytes}`);
   }
@@ -56,36 +60,116 @@ export function checkKvsLimits(entries: ReadonlyMap<string, string>): number {
   return total;
 }
 
+/** A release's files in its minor's folder, in the layout's terms (kvs-format.ts). */
+interface ReleaseFiles {
+  patch: string;
+  /** Its page and the paths of its files. */
+  paths: string[];
+  /** Template, kind and target of each file, sorted by template: releases with the same share their group's files. */
+  files: [name: string, kind: string, target: string][];
+}
+
 /**
- * The binary artifacts the edge finds by `artifactRule`, listed in their release's `v` value: those
- * whose blob key the rule derives and whose release page redirects where `v` says, in lists that fit a value.
+ * Each binary minor's value and the files its groups share, with the paths those cover, which then
+ * need no key of their own. A file is covered when its name holds its release's version once, and
+ * the object it is served from is named by the rule of its kind; the others keep their own key.
+ * Each minor's value is checked by reading every path it covers back through `folderTarget`, as the
+ * edge does; a minor where one reads back otherwise keeps every path. Groups that would take a value
+ * past its quota keep theirs too.
  */
-function releaseLists(table: RouteTable): { releases: Map<string, string[]>; files: Set<string> } {
-  const releases = new Map<string, string[]>();
-  const paths = new Map<string, string[]>();
-  for (const [path, target] of Object.entries(table.paths)) {
-    const rule = target.type === 'blob' ? artifactRule(path) : undefined;
-    if (rule === undefined || target.type !== 'blob' || rule.blob !== target.blob) continue;
-    const page = table.paths[rule.release];
-    const listed = decodePathValue(rule.release, 'v');
-    if (page?.type !== 'redirect' || listed.type !== 'redirect' || listed.location !== page.location) continue;
-    const names = releases.get(rule.release);
-    if (names) {
-      names.push(rule.file);
-      paths.get(rule.release)!.push(path);
-    } else {
-      releases.set(rule.release, [rule.file]);
-      paths.set(rule.release, [path]);
+function minorValues(table: RouteTable): { values: Map<string, string>; covered: Set<string> } {
+  const folders = new Map<string, { names: string[]; pages: string[] }>();
+  for (const path in table.paths) {
+    const ask = folderAsk(path);
+    if (ask === undefined) continue;
+    let folder = folders.get(ask.folder);
+    if (!folder) folders.set(ask.folder, (folder = { names: [], pages: [] }));
+    if (ask.name) folder.names.push(ask.name);
+    else if (ask.patch !== undefined) folder.pages.push(path);
+  }
+  const values = new Map<string, string>();
+  const covered = new Set<string>();
+  for (const [folder, { names, pages }] of folders) {
+    // The value stands for the folder's own listing too: only where that is a `d` folder.
+    if (!readsBack(table.paths[folder] ?? { type: 'redirect', location: '' }, decodePathValue(folder, 'd'))) continue;
+    const groups = new Map<string, { patches: string[]; releases: ReleaseFiles[] }>();
+    for (const release of folderReleases(table, folder, names, pages)) {
+      const shared = [release.files.map((file) => file[1]).join(''), packFiles(release.files.map((file) => file[0])), ...release.files.filter((file) => file[1] === 'o').map((file) => file[2])].join('\n');
+      const group = groups.get(shared);
+      if (group) {
+        group.patches.push(release.patch);
+        group.releases.push(release);
+      } else groups.set(shared, { patches: [release.patch], releases: [release] });
     }
+    // The largest groups first, while the value fits.
+    const parts: string[] = [];
+    const kept: ReleaseFiles[] = [];
+    const sharing = new Map<string, string>();
+    for (const [shared, group] of [...groups].sort(([, a], [, b]) => b.patches.length - a.patches.length)) {
+      const key = filesKey(createHash('sha256').update(shared).digest('base64url').slice(0, HASH_CHARS));
+      const part = `${group.patches.join(',')}:${key.slice(2)}`;
+      if ((values.get(key) ?? shared) !== shared || Buffer.byteLength(shared) > KVS_LIMITS.valueBytes || Buffer.byteLength([...parts, part].join(';')) > KVS_LIMITS.valueBytes) continue;
+      parts.push(part);
+      kept.push(...group.releases);
+      sharing.set(key, shared);
+    }
+    if (parts.length === 0) continue;
+    const value = parts.join(';');
+    const read = (key: string) => sharing.get(key) ?? null;
+    const paths = [folder, ...kept.flatMap((release) => release.paths)];
+    if (!paths.every((path) => readsBack(table.paths[path]!, folderTarget(path, folderAsk(path)!, value, read)))) continue;
+    values.set(releasesKey(folder), value);
+    for (const [key, shared] of sharing) values.set(key, shared);
+    for (const path of paths) covered.add(path);
   }
-  const files = new Set<string>();
-  for (const [release, names] of releases) {
-    // Sorted, so the value does not depend on the order of the table and shares the longest prefix.
-    names.sort();
-    if (Buffer.byteLength(`v${packFiles(names)}`) > KVS_LIMITS.valueBytes) releases.delete(release);
-    else for (const path of paths.get(release)!) files.add(path);
+  return { values, covered };
+}
+
+/** Base64url characters of a group's hash: 48 bits, and two groups' colliding only costs them their keys. */
+const HASH_CHARS = 8;
+
+/** The releases of a minor whose pages redirect where the layout says, each with the files it can list. */
+function folderReleases(table: RouteTable, folder: string, names: string[], pages: string[]): ReleaseFiles[] {
+  const releases = new Map<string, ReleaseFiles>();
+  for (const page of pages) {
+    const ask = folderAsk(page)!;
+    const target = table.paths[page]!;
+    if (target.type !== 'redirect' || target.location !== (decodePathValue(page, 'v') as { location: string }).location) continue;
+    releases.set(`${ask.major}.${ask.minor}.${ask.patch}`, { patch: ask.patch!, paths: [page], files: [] });
   }
-  return { releases, files };
+  for (const name of names) {
+    // The version in a name: the longest of the minor's that it holds (`1.2.10` rather than `1.2.1`).
+    let version: string | undefined;
+    for (const each of releases.keys()) if (name.includes(each) && (version === undefined || each.length > version.length)) version = each;
+    if (version === undefined || name.includes('*') || name.split(version).length !== 2) continue;
+    const release = releases.get(version)!;
+    const path = folder + name;
+    const file = [name.replace(version, '*'), ...kindOf(table.paths[path]!, path, folder, release.patch, version)] as [string, string, string];
+    if (file[1] === '') continue;
+    release.files.push(file);
+    release.paths.push(path);
+  }
+  for (const release of releases.values()) release.files.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return [...releases.values()];
+}
+
+/** A file's kind and target in its minor's value, or an empty kind when it needs its own key. */
+function kindOf(target: PathTarget, path: string, folder: string, patch: string, version: string): [kind: string, target: string] {
+  const [, , , , major, minor] = folder.split('/');
+  if (target.type === 'blob') return target.blob === `releases/${major}/${minor}/${patch}/${path.slice(folder.length)}` ? ['a', ''] : ['', ''];
+  if (target.type !== 'file' || target.html !== undefined) return ['', ''];
+  if (target.key === path.slice(1)) return ['f', ''];
+  const name = target.key.slice(folder.length - 1);
+  if (target.key.slice(0, folder.length - 1) !== folder.slice(1) || name.includes('/') || name.includes('*') || name.split(version).length !== 2) return ['', ''];
+  return ['o', name.replace(version, '*')];
+}
+
+/** The edge's answer for a path, as the table's target is served from the bucket. */
+function readsBack(target: PathTarget, read: PathTarget | undefined): boolean {
+  if (target.type === 'redirect') return read?.type === 'redirect' && read.location === target.location;
+  const key = target.type === 'blob' ? target.blob : target.key;
+  const html = target.type === 'file' ? target.html : undefined;
+  return read?.type === 'file' && read.key === key && read.html === html;
 }
 
 function pathValue(path: string, target: PathTarget): string {
