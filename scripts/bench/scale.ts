@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KvsLimitError, KVS_LIMITS, checkKvsLimits, kvsEntries } from '../../generator/publish/cloudfront/kvs-entries.ts';
+import { KvsLimitError, KVS_LIMITS, checkKvsLimits, kvsBytes, kvsEntries } from '../../generator/publish/cloudfront/kvs-entries.ts';
 import { currentBuild, readRoutes } from '../../generator/publish/local-dir.ts';
 import { filesOf, stepsOf, written } from './build.ts';
 import { benchRebuild } from './rebuild.ts';
@@ -50,8 +50,7 @@ interface Measured extends Run {
 
 interface KvsSize {
   entries: number;
-  /** Undefined when checkKvsLimits failed on a single key or value, before it totalled the store. */
-  bytes: number | undefined;
+  bytes: number;
   fits: boolean;
   problem?: string;
 }
@@ -156,17 +155,14 @@ async function diskBytes(folder: string): Promise<number> {
   return Number(stdout.split('\t')[0]);
 }
 
-/**
- * The store's size as checkKvsLimits totals it. Over the store's quota it throws, with the total
- * in its first problem; that is the only place the generator states it then.
- */
+/** The store's size, and whether checkKvsLimits lets a deploy write it. */
 function kvsSize(entries: Map<string, string>): KvsSize {
   try {
-    return { entries: entries.size, bytes: checkKvsLimits(entries), fits: true };
+    checkKvsLimits(entries);
+    return { entries: entries.size, bytes: kvsBytes(entries), fits: true };
   } catch (error) {
     if (!(error instanceof KvsLimitError)) throw error;
-    const total = / entries take (\d+) bytes, over the store's /.exec(error.message)?.[1];
-    return { entries: entries.size, bytes: total === undefined ? undefined : Number(total), fits: false, problem: error.message };
+    return { entries: entries.size, bytes: kvsBytes(entries), fits: false, problem: error.message };
   }
 }
 
@@ -195,7 +191,7 @@ function scaleRows(scale: Scale, smaller: Scale | undefined): Row[] {
     },
     {
       measured: `Scale, ${store}: CloudFront KeyValueStore of the build's route table: entries, bytes (keys and values, UTF-8)`,
-      ours: `${kvs.entries.toLocaleString('en')} entries, ${kvs.bytes === undefined ? 'size not totalled' : megabytes(kvs.bytes)}; ${kvs.fits ? 'fits' : `does not fit: ${kvs.problem}`}`,
+      ours: `${kvs.entries.toLocaleString('en')} entries, ${megabytes(kvs.bytes)}; ${kvs.fits ? 'fits' : `does not fit: ${kvs.problem}`}`,
       reference: limit,
       target: limit,
       met: kvs.fits,
@@ -214,7 +210,7 @@ function scaleRows(scale: Scale, smaller: Scale | undefined): Row[] {
 
 function perRelease(scale: Scale): string {
   const { releases, full, outputBytes, kvs } = scale;
-  const kvsPart = kvs.bytes === undefined ? 'KVS not totalled' : `${(kvs.bytes / releases).toFixed(0)} B KVS`;
+  const kvsPart = `${(kvs.bytes / releases).toFixed(0)} B KVS`;
   return `${(full.ms / releases).toFixed(2)} ms/release, ${(outputBytes / 1e3 / releases).toFixed(1)} KB/release output, ${kvsPart}/release`;
 }
 
@@ -241,7 +237,7 @@ function growthNotes(scale: Scale, smaller: Scale | undefined): string[] {
     ['steady rebuild peak RSS', steady(scale).peakBytes, steady(smaller).peakBytes],
     ['KVS entries', scale.kvs.entries, smaller.kvs.entries],
   ];
-  if (scale.kvs.bytes !== undefined && smaller.kvs.bytes !== undefined) measures.push(['KVS bytes', scale.kvs.bytes, smaller.kvs.bytes]);
+  measures.push(['KVS bytes', scale.kvs.bytes, smaller.kvs.bytes]);
   const steps = (run: Run) => new Map([...stepsOf(run).matchAll(/(\w[\w ]*?) (\d+) ms/g)].map((found) => [found[1]!, Number(found[2])]));
   const before = steps(smaller.full);
   for (const [step, ms] of steps(scale.full)) {
