@@ -33,8 +33,10 @@ import { openDatabase, type StateDb } from './store/db.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { uploadsRepo } from './store/uploads.ts';
 
-/** An upload's staging file untouched this long belongs to no live upload. */
+/** An upload's staging file from another host, untouched this long, belongs to no live upload; this host's go when their process does. */
 const STALE_STAGING_MS = 60 * 60 * 1000;
+/** How often staging is swept for what crashed processes left, besides at start. */
+const STAGING_SWEEP_MS = 5 * 60 * 1000;
 
 export interface Sidecar {
   app: Koa;
@@ -72,8 +74,14 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
     // A full disk refuses uploads and publishes, logged once, and leaves the replica ready, degraded.
     const disk = diskHealth({ logger, dir: config.blobsDir });
     const blobs = disk.watch(createFsBlobStore({ root: config.blobsDir }));
-    const stale = await removeStaleStaging(config.blobsDir, STALE_STAGING_MS);
-    if (stale.length > 0) logger.warn({ files: stale }, 'removed staging files of uploads cut short');
+    const sweep = async () => {
+      const stale = await removeStaleStaging(config.blobsDir, STALE_STAGING_MS);
+      if (stale.length > 0) logger.warn({ files: stale }, 'removed staging files of uploads cut short');
+    };
+    await sweep();
+    const sweeping = setInterval(() => void sweep().catch((error: unknown) => logger.error({ err: error }, 'sweeping the staging folder failed')), STAGING_SWEEP_MS);
+    sweeping.unref();
+    closers.unshift(async () => clearInterval(sweeping));
     const site = createSiteSource({ site: config.site });
     const signingSettings = {
       MIRROR_SIGNING_KEY: settings.MIRROR_SIGNING_KEY,

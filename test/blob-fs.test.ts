@@ -1,15 +1,16 @@
 // The filesystem blob store: write-once keys, digest-checked writes, byte ranges, and keys that
 // cannot leave the root.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
+import { createFsBlobStore, removeStaleStaging } from '../generator/stores/blob-fs.ts';
 import { BlobConflictError, BlobTooLargeError, DigestMismatchError, type BlobStore } from '../generator/stores/blob-store.ts';
 import { REPO, listFiles, removeDir, sha256, tempDir } from './helpers/store.ts';
 
@@ -352,4 +353,61 @@ describe('createFsBlobStore: staging a stream', () => {
     await assert.rejects(store.stage(broken(), { maxBytes: 1000 }), /client went away/);
     assert.deepEqual(await readdir(path.join(root, '.tmp')), []);
   });
+});
+
+describe('removeStaleStaging: what uploads cut short left in staging', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await tempDir('mirror-staging-');
+  });
+  afterEach(async () => {
+    await removeDir(root);
+  });
+  const HOUR = 60 * 60 * 1000;
+  const staged = async () => (await readdir(path.join(root, '.tmp')).catch(() => [] as string[])).sort();
+
+  test('an upload of a process killed with SIGKILL is removed at once; one in flight here is kept', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/stager.ts', root], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('staging') && resolve());
+      child.once('exit', (code) => reject(new Error(`the stager exited (${code}) before staging`)));
+    });
+    const source = new PassThrough();
+    const ours = createFsBlobStore({ root }).stage(source, { maxBytes: 1024 });
+    source.write('in flight');
+    const [theirs, mine] = await waitForFiles(2);
+    assert.ok(theirs && mine);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+
+    const removed = await removeStaleStaging(root, HOUR);
+    const left = await staged();
+    assert.equal(removed.length, 1);
+    assert.ok(removed[0]!.startsWith(`${child.pid}~`), removed[0]);
+    assert.deepEqual(left, [`${process.pid}~${left[0]!.split('~')[1]}~${hostname()}~${left[0]!.split('~')[3]}`]);
+    source.end();
+    await (await ours).discard();
+  });
+
+  test('a file of another host is kept until it is old; a PID used again, or a name without an owner, is judged by age', async () => {
+    await mkdir(path.join(root, '.tmp'));
+    const fresh = ['1~100~elsewhere~a.upload', '2~200~elsewhere~b.upload', 'c.upload'];
+    const reused = `${process.pid}~1~${hostname()}~d.upload`;
+    for (const name of [...fresh, reused]) await writeFile(path.join(root, '.tmp', name), 'x');
+    const old = new Date(Date.now() - 2 * HOUR);
+    await utimes(path.join(root, '.tmp', fresh[1]!), old, old);
+    await utimes(path.join(root, '.tmp', fresh[2]!), old, old);
+    const removed = (await removeStaleStaging(root, HOUR)).sort();
+    assert.deepEqual(removed, [reused, fresh[1]!, fresh[2]!].sort(), 'this process started at another time than 1: the PID was used again');
+    assert.deepEqual(await staged(), [fresh[0]!]);
+  });
+
+  async function waitForFiles(count: number): Promise<string[]> {
+    for (let i = 0; i < 100; i++) {
+      const names = await staged();
+      if (names.length >= count) return names;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`staging holds ${(await staged()).length} files, not ${count}`);
+  }
 });

@@ -1,9 +1,11 @@
 // Blob store backend: a directory, one file per key. Commits by hard link, so a key appears
 // complete or not at all, and two writers of one key cannot both win. Staging files live in
-// `<root>/.tmp/` (same file system), and are linked, not copied, when committed.
+// `<root>/.tmp/` (same file system), and are linked, not copied, when committed. Each is named
+// after the process writing it, so one whose process died (`kill -9`) is known as left behind.
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { createReadStream, readFileSync } from 'node:fs';
+import { copyFile, link, mkdir, open, readFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobConflictError, BlobTooLargeError, DigestMismatchError, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.ts';
@@ -40,7 +42,7 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
       const target = pathOf(key);
       const existing = await statBlob(target);
       if (existing) return checkExisting(key, target, expected);
-      const temporary = path.join(staging, randomUUID());
+      const temporary = path.join(staging, stagingName(''));
       await mkdir(staging, { recursive: true });
       try {
         // A staged file is the store's own and already hashed; anything else is copied, so a later
@@ -65,7 +67,7 @@ export function createFsBlobStore({ root }: FsBlobStoreOptions): BlobStore {
 
     async stage(source, { maxBytes }) {
       await mkdir(staging, { recursive: true });
-      const file = path.join(staging, `${randomUUID()}.upload`);
+      const file = path.join(staging, stagingName('.upload'));
       const hash = createHash('sha256');
       let size = 0;
       const handle = await open(file, 'wx');
@@ -164,8 +166,58 @@ async function checkExisting(key: string, target: string, expected: FileDigest):
 }
 
 /**
- * Removes staging files older than `olderThanMs`: what uploads cut short by a crash left behind.
- * Younger ones may belong to an upload in progress in another process sharing the directory.
+ * A process as staging file names carry it: its PID and start time (Linux's, in clock ticks since
+ * boot; `0` where there is no /proc) and its host, so a PID used again is not taken for the
+ * process that wrote the file.
+ */
+interface Owner {
+  pid: number;
+  start: string;
+  host: string;
+}
+
+const SELF: Owner = { pid: process.pid, start: startOf(readProcStat('self')), host: hostname() };
+
+/** `<pid>~<start>~<host>~<uuid><suffix>`: `~` is in no host name. */
+function stagingName(suffix: string): string {
+  return `${SELF.pid}~${SELF.start}~${SELF.host}~${randomUUID()}${suffix}`;
+}
+
+function ownerOf(name: string): Owner | undefined {
+  const parts = name.split('~');
+  if (parts.length !== 4 || !/^[1-9][0-9]*$/.test(parts[0]!)) return undefined;
+  return { pid: Number(parts[0]), start: parts[1]!, host: parts[2]! };
+}
+
+function readProcStat(pid: number | 'self'): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat, counted after the command name, which may hold spaces. */
+function startOf(stat: string | undefined): string {
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0';
+}
+
+/** Whether the process that wrote a staging file on this host still runs. */
+async function running(owner: Owner): Promise<boolean> {
+  if (owner.start !== '0') return startOf(await readFile(`/proc/${owner.pid}/stat`, 'utf8').catch(() => undefined)) === owner.start;
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what uploads cut short by a crash left in staging: at once the files of processes of
+ * this host that no longer run, and the others' once older than `olderThanMs`, since another
+ * host sharing the directory may still be writing them. (Containers that share the directory must
+ * have host names of their own: their PIDs are not this host's.)
  */
 export async function removeStaleStaging(root: string, olderThanMs: number, now = Date.now()): Promise<string[]> {
   const staging = path.join(path.resolve(root), '.tmp');
@@ -180,7 +232,10 @@ export async function removeStaleStaging(root: string, olderThanMs: number, now 
   for (const name of names) {
     const file = path.join(staging, name);
     const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile() || now - info.mtimeMs < olderThanMs) continue;
+    if (!info?.isFile()) continue;
+    const owner = ownerOf(name);
+    const gone = owner?.host === SELF.host && !(await running(owner));
+    if (!gone && now - info.mtimeMs < olderThanMs) continue;
     await rm(file, { force: true });
     removed.push(name);
   }
