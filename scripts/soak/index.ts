@@ -389,7 +389,7 @@ try {
     ['wrong bytes', `${wrong}${wrong > 0 ? ` (uploads ${wrongBytes}, live reads ${counts.wrongBytesLive}, publishes ${publishCheck.wrongBytes})` : ''}`, wrong === 0],
     ['listed but not downloadable', String(listedNotDownloadable), listedNotDownloadable === 0],
     ['staging files left behind (kills aside)', String(leftBehind.size), leftBehind.size === 0],
-    ['staging files left by kill -9', String(staging.filter((file) => leftByKill.has(file.name)).length)],
+    ['staging files a kill -9 left, still there at the end', String(staging.filter((file) => leftByKill.has(file.name)).length), staging.every((file) => !leftByKill.has(file.name))],
     ['5xx outside a killed replica\'s in-flight or a full disk', byKind('serverErrors'), serverErrors === 0],
     ['of those, while S3 answered errors', byKind('serverErrorsWhileS3Failed'), serverErrorsWhileS3Failed === 0],
     ['other failed requests', byKind('otherFailures'), otherFailures === 0],
