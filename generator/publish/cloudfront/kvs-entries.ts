@@ -1,7 +1,7 @@
 // The KeyValueStore contents for a route table (kvs-format.ts describes the layout), and
 // CloudFront's limits checked before a deploy changes anything. Pure.
-import type { EndpointRule, PathTarget, RouteTable } from '../../render/route-table.ts';
 import { createHash } from 'node:crypto';
+import type { EndpointRule, PathTarget, RouteTable } from '../../render/route-table.ts';
 import { META_KEY, decodePathValue, endpointKey, entryKey, filesKey, folderAsk, folderTarget, packFiles, releasesKey, scopeKey, type KvsMeta } from './kvs-format.ts';
 
 /** CloudFront KeyValueStore quotas, in UTF-8 bytes. */
