@@ -4,7 +4,7 @@
 // after the process writing it, so one whose process died (`kill -9`) is known as left behind.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
-import { copyFile, link, mkdir, open, readFile, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -202,9 +202,9 @@ function startOf(stat: string | undefined): string {
   return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0';
 }
 
-/** Whether the process that wrote a staging file on this host still runs. */
-async function running(owner: Owner): Promise<boolean> {
-  if (owner.start !== '0') return startOf(await readFile(`/proc/${owner.pid}/stat`, 'utf8').catch(() => undefined)) === owner.start;
+/** Whether the process that wrote a staging file on this host still runs (a read of a few hundred bytes from /proc). */
+function running(owner: Owner): boolean {
+  if (owner.start !== '0') return startOf(readProcStat(owner.pid)) === owner.start;
   try {
     process.kill(owner.pid, 0);
     return true;
@@ -234,7 +234,7 @@ export async function removeStaleStaging(root: string, olderThanMs: number, now 
     const info = await stat(file).catch(() => undefined);
     if (!info?.isFile()) continue;
     const owner = ownerOf(name);
-    const gone = owner?.host === SELF.host && !(await running(owner));
+    const gone = owner?.host === SELF.host && !running(owner);
     if (!gone && now - info.mtimeMs < olderThanMs) continue;
     await rm(file, { force: true });
     removed.push(name);

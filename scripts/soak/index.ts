@@ -89,9 +89,8 @@ if (smallDisk) teardown.push(() => smallDisk.unmount());
 
 const acknowledged: Acknowledged[] = [];
 const published: Published[] = [];
-const completions: { replica: Replica; started: number; at: number }[] = [];
-/** Every upload a replica answered, acknowledged or not. */
-const answered: { replica: Replica; started: number; at: number }[] = [];
+/** Every upload a replica answered, acknowledged (201) or not. */
+const answered: { replica: Replica; started: number; at: number; acknowledged: boolean }[] = [];
 const kills: { at: number; survivor: Replica }[] = [];
 const counts = { reads: 0, wrongBytesLive: 0, redisOutages: 0, restarts: 0, s3Outages: 0, s3OutagesSkipped: 0 };
 /** The replicas' remote publishes: each victim's counted just before its kill, which resets them, and both at the end. */
@@ -171,11 +170,10 @@ try {
           }),
         { outOfSpace: uploadOutOfSpace },
       );
-      if (answer) answered.push({ replica: target, started: sent, at: performance.now() });
+      if (answer) answered.push({ replica: target, started: sent, at: performance.now(), acknowledged: answer.status === 201 });
       if (answer?.status === 201) {
         const { release } = jsonOf(answer) as { release: { filename: string } };
         acknowledged.push({ version, filename: release.filename, sha256: sha256(bytes) });
-        completions.push({ replica: target, started: sent, at: performance.now() });
       } else if (answer) {
         requests.fail('upload', `upload ${version} ${platform}/${arch} to ${target.name}: ${answer.status} ${answer.body.toString().slice(0, 200)}`);
       }
@@ -325,6 +323,7 @@ try {
   const staging = await stagingFiles(blobsDir);
   for (const file of staging) if (!leftByKill.has(file.name)) leftBehind.add(file.name);
   failures.push(...[...leftBehind].map((name) => `staging file left behind: .tmp/${name}`));
+  const completions = answered.filter((entry) => entry.acknowledged);
   const afterKill = (at: number, replica: Replica) => answered.filter((entry) => entry.replica === replica && entry.at > at && entry.started < at + STALL_WINDOW_MS);
   const stalls = kills.map(({ at, survivor }) => Math.max(0, ...afterKill(at, survivor).map((entry) => entry.at - entry.started)));
   // The measure before: the longest the survivor went without acknowledging an upload, which also
