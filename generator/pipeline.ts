@@ -7,10 +7,11 @@ import { LOADER_FINGERPRINT, loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
-import { PUBLIC_DIR, currentBuild, publishToLocalDir, type LocalPublishResult } from './publish/local-dir.ts';
+import { PUBLIC_DIR, currentBuild, withLocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import { render, type RenderedSite } from './render/index.ts';
-import { createRenderMemo, type KeptRenderMemo, type RenderStats } from './render/memo.ts';
+import { NO_MEMO, createRenderMemo, type KeptRenderMemo, type RenderStats } from './render/memo.ts';
+import type { BuiltFile, SiteFile } from './render/site-file.ts';
 import { SAMPLE_STORE } from './sample-store.ts';
 import { packageOrigin } from './render/packages/origin.ts';
 import type { Templates } from './render/html.ts';
@@ -67,18 +68,33 @@ export function createBuildMemory(): BuildMemory {
 export async function build(options: BuildOptions, memory?: BuildMemory): Promise<BuildReport> {
   const { step, timings } = stepTimer();
   const cacheFile = options.loadCache === false ? undefined : loadCacheFile(options.site);
-  const { catalog, site: rendered, cache, units } = await renderStore(options.releasesDir, step, cacheFile, memory);
-  // 4. Sign checksum files and the snapshot, against the snapshot the site serves now.
-  const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }));
-  // 5. Publish: write what changed into a new build folder and swap it in atomically.
-  const publish = await step('publish', () => publishToLocalDir({ site: options.site }, site));
-  // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
-  const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => kvsProblem(site));
-  // 7. Keep what this build loaded for the next one: only now that the build has succeeded.
-  await step('cache', () => cache.save());
-  const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
-  const packageOriginDefault = packaged && !catalog.site.baseUrl ? packageOrigin(catalog.site) : undefined;
-  return { ...counts(catalog, site), load: cache.stats, ...(units ? { units } : {}), publish, signing, cloudFrontProblem, packageOriginDefault, timings };
+  // The publish is under way from the start: each rendered file is written into the new build
+  // folder as it comes, and without a memory only its record is kept, so a build's memory does
+  // not grow with the rendered site.
+  return withLocalPublish({ site: options.site }, async (under) => {
+    const { catalog, site: rendered, cache, units } = await renderStore(options.releasesDir, step, cacheFile, memory, (file) => {
+      under.put(file);
+      return memory ? file : writtenRecord(file);
+    });
+    // 4. Sign checksum files and the snapshot, against the snapshot the site serves now.
+    const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }));
+    // 5. Publish: write what is left (signing's files, the route table, the manifest) and swap the build in atomically.
+    const publish = await step('publish', () => under.finish(site, { partsKept: memory !== undefined }));
+    // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
+    const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => kvsProblem(site));
+    // 7. Keep what this build loaded for the next one: only now that the build has succeeded.
+    await step('cache', () => cache.save());
+    const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
+    const packageOriginDefault = packaged && !catalog.site.baseUrl ? packageOrigin(catalog.site) : undefined;
+    return { ...counts(catalog, site), load: cache.stats, ...(units ? { units } : {}), publish, signing, cloudFrontProblem, packageOriginDefault, timings };
+  });
+}
+
+/** A written file as the build keeps it: its record, and the body only of a file signing reads. */
+function writtenRecord(file: SiteFile): BuiltFile {
+  if (file.signAt !== undefined) return file;
+  const { body, ...record } = file;
+  return { ...record, sha256: file.sha256!, size: Buffer.byteLength(body) };
 }
 
 /**
@@ -106,7 +122,7 @@ export async function rehearse(target?: { releasesDir: string; site: string; mem
 /** What the target serves now: its snapshot file and the highest snapshot version it recorded. */
 type PreviousSnapshot = { snapshot?: string | undefined; version?: number | undefined };
 
-async function sign(site: RenderedSite, signing: SigningSettings | undefined, previous: PreviousSnapshot): Promise<{ site: RenderedSite; report: SigningReport }> {
+async function sign<F extends BuiltFile>(site: RenderedSite<F>, signing: SigningSettings | undefined, previous: PreviousSnapshot): Promise<{ site: RenderedSite<F | SiteFile>; report: SigningReport }> {
   if (!signing) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
   const cache = await openSignatureCache(signing.cacheFile);
   const signed = await signSite(site, { keyring: signing.keyring, cache, previous, now: signing.now?.() ?? new Date(), expirySeconds: signing.expirySeconds, resign: signing.resign });
@@ -121,7 +137,7 @@ export async function localSnapshot(site: string): Promise<string | undefined> {
   return readFile(path.join(build, PUBLIC_DIR, SNAPSHOT_KEY), 'utf8').catch(() => undefined);
 }
 
-function kvsProblem(site: RenderedSite): string | undefined {
+function kvsProblem(site: RenderedSite<BuiltFile>): string | undefined {
   try {
     checkKvsLimits(kvsEntries(site.routes));
     return undefined;
@@ -162,7 +178,9 @@ export async function deploy(options: DeployPipelineOptions, kept?: { memory: Bu
 
 type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 
-async function renderStore(releasesDir: string, step: Step, cacheFile?: string, memory?: BuildMemory): Promise<{ catalog: Catalog; site: RenderedSite; cache: LoadCache; units: RenderStats | undefined }> {
+async function renderStore(releasesDir: string, step: Step, cacheFile?: string, memory?: BuildMemory): Promise<Rendered<SiteFile>>;
+async function renderStore<F extends BuiltFile>(releasesDir: string, step: Step, cacheFile: string | undefined, memory: BuildMemory | undefined, keep: (file: SiteFile) => F): Promise<Rendered<F>>;
+async function renderStore(releasesDir: string, step: Step, cacheFile?: string, memory?: BuildMemory, keep: (file: SiteFile) => BuiltFile = (file) => file): Promise<Rendered<BuiltFile>> {
   // 1. Read and validate every release file, or with a cache file only those that changed since
   //    it was written (an unusable cache is an empty one); every problem is reported at once.
   const { catalog, cache } = await step('load', async () => {
@@ -171,18 +189,24 @@ async function renderStore(releasesDir: string, step: Step, cacheFile?: string, 
   });
   // 2. Read the HTML templates the renderer compiles.
   const templates: Templates = await step('templates', () => loadTemplates());
-  // 3. Render indexes, pages, checksum files and the route table (pure); with a memory, only the
-  //    units whose inputs changed since its last build.
+  // 3. Render indexes, pages, checksum files and the route table (pure), each file handed to
+  //    `keep` as it comes; with a memory, only the units whose inputs changed since its last build.
   let units: RenderStats | undefined;
-  const site: RenderedSite = await step('render', () => {
-    if (!memory) return render(catalog, templates);
+  const site = await step('render', () => {
     try {
-      return render(catalog, templates, memory.render);
+      return render(catalog, templates, memory?.render ?? NO_MEMO, keep);
     } finally {
-      units = memory.render.finish();
+      units = memory?.render.finish();
     }
   });
   return { catalog, site, cache, units };
+}
+
+interface Rendered<F extends BuiltFile> {
+  catalog: Catalog;
+  site: RenderedSite<F>;
+  cache: LoadCache;
+  units: RenderStats | undefined;
 }
 
 /** Runs named steps, timing each and prefixing its errors with its name. */
@@ -202,7 +226,7 @@ function stepTimer(): { step: Step; timings: Record<string, number> } {
   return { step, timings };
 }
 
-function counts(catalog: Catalog, site: RenderedSite) {
+function counts(catalog: Catalog, site: RenderedSite<BuiltFile>) {
   return {
     products: catalog.products.length,
     releases: catalog.products.reduce((sum, product) => sum + product.releases.length, 0),

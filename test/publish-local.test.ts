@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build } from '../generator/pipeline.ts';
-import { MANIFEST_FILE, ROUTES_FILE, currentBuild } from '../generator/publish/local-dir.ts';
-import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, routeShards, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
+import { MANIFEST_FILE, ROUTES_FILE, currentBuild, withLocalPublish } from '../generator/publish/local-dir.ts';
+import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, routeFilesOnce, routeShards, routeTableJson, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { tableSource } from '../generator/render/resolve.ts';
 import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
 import { createSiteSource } from '../sidecar/site-source.ts';
@@ -41,6 +41,30 @@ describe('publish to a local directory', () => {
     assert.ok(a.size > 30);
     assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
     for (const [file, bytes] of a) assert.ok(bytes.equals(b.get(file)!), file);
+  });
+
+  test('a build writes each file into its new folder as it renders; one that fails before the swap leaves the site as it was', async () => {
+    const site = path.join(work, 'streamed', 'site');
+    await build({ releasesDir: SAMPLE_RELEASES, site });
+    const served = await currentBuild(site);
+    const streamed = { key: 'streamed.txt', body: 'rendered\n', contentType: 'text/plain', cacheControl: 'no-store', kind: 'page' } as const;
+    await assert.rejects(
+      withLocalPublish({ site }, async (under) => {
+        under.put({ ...streamed });
+        const folders = await readdir(`${site}.builds`);
+        const written = await Promise.all(folders.map((folder) => readFile(path.join(`${site}.builds`, folder, 'public', streamed.key), 'utf8').catch(() => undefined)));
+        assert.deepEqual(written.filter(Boolean), [streamed.body], 'on disk before the render ends');
+        assert.equal(await currentBuild(site), served, 'not served yet');
+        assert.throws(() => under.put({ ...streamed }), /Two site files with the key streamed.txt/);
+        throw new Error('the render failed');
+      }),
+      /the render failed/,
+    );
+    assert.equal(await currentBuild(site), served);
+    const report = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.equal(report.publish.written, 0);
+    await assert.rejects(readFile(path.join(site, 'public', streamed.key)), { code: 'ENOENT' });
+    assert.ok((await tree((await currentBuild(site))!)).size > 30);
   });
 
   test('the site path is a symlink swapped to a new build; the build before last is brought up to date in place', async () => {
@@ -146,6 +170,20 @@ describe('the route table in shards', () => {
       found.set(key, target);
     }
     assert.deepEqual(Object.fromEntries(found), paths);
+  });
+
+  test('written in pieces (a build without a memory), the table and its shards are the same bytes as written whole', () => {
+    const parts: Record<string, PathTarget>[] = [{}, {}, {}];
+    for (let i = 0; i < 1500; i++) parts[i % 2 === 0 ? 0 : 2]![`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/x/${i}` };
+    const table: RouteTable = { version: 1, paths: Object.assign({}, ...parts), endpoints: [], fallbacks: [{ prefix: '/', shape: 'flat', message: 'Not found' }], errorCacheControl: 'no-store' };
+    // Two shards a pass: four passes over the parts for the eight shards.
+    const pieces = [...routeFilesOnce(table, parts, 2)];
+    const routes = pieces.flatMap((piece) => ('routes' in piece ? [piece.routes] : [])).join('');
+    const shards = new Map(pieces.flatMap((piece) => ('shard' in piece ? [[piece.shard, piece.body] as const] : [])));
+    assert.equal(routes, `${routeTableJson(table, parts)}\n`);
+    assert.equal(JSON.parse(routes).paths['/binary/releases/x/1499/'].location, '/x/1499');
+    assert.deepEqual(shards, routeShards(table, parts));
+    assert.equal(shards.size, 1 + 8);
   });
 
   test('the sidecar answers every path the same from the shards as from routes.json, and a build without shards is read whole', async () => {

@@ -5,17 +5,19 @@
 // differ, each by a rename, and removing those the site no longer has) and swaps in. So a publish
 // costs what changed, not the size of the site. A build being brought up to date has no site.json
 // until it is complete; one without is never reused, and a fresh folder is made instead, its
-// unchanged files hard-linked from the current build.
+// unchanged files hard-linked from the current build. A build puts each file as it is rendered
+// (withLocalPublish), so the rendered site need never be held whole in memory.
 import { randomUUID } from 'node:crypto';
+import { closeSync, linkSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import type { RenderedSite } from '../render/index.ts';
 import type { RouteTable } from '../render/route-table.ts';
-import type { SiteFileKind } from '../render/site-file.ts';
+import { sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
-import { ROUTE_SHARDS_DIR, routeShards, routeTableJson } from './route-shards.ts';
+import { ROUTE_SHARDS_DIR, routeFilesOnce, routeShards, routeTableJson } from './route-shards.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
 export interface SiteManifest {
@@ -47,11 +49,32 @@ export interface LocalDirTargetOptions {
 }
 
 /** Two publishes of one site (two `mirror build`s, say) take turns: each changes builds the other may be reusing. */
-export async function publishToLocalDir({ site }: LocalDirTargetOptions, rendered: RenderedSite): Promise<LocalPublishResult> {
-  return fileLocks({ dir: `${site}.lock` }).withLock('publish', () => publishLocked(site, rendered));
+export async function publishToLocalDir(options: LocalDirTargetOptions, rendered: RenderedSite): Promise<LocalPublishResult> {
+  return withLocalPublish(options, (publish) => publish.finish(rendered));
 }
 
-async function publishLocked(site: string, rendered: RenderedSite): Promise<LocalPublishResult> {
+/**
+ * A publish under way, whose files are written as the site renders: `put` writes each rendered file
+ * into the new build at once, so a build need not hold the rendered site in memory; `finish` writes
+ * what was not put (signing's files), the route table and the manifest, and swaps the build in.
+ */
+export interface LocalPublish {
+  /** Writes the file into the new build unless it is already there; sets its `sha256`. Synchronous: render calls it. */
+  put(file: SiteFile): void;
+  /**
+   * `site.files` may be what put was given or records of it (`BuiltFile`); the files not put are
+   * written now. With `partsKept`, the route table's parts come back in later builds (a render
+   * memo keeps them), and their serialization is kept for those; without, it is written in pieces.
+   */
+  finish(site: RenderedSite<BuiltFile>, options?: { partsKept?: boolean }): Promise<LocalPublishResult>;
+}
+
+/** Runs `publish` with a publish of the site under way, holding the site's publish lock throughout. */
+export async function withLocalPublish<T>({ site }: LocalDirTargetOptions, publish: (under: LocalPublish) => Promise<T>): Promise<T> {
+  return fileLocks({ dir: `${site}.lock` }).withLock('publish', async () => publish(await openPublish(site)));
+}
+
+async function openPublish(site: string): Promise<LocalPublish> {
   const buildsDir = `${site}.builds`;
   const current = await currentBuild(site);
   const reusable = current ? await oldestComplete(buildsDir, current) : undefined;
@@ -63,46 +86,107 @@ async function publishLocked(site: string, rendered: RenderedSite): Promise<Loca
   if (reusable) {
     await rename(reusable.build, build);
     await unlink(path.join(build, MANIFEST_FILE));
+  } else {
+    await mkdir(build, { recursive: true });
   }
-
-  const manifest: SiteManifest = { files: {} };
-  const outputs: Output[] = rendered.files.map((file) => {
-    const sha256 = file.sha256 ?? sha256Hex(file.body);
-    manifest.files[file.key] = { sha256, size: Buffer.byteLength(file.body), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
-    return { relative: path.join(PUBLIC_DIR, file.key), body: file.body, key: file.key, sha256 };
-  });
-  outputs.push({ relative: ROUTES_FILE, body: `${routeTableJson(rendered.routes, rendered.routeParts)}\n` });
-  for (const [name, body] of routeShards(rendered.routes, rendered.routeParts)) outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: true });
-
+  const put = new Set<string>();
+  const made = new Set<string>();
   let written = 0;
   let unchanged = 0;
-  // In a build brought up to date, an unchanged file is already there: only the others are touched.
-  const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
-  const directories = new Set(pending.map((output) => path.dirname(path.join(build, output.relative))));
-  for (const directory of [...directories].sort()) await mkdir(directory, { recursive: true });
-  // Asynchronous, a few at a time: the sidecar publishes in-process and must keep serving meanwhile.
-  const limit = pLimit(WRITE_CONCURRENCY);
-  await Promise.all(
-    pending.map((output) =>
-      limit(async () => {
-        const target = path.join(build, output.relative);
-        if (base && !reusable && unchangedSince(base.manifest, output) && (await tryLink(path.join(base.build, output.relative), target))) {
-          unchanged++;
-          return;
+  return {
+    put(file) {
+      if (put.has(file.key)) throw new Error(`Two site files with the key ${file.key}`);
+      put.add(file.key);
+      const sha256 = (file.sha256 ??= sha256Hex(file.body));
+      // In a build brought up to date, an unchanged file is already there: only the others are touched.
+      if (reusable?.manifest.files[file.key]?.sha256 === sha256) {
+        unchanged++;
+        return;
+      }
+      const target = path.join(build, PUBLIC_DIR, file.key);
+      const directory = path.dirname(target);
+      if (!made.has(directory)) {
+        mkdirSync(directory, { recursive: true });
+        made.add(directory);
+      }
+      if (!reusable && base?.manifest?.files[file.key]?.sha256 === sha256 && tryLinkSync(path.join(base.build, PUBLIC_DIR, file.key), target)) {
+        unchanged++;
+        return;
+      }
+      // Nothing serves a fresh folder: written in place. A reused one may still have a slow reader.
+      if (reusable) writeReplacingSync(target, file.body);
+      else writeFileSync(target, file.body);
+      written++;
+    },
+    async finish(rendered, { partsKept = true } = {}) {
+      const manifest: SiteManifest = { files: {} };
+      const outputs: Output[] = [];
+      for (const file of rendered.files) {
+        let sha256 = file.sha256;
+        if (!put.has(file.key)) {
+          if (file.body === undefined) throw new Error(`The site file ${file.key} was neither put nor given a body`);
+          sha256 ??= sha256Hex(file.body);
+          outputs.push({ relative: path.join(PUBLIC_DIR, file.key), body: file.body, key: file.key, sha256 });
         }
-        // Most shards stay as they were: compared by their bytes, which are small.
-        if (reusable && output.shard && (await sameBytes(target, output.body))) return;
-        await writeReplacing(target, output.body);
-        if (output.key !== undefined) written++;
-      }),
-    ),
-  );
-  const deleted = reusable ? await deleteMissing(build, reusable.manifest, manifest) : 0;
-  await writeReplacing(path.join(build, MANIFEST_FILE), `${JSON.stringify(manifest)}\n`);
+        manifest.files[file.key] = { sha256: sha256!, size: sizeOf(file), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
+      }
+      if (partsKept) {
+        outputs.push({ relative: ROUTES_FILE, body: `${routeTableJson(rendered.routes, rendered.routeParts)}\n` });
+        for (const [name, body] of routeShards(rendered.routes, rendered.routeParts)) outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: true });
+      } else {
+        writeRoutesOnce(build, rendered);
+      }
 
-  await swapSymlink(site, build);
-  const removed = await pruneBuilds(buildsDir, build, current);
-  return { build, written, unchanged, deleted, removed };
+      const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
+      const directories = new Set(pending.map((output) => path.dirname(path.join(build, output.relative))));
+      for (const directory of [...directories].sort()) await mkdir(directory, { recursive: true });
+      // Asynchronous, a few at a time: the sidecar publishes in-process and must keep serving meanwhile.
+      const limit = pLimit(WRITE_CONCURRENCY);
+      await Promise.all(
+        pending.map((output) =>
+          limit(async () => {
+            const target = path.join(build, output.relative);
+            if (base && !reusable && unchangedSince(base.manifest, output) && (await tryLink(path.join(base.build, output.relative), target))) {
+              unchanged++;
+              return;
+            }
+            // Most shards stay as they were: compared by their bytes, which are small.
+            if (reusable && output.shard && (await sameBytes(target, output.body))) return;
+            await writeReplacing(target, output.body);
+            if (output.key !== undefined) written++;
+          }),
+        ),
+      );
+      const deleted = reusable ? await deleteMissing(build, reusable.manifest, manifest) : 0;
+      await writeReplacing(path.join(build, MANIFEST_FILE), `${JSON.stringify(manifest)}\n`);
+
+      await swapSymlink(site, build);
+      const removed = await pruneBuilds(buildsDir, build, current);
+      return { build, written, unchanged, deleted, removed };
+    },
+  };
+}
+
+/** The route table and its shards, written in pieces as routeFilesOnce yields them. */
+function writeRoutesOnce(build: string, rendered: RenderedSite<BuiltFile>): void {
+  const routes = path.join(build, ROUTES_FILE);
+  const temporary = `${routes}.${randomUUID().slice(0, 8)}.tmp`;
+  mkdirSync(path.join(build, ROUTE_SHARDS_DIR), { recursive: true });
+  try {
+    const fd = openSync(temporary, 'w');
+    try {
+      for (const piece of routeFilesOnce(rendered.routes, rendered.routeParts)) {
+        if ('routes' in piece) writeSync(fd, piece.routes);
+        else writeReplacingSync(path.join(build, ROUTE_SHARDS_DIR, piece.shard), piece.body);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, routes);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
 }
 
 /** The build folder a site path points at, or undefined before the first build. */
@@ -178,6 +262,17 @@ async function writeReplacing(target: string, body: string | Uint8Array): Promis
   }
 }
 
+function writeReplacingSync(target: string, body: string | Uint8Array): void {
+  const temporary = `${target}.${randomUUID().slice(0, 8)}.tmp`;
+  try {
+    writeFileSync(temporary, body);
+    renameSync(temporary, target);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
 async function sameBytes(file: string, body: string | Uint8Array): Promise<boolean> {
   const bytes = await readFile(file).catch(() => undefined);
   return bytes !== undefined && bytes.equals(typeof body === 'string' ? Buffer.from(body) : body);
@@ -212,6 +307,15 @@ async function pruneBuilds(buildsDir: string, current: string, previous: string 
 async function tryLink(from: string, to: string): Promise<boolean> {
   try {
     await link(from, to);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tryLinkSync(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
     return true;
   } catch {
     return false;

@@ -15,16 +15,16 @@ export interface LayoutOutput {
 }
 
 export function renderBinaryProduct(product: Product, pages: PageRenderer): LayoutOutput {
-  return mergeOutputs(binaryProductUnits(product, pages, NO_MEMO, ''));
+  return mergeOutputs(binaryProductUnits(product, pages, NO_MEMO, () => ''));
 }
 
 /** The product's output in units (its listing, then one per minor), each from the memo while its inputs are unchanged. */
-export function binaryProductUnits(product: Product, pages: PageRenderer, memo: RenderMemo, context: string): LayoutOutput[] {
+export function binaryProductUnits(product: Product, pages: PageRenderer, memo: RenderMemo, context: () => string): LayoutOutput[] {
   const base = `${BINARY_ROOT}/${product.name}`;
   const crumbs: Crumb[] = [BINARY_CRUMB, { label: product.name, href: `/${base}/` }];
   // A unit's inputs: the page context, the product's settings and the releases it lists.
-  const settings = settingsFingerprint(product, context);
-  const inputs = (releases: Release[]) => combine([settings, ...releases.map(fingerprintOf)]);
+  let settings: string | undefined;
+  const inputs = (releases: Release[]) => () => combine([(settings ??= settingsFingerprint(product, context())), ...releases.map(fingerprintOf)]);
   const units = [memo.unit(`binary ${base}`, inputs(product.releases), () => renderProductListing(product, pages, base, crumbs))];
   for (const [minorPath, releases] of groupByMinor(product, base)) {
     units.push(memo.unit(`binary ${minorPath}`, inputs(releases), () => renderMinor(product, pages, crumbs, minorPath, releases)));

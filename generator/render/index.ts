@@ -7,11 +7,11 @@ import { NO_MEMO, combine, fingerprintOf, type RenderMemo } from './memo.ts';
 import { renderPackages } from './packages/index.ts';
 import { renderRegistry } from './registry.ts';
 import type { Endpoint, PathTarget, RouteTable } from './route-table.ts';
-import { CACHE_SHORT, jsonFile, type SiteFile } from './site-file.ts';
+import { CACHE_SHORT, jsonFile, type BuiltFile, type SiteFile } from './site-file.ts';
 
-export interface RenderedSite {
+export interface RenderedSite<F extends BuiltFile = SiteFile> {
   /** Sorted by key. */
-  files: SiteFile[];
+  files: F[];
   routes: RouteTable;
   /**
    * The route table's paths as rendered, unit by unit: `routes.paths` is these in order. A unit a
@@ -22,13 +22,21 @@ export interface RenderedSite {
 
 /**
  * With a memo kept from the previous render, only the units whose inputs changed are rendered
- * again (memo.ts); the site is the same as without.
+ * again (memo.ts); the site is the same as without. Each file passes through `keep` as it is
+ * rendered, and the site holds what that returns: a build that writes files out as they come
+ * (LocalPublish.put) keeps only their records, so it never holds the whole site's bodies.
  */
-export function render(catalog: Catalog, templates: Templates, memo: RenderMemo = NO_MEMO): RenderedSite {
+export function render(catalog: Catalog, templates: Templates, memo?: RenderMemo): RenderedSite;
+export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo, keep: (file: SiteFile) => F): RenderedSite<F>;
+export function render(catalog: Catalog, templates: Templates, memo: RenderMemo = NO_MEMO, keep: (file: SiteFile) => BuiltFile = (file) => file): RenderedSite<BuiltFile> {
   const pages = createPageRenderer(templates, catalog.site.title);
   // What every unit depends on: the templates and the site's settings.
-  const context = combine([JSON.stringify(templates), JSON.stringify(catalog.site)]);
-  const files: SiteFile[] = [];
+  let contextFingerprint: string | undefined;
+  const context = () => (contextFingerprint ??= combine([JSON.stringify(templates), JSON.stringify(catalog.site)]));
+  const files: BuiltFile[] = [];
+  const add = (file: SiteFile) => {
+    files.push(keep(file));
+  };
   // In the order of the units: products by name, a product's listing before its minors in release
   // order, then package files, the registry and the site's own pages. The same store always gives
   // the same order, so the same route table, byte for byte.
@@ -42,21 +50,21 @@ export function render(catalog: Catalog, templates: Templates, memo: RenderMemo 
   for (const product of catalog.products) {
     if (product.layout === 'binary') {
       for (const unit of binaryProductUnits(product, pages, memo, context)) {
-        for (const file of unit.files) files.push(file);
+        for (const file of unit.files) add(file);
         addPaths(unit.paths);
       }
     } else {
-      const output = memo.unit(`agent ${product.name}`, productFingerprint(product, context), () => renderAgentProduct(product, catalog.site.baseUrl, pages));
-      files.push(...output.files);
+      const output = memo.unit(`agent ${product.name}`, () => productFingerprint(product, context()), () => renderAgentProduct(product, catalog.site.baseUrl, pages));
+      output.files.forEach(add);
       addPaths(output.paths);
       endpoints.push(...output.endpoints);
     }
   }
-  const packages = renderPackages(catalog, memo, (product) => productFingerprint(product, context));
-  files.push(...packages.files);
+  const packages = renderPackages(catalog, memo, (product) => productFingerprint(product, context()));
+  packages.files.forEach(add);
   addPaths(packages.paths);
-  const registry = memo.unit('registry', combine([context, JSON.stringify(catalog.registry)]), () => renderRegistry(catalog.registry, pages, catalog.site.baseUrl));
-  files.push(...registry.files);
+  const registry = memo.unit('registry', () => combine([context(), JSON.stringify(catalog.registry)]), () => renderRegistry(catalog.registry, pages, catalog.site.baseUrl));
+  registry.files.forEach(add);
   addPaths(registry.paths);
 
   const productLinks = catalog.products.map((product) => ({
@@ -69,15 +77,15 @@ export function render(catalog: Catalog, templates: Templates, memo: RenderMemo 
   }));
   const stylesheet = templates['site.css'];
   if (stylesheet === undefined) throw new Error('The stylesheet `site.css` is missing from templates/');
-  files.push({ key: 'assets/site.css', body: stylesheet, contentType: 'text/css; charset=utf-8', cacheControl: CACHE_SHORT, kind: 'page' });
+  add({ key: 'assets/site.css', body: stylesheet, contentType: 'text/css; charset=utf-8', cacheControl: CACHE_SHORT, kind: 'page' });
   addPaths({ '/assets/site.css': { type: 'file', key: 'assets/site.css' } });
-  files.push(jsonFile('index.json', { products: productLinks }));
-  files.push(pages.page('index.html', 'index', { title: catalog.site.title, breadcrumbs: [], products: productLinks }));
+  add(jsonFile('index.json', { products: productLinks }));
+  add(pages.page('index.html', 'index', { title: catalog.site.title, breadcrumbs: [], products: productLinks }));
   addPaths({ '/': { type: 'file', key: 'index.json', html: 'index.html' } });
   if (binaryProducts.length > 0) {
     const binaryLinks = productLinks.filter((product) => product.layout === 'binary');
-    files.push(jsonFile(`${BINARY_ROOT}/index.json`, { success: true, products: binaryLinks.map(({ name, url, latest }) => ({ name, url, latest })), count: binaryLinks.length }));
-    files.push(pages.page(`${BINARY_ROOT}/index.html`, 'index', { title: 'Binary releases', breadcrumbs: [BINARY_CRUMB], products: binaryLinks }));
+    add(jsonFile(`${BINARY_ROOT}/index.json`, { success: true, products: binaryLinks.map(({ name, url, latest }) => ({ name, url, latest })), count: binaryLinks.length }));
+    add(pages.page(`${BINARY_ROOT}/index.html`, 'index', { title: 'Binary releases', breadcrumbs: [BINARY_CRUMB], products: binaryLinks }));
     addPaths({ [`/${BINARY_ROOT}/`]: { type: 'file', key: `${BINARY_ROOT}/index.json`, html: `${BINARY_ROOT}/index.html` } });
   }
 

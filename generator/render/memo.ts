@@ -9,8 +9,8 @@ import { sha256Hex } from '../stores/hash.ts';
 import type { SiteFile } from './site-file.ts';
 
 export interface RenderMemo {
-  /** `make()`, or what it returned last time for the same name and fingerprint. */
-  unit<T extends { files: SiteFile[] }>(name: string, fingerprint: string, make: () => T): T;
+  /** `make()`, or what it returned last time for the same name and fingerprint (asked for only by a memo that keeps units). */
+  unit<T extends { files: SiteFile[] }>(name: string, fingerprint: () => string, make: () => T): T;
 }
 
 /** Renders every unit; what a one-off build uses. */
@@ -34,8 +34,9 @@ export function createRenderMemo(): KeptRenderMemo {
   let next = new Map<string, { fingerprint: string; output: { files: SiteFile[] } }>();
   let rendered = 0;
   return {
-    unit(name, fingerprint, make) {
+    unit(name, fingerprintOf, make) {
       const kept = units.get(name);
+      const fingerprint = fingerprintOf();
       if (kept && kept.fingerprint === fingerprint) {
         next.set(name, kept);
         return kept.output as ReturnType<typeof make>;

@@ -20,6 +20,20 @@ export interface SiteFile {
   sha256?: string;
 }
 
+/**
+ * A site file a build has already written out and no longer holds: its record, for the manifest,
+ * the snapshot and the route table's checks. A build that publishes as it renders keeps these.
+ */
+export type WrittenFile = Omit<SiteFile, 'body' | 'sha256'> & { body?: undefined; sha256: string; size: number };
+
+/** What a rendered site's files may be: with their bodies, or written out already. */
+export type BuiltFile = SiteFile | WrittenFile;
+
+/** The file's length in bytes. */
+export function sizeOf(file: BuiltFile): number {
+  return file.body === undefined ? file.size : Buffer.byteLength(file.body);
+}
+
 export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
 export const CACHE_SHORT = 'public, max-age=60';
 

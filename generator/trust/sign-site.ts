@@ -6,7 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { mergePaths, type RenderedSite } from '../render/index.ts';
 import type { PathTarget } from '../render/route-table.ts';
-import { CACHE_SHORT, JSON_TYPE, PGP_KEYS_TYPE, SIGNATURE_TYPE, TEXT_TYPE, jsonBody, type SiteFile } from '../render/site-file.ts';
+import { CACHE_SHORT, JSON_TYPE, PGP_KEYS_TYPE, SIGNATURE_TYPE, TEXT_TYPE, jsonBody, sizeOf, type BuiltFile, type SiteFile } from '../render/site-file.ts';
 import { armoredSignature, clearsign } from './armor.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { armorPublicKeys, type Keyring } from './keyring.ts';
@@ -48,14 +48,14 @@ export interface SigningReport {
   snapshot?: { version: number; expires: string; resigned: boolean };
 }
 
-export async function signSite(site: RenderedSite, inputs: SigningInputs): Promise<{ site: RenderedSite; report: SigningReport }> {
+export async function signSite<F extends BuiltFile>(site: RenderedSite<F>, inputs: SigningInputs): Promise<{ site: RenderedSite<F | SiteFile>; report: SigningReport }> {
   const { keyring, cache } = inputs;
   const made = cache.made;
   const reused = cache.reused;
   const published = [...keyring.active, ...keyring.retired];
   if (published.length === 0) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
 
-  const files: SiteFile[] = [];
+  const files: (F | SiteFile)[] = [];
   // The routes signing adds, after the rendered ones: each checksum file's signatures, then the rest.
   const parts: Record<string, PathTarget>[] = [];
   const added: Record<string, PathTarget> = {};
@@ -85,8 +85,8 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
       // Package indexes are few and small: signed anew each build, deterministically.
       const date = new Date(file.signAt);
       const { armored, clearsigned } = file.signedInto;
-      if (armored) add({ key: armored, body: armoredSignature(toBytes(file.body), keyring.active, date), contentType: SIGNATURE_TYPE, cacheControl: CACHE_SHORT, kind: 'signature' });
-      if (clearsigned) add({ key: clearsigned, body: clearsign(String(file.body), keyring.active, date), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
+      if (armored) add({ key: armored, body: armoredSignature(toBytes(bodyOf(file)), keyring.active, date), contentType: SIGNATURE_TYPE, cacheControl: CACHE_SHORT, kind: 'signature' });
+      if (clearsigned) add({ key: clearsigned, body: clearsign(String(bodyOf(file)), keyring.active, date), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
       continue;
     }
     // A rendered file a render memo gave back is the same object, with the same body: its
@@ -95,7 +95,7 @@ export async function signSite(site: RenderedSite, inputs: SigningInputs): Promi
     if (signed?.signers !== signers) {
       signed = { signers, files: [], routes: {} };
       for (const key of keyring.active) {
-        const signature = cache.signature(key.fingerprint, file.signAt, file.sha256, () => key.sign(toBytes(file.body), new Date(file.signAt!)));
+        const signature = cache.signature(key.fingerprint, file.signAt, file.sha256, () => key.sign(toBytes(bodyOf(file)), new Date(file.signAt!)));
         const sig = withDigest(signatureFile(`${file.key}.${key.id}.sig`, signature));
         signed.files.push(sig);
         signed.routes[`/${sig.key}`] = { type: 'file', key: sig.key };
@@ -167,7 +167,7 @@ function stillGood(previous: SnapshotPayload, text: string, entries: Pick<Snapsh
  * answers (`/v2/agent-releases?page=2&limit=20`); HTML pages apart. A file no URL reaches is a
  * routing defect, and fails the build rather than go unnamed.
  */
-function snapshotEntries(digests: Map<string, FileDigest>, routes: Record<string, PathTarget>[], site: RenderedSite): Pick<SnapshotPayload, 'indexes' | 'pages'> {
+function snapshotEntries(digests: Map<string, FileDigest>, routes: Record<string, PathTarget>[], site: RenderedSite<BuiltFile>): Pick<SnapshotPayload, 'indexes' | 'pages'> {
   const indexes: Record<string, FileDigest> = {};
   const pages: Record<string, FileDigest> = {};
   const named = new Set<string>([SNAPSHOT_KEY]);
@@ -199,17 +199,17 @@ function snapshotEntries(digests: Map<string, FileDigest>, routes: Record<string
 }
 
 /** The signature files and routes made for a rendered file object, by the keys that made them (fingerprints, primary first). */
-const signaturesOf = new WeakMap<SiteFile, { signers: string; files: SiteFile[]; routes: Record<string, PathTarget> }>();
+const signaturesOf = new WeakMap<BuiltFile, { signers: string; files: SiteFile[]; routes: Record<string, PathTarget> }>();
 
-function digestsByKey(files: SiteFile[]): Map<string, FileDigest> {
-  return new Map(files.map((file) => [file.key, { sha256: file.sha256 ?? sha256Hex(file.body), length: Buffer.byteLength(file.body) }]));
+function digestsByKey(files: BuiltFile[]): Map<string, FileDigest> {
+  return new Map(files.map((file) => [file.key, { sha256: file.sha256 ?? sha256Hex(file.body!), length: sizeOf(file) }]));
 }
 
 /** Two lists into one sorted by key: `sorted` already is, `added` is sorted here. */
-function mergeSorted(sorted: SiteFile[], added: SiteFile[]): SiteFile[] {
-  const byKey = (a: SiteFile, b: SiteFile) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+function mergeSorted<F extends BuiltFile>(sorted: F[], added: F[]): F[] {
+  const byKey = (a: F, b: F) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
   added.sort(byKey);
-  const merged: SiteFile[] = [];
+  const merged: F[] = [];
   let i = 0;
   let j = 0;
   while (i < sorted.length || j < added.length) {
@@ -219,8 +219,14 @@ function mergeSorted(sorted: SiteFile[], added: SiteFile[]): SiteFile[] {
   return merged;
 }
 
-function withDigest(file: SiteFile): SiteFile & { sha256: string } {
-  return file.sha256 !== undefined ? (file as SiteFile & { sha256: string }) : { ...file, sha256: sha256Hex(file.body) };
+function withDigest<F extends BuiltFile>(file: F): F & { sha256: string } {
+  return file.sha256 !== undefined ? (file as F & { sha256: string }) : { ...file, sha256: sha256Hex(file.body!) };
+}
+
+/** A signed file's body: a build that writes files out as it renders keeps the bodies of those it signs. */
+function bodyOf(file: BuiltFile): string | Uint8Array {
+  if (file.body === undefined) throw new Error(`The body of ${file.key}, which is signed, was not kept`);
+  return file.body;
 }
 
 function signatureFile(key: string, signature: Buffer): SiteFile {

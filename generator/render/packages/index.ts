@@ -20,14 +20,14 @@ export function renderPackages(catalog: Catalog, memo: RenderMemo = NO_MEMO, fin
   for (const product of catalog.products) {
     const { outputs } = product.packages;
     if (outputs.length === 0) continue;
-    const inputs = fingerprint(product);
+    const inputs = () => fingerprint(product);
     if (outputs.includes('install-script')) add(memo.unit(`install-script ${product.name}`, inputs, () => renderInstallScript(product, catalog.site)));
     if (outputs.includes('homebrew')) add(memo.unit(`homebrew ${product.name}`, inputs, () => renderHomebrewFormula(product, catalog.site)));
     if (outputs.includes('scoop')) add(memo.unit(`scoop ${product.name}`, inputs, () => renderScoopManifest(product, catalog.site)));
   }
   const repository = (output: 'apt' | 'rpm', make: (products: Product[]) => LayoutOutput) => {
     const products = catalog.products.filter((product) => product.packages.outputs.includes(output));
-    add(memo.unit(output, combine(products.map(fingerprint)), () => make(products)));
+    add(memo.unit(output, () => combine(products.map(fingerprint)), () => make(products)));
   };
   repository('apt', (products) => renderAptRepository(products, catalog.site));
   repository('rpm', (products) => renderRpmRepositories(products, catalog.site));
