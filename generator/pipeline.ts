@@ -94,7 +94,7 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
 function writtenRecord(file: SiteFile): BuiltFile {
   if (file.signAt !== undefined) return file;
   const { body, ...record } = file;
-  return { ...record, sha256: file.sha256!, size: Buffer.byteLength(body) };
+  return { ...record, sha256: file.sha256!, size: file.size ?? Buffer.byteLength(body) };
 }
 
 /**

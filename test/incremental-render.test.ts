@@ -213,6 +213,6 @@ describe('a render with a memo', () => {
 });
 
 /** A memo's files carry their SHA-256; a render without one leaves most to publish. */
-function stripDigests<T extends { files: { sha256?: string }[] }>(site: T): T {
-  return { ...site, files: site.files.map(({ sha256: _sha256, ...file }) => file) };
+function stripDigests<T extends { files: { sha256?: string; size?: number }[] }>(site: T): T {
+  return { ...site, files: site.files.map(({ sha256: _sha256, size: _size, ...file }) => file) };
 }

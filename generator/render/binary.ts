@@ -18,18 +18,21 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
   return mergeOutputs(binaryProductUnits(product, pages, NO_MEMO, () => ''));
 }
 
-/** The product's output in units (its listing, then one per minor), each from the memo while its inputs are unchanged. */
-export function binaryProductUnits(product: Product, pages: PageRenderer, memo: RenderMemo, context: () => string): LayoutOutput[] {
+/**
+ * The product's output in units (its listing, then one per minor), each from the memo while its
+ * inputs are unchanged; rendered one at a time as they are asked for, so a caller that writes each
+ * unit out before asking for the next never holds the product's whole output.
+ */
+export function* binaryProductUnits(product: Product, pages: PageRenderer, memo: RenderMemo, context: () => string): Generator<LayoutOutput> {
   const base = `${BINARY_ROOT}/${product.name}`;
   const crumbs: Crumb[] = [BINARY_CRUMB, { label: product.name, href: `/${base}/` }];
   // A unit's inputs: the page context, the product's settings and the releases it lists.
   let settings: string | undefined;
   const inputs = (releases: Release[]) => () => combine([(settings ??= settingsFingerprint(product, context())), ...releases.map(fingerprintOf)]);
-  const units = [memo.unit(`binary ${base}`, inputs(product.releases), () => renderProductListing(product, pages, base, crumbs))];
+  yield memo.unit(`binary ${base}`, inputs(product.releases), () => renderProductListing(product, pages, base, crumbs));
   for (const [minorPath, releases] of groupByMinor(product, base)) {
-    units.push(memo.unit(`binary ${minorPath}`, inputs(releases), () => renderMinor(product, pages, crumbs, minorPath, releases)));
+    yield memo.unit(`binary ${minorPath}`, inputs(releases), () => renderMinor(product, pages, crumbs, minorPath, releases));
   }
-  return units;
 }
 
 /** The product's own listing: its versions, newest first, as JSON and a page. */
@@ -106,8 +109,7 @@ function renderMinor(product: Product, pages: PageRenderer, crumbs: Crumb[], min
 }
 
 /** Several units' output as one. */
-function mergeOutputs(units: LayoutOutput[]): LayoutOutput {
-  if (units.length === 1) return units[0]!;
+function mergeOutputs(units: Iterable<LayoutOutput>): LayoutOutput {
   const merged: LayoutOutput = { files: [], paths: {} };
   for (const unit of units) {
     for (const file of unit.files) merged.files.push(file);

@@ -5,8 +5,7 @@
 // the units a change touches, and hashes only their files. Without a memo every unit is rendered:
 // the result is the same site either way (test/incremental-render.test.ts).
 import { createHash } from 'node:crypto';
-import { sha256Hex } from '../stores/hash.ts';
-import type { SiteFile } from './site-file.ts';
+import { measured, type SiteFile } from './site-file.ts';
 
 export interface RenderMemo {
   /** `make()`, or what it returned last time for the same name and fingerprint (asked for only by a memo that keeps units). */
@@ -43,7 +42,7 @@ export function createRenderMemo(): KeptRenderMemo {
       }
       rendered++;
       const output = make();
-      for (const file of output.files) file.sha256 ??= sha256Hex(file.body);
+      output.files.forEach(measured);
       next.set(name, { fingerprint, output });
       return output;
     },

@@ -1,4 +1,5 @@
 // What render produces and publish consumes.
+import { sha256Hex } from '../stores/hash.ts';
 
 export type SiteFileKind = 'artifact' | 'index' | 'page' | 'checksum' | 'signature' | 'key' | 'package-index';
 
@@ -18,6 +19,8 @@ export interface SiteFile {
   signedInto?: { armored?: string; clearsigned?: string };
   /** The body's SHA-256, hex, once a step has computed it (signing does); publish computes it otherwise. */
   sha256?: string;
+  /** The body's length in bytes, set with `sha256` by `measured`. */
+  size?: number;
 }
 
 /**
@@ -31,7 +34,14 @@ export type BuiltFile = SiteFile | WrittenFile;
 
 /** The file's length in bytes. */
 export function sizeOf(file: BuiltFile): number {
-  return file.body === undefined ? file.size : Buffer.byteLength(file.body);
+  return file.size ?? Buffer.byteLength(file.body!);
+}
+
+/** The file with its `sha256` and `size` set: computed once per file object, so a file a render memo keeps is measured once, however many builds publish it. */
+export function measured(file: SiteFile): SiteFile & { sha256: string; size: number } {
+  file.sha256 ??= sha256Hex(file.body);
+  file.size ??= Buffer.byteLength(file.body);
+  return file as SiteFile & { sha256: string; size: number };
 }
 
 export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
