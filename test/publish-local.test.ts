@@ -1,12 +1,13 @@
 // Local publishing: deterministic output, incremental writes, atomic swap, the route table in shards.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { cp, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build } from '../generator/pipeline.ts';
 import { MANIFEST_FILE, ROUTES_FILE, currentBuild, withLocalPublish } from '../generator/publish/local-dir.ts';
-import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, routeFilesOnce, routeShards, routeTableJson, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
+import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { tableSource } from '../generator/render/resolve.ts';
 import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
 import { createSiteSource } from '../sidecar/site-source.ts';
@@ -158,18 +159,39 @@ describe('the route table in shards', () => {
     for (let i = 0; i < 1000; i++) paths[`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/x/${i}` };
     const table: RouteTable = { version: 1, paths, endpoints: [], fallbacks: [{ prefix: '/', shape: 'flat', message: 'Not found' }], errorCacheControl: 'no-store' };
     const files = routeShards(table);
-    const index = JSON.parse(files.get(ROUTE_SHARD_INDEX)!) as RouteShardIndex;
+    const index = JSON.parse(files.get(ROUTE_SHARD_INDEX)!.body) as RouteShardIndex;
     const { shards, ...indexed } = index;
     const { paths: _paths, ...rest } = table;
     assert.equal(shards, 4);
     assert.equal(files.size, 1 + shards);
     assert.deepEqual(indexed, rest);
     const found = new Map<string, PathTarget>();
-    for (const [name, text] of files) if (name !== ROUTE_SHARD_INDEX) for (const [key, target] of Object.entries(JSON.parse(text) as Record<string, PathTarget>)) {
+    for (const [name, { body, sha256 }] of files) if (name !== ROUTE_SHARD_INDEX) for (const [key, target] of Object.entries(JSON.parse(body) as Record<string, PathTarget>)) {
+      assert.equal(sha256, createHash('sha256').update(body).digest('hex'));
       assert.equal(shardOf(key, index.shards), name);
       found.set(key, target);
     }
     assert.deepEqual(Object.fromEntries(found), paths);
+  });
+
+  test('a shard filled by the same parts as last time is not joined again; one a new part fills is', () => {
+    const table = (paths: Record<string, PathTarget>): RouteTable => ({ version: 1, paths, endpoints: [], fallbacks: [], errorCacheControl: 'no-store' });
+    const big: Record<string, PathTarget> = {};
+    for (let i = 0; i < 1000; i++) big[`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/x/${i}` };
+    const small: Record<string, PathTarget> = { '/one': { type: 'redirect', location: '/1' } };
+    const first = routeShards(table({ ...big, ...small }), [big, small]);
+    const again = routeShards(table({ ...big, ...small }), [big, small]);
+    for (const [name, file] of first) if (name !== ROUTE_SHARD_INDEX) assert.equal(again.get(name), file, `${name}: the same object`);
+    const changed: Record<string, PathTarget> = { '/one': { type: 'redirect', location: '/2' } };
+    const next = routeShards(table({ ...big, ...changed }), [big, changed]);
+    const filled = shardOf('/one', 4);
+    for (const [name, file] of next) {
+      if (name === ROUTE_SHARD_INDEX) continue;
+      if (name === filled) {
+        assert.notEqual(file, first.get(name));
+        assert.equal((JSON.parse(file.body) as Record<string, { location: string }>)['/one']!.location, '/2');
+      } else assert.equal(file, first.get(name), `${name}: the same object`);
+    }
   });
 
   test('written in pieces (a build without a memory), the table and its shards are the same bytes as written whole', () => {
@@ -177,12 +199,11 @@ describe('the route table in shards', () => {
     for (let i = 0; i < 1500; i++) parts[i % 2 === 0 ? 0 : 2]![`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/x/${i}` };
     const table: RouteTable = { version: 1, paths: Object.assign({}, ...parts), endpoints: [], fallbacks: [{ prefix: '/', shape: 'flat', message: 'Not found' }], errorCacheControl: 'no-store' };
     // Two shards a pass: four passes over the parts for the eight shards.
-    const pieces = [...routeFilesOnce(table, parts, 2)];
-    const routes = pieces.flatMap((piece) => ('routes' in piece ? [piece.routes] : [])).join('');
-    const shards = new Map(pieces.flatMap((piece) => ('shard' in piece ? [[piece.shard, piece.body] as const] : [])));
-    assert.equal(routes, `${routeTableJson(table, parts)}\n`);
+    const shards = new Map(routeShardsOnce(table, parts, 2));
+    const routes = [...routeTablePieces(table, parts, { once: true })].join('');
+    assert.equal(routes, routeTableJson(table, parts));
     assert.equal(JSON.parse(routes).paths['/binary/releases/x/1499/'].location, '/x/1499');
-    assert.deepEqual(shards, routeShards(table, parts));
+    assert.deepEqual(shards, new Map([...routeShards(table, parts)].map(([name, { body }]) => [name, body])));
     assert.equal(shards.size, 1 + 8);
   });
 

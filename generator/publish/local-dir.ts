@@ -14,14 +14,16 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import type { RenderedSite } from '../render/index.ts';
 import type { RouteTable } from '../render/route-table.ts';
-import { sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } from '../render/site-file.ts';
+import { measured, sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
-import { ROUTE_SHARDS_DIR, routeFilesOnce, routeShards, routeTableJson } from './route-shards.ts';
+import { ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTablePieces } from './route-shards.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
 export interface SiteManifest {
   files: Record<string, { sha256: string; size: number; contentType: string; cacheControl: string; kind: SiteFileKind }>;
+  /** The route table's shard files (ROUTE_SHARDS_DIR) by name: their SHA-256, so the next build rewrites only those that differ. */
+  shards?: Record<string, string>;
 }
 
 export interface LocalPublishResult {
@@ -59,7 +61,7 @@ export async function publishToLocalDir(options: LocalDirTargetOptions, rendered
  * what was not put (signing's files), the route table and the manifest, and swaps the build in.
  */
 export interface LocalPublish {
-  /** Writes the file into the new build unless it is already there; sets its `sha256`. Synchronous: render calls it. */
+  /** Writes the file into the new build unless it is already there; sets its `sha256` and `size`. Synchronous: render calls it. */
   put(file: SiteFile): void;
   /**
    * `site.files` may be what put was given or records of it (`BuiltFile`); the files not put are
@@ -97,7 +99,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
     put(file) {
       if (put.has(file.key)) throw new Error(`Two site files with the key ${file.key}`);
       put.add(file.key);
-      const sha256 = (file.sha256 ??= sha256Hex(file.body));
+      const { sha256 } = measured(file);
       // In a build brought up to date, an unchanged file is already there: only the others are touched.
       if (reusable?.manifest.files[file.key]?.sha256 === sha256) {
         unchanged++;
@@ -119,7 +121,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
       written++;
     },
     async finish(rendered, { partsKept = true } = {}) {
-      const manifest: SiteManifest = { files: {} };
+      const manifest: SiteManifest = { files: {}, shards: {} };
       const outputs: Output[] = [];
       for (const file of rendered.files) {
         let sha256 = file.sha256;
@@ -131,10 +133,13 @@ async function openPublish(site: string): Promise<LocalPublish> {
         manifest.files[file.key] = { sha256: sha256!, size: sizeOf(file), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
       }
       if (partsKept) {
-        outputs.push({ relative: ROUTES_FILE, body: `${routeTableJson(rendered.routes, rendered.routeParts)}\n` });
-        for (const [name, body] of routeShards(rendered.routes, rendered.routeParts)) outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: true });
+        writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
+        for (const [name, { body, sha256 }] of routeShards(rendered.routes, rendered.routeParts)) {
+          manifest.shards![name] = sha256;
+          outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: name, sha256 });
+        }
       } else {
-        writeRoutesOnce(build, rendered);
+        writeRoutesOnce(build, rendered, manifest);
       }
 
       const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
@@ -150,8 +155,8 @@ async function openPublish(site: string): Promise<LocalPublish> {
               unchanged++;
               return;
             }
-            // Most shards stay as they were: compared by their bytes, which are small.
-            if (reusable && output.shard && (await sameBytes(target, output.body))) return;
+            // A manifest from before shards were hashed: they are compared by their bytes, which are small.
+            if (reusable && output.shard !== undefined && !reusable.manifest.shards && (await sameBytes(target, output.body))) return;
             await writeReplacing(target, output.body);
             if (output.key !== undefined) written++;
           }),
@@ -167,22 +172,28 @@ async function openPublish(site: string): Promise<LocalPublish> {
   };
 }
 
-/** The route table and its shards, written in pieces as routeFilesOnce yields them. */
-function writeRoutesOnce(build: string, rendered: RenderedSite<BuiltFile>): void {
-  const routes = path.join(build, ROUTES_FILE);
-  const temporary = `${routes}.${randomUUID().slice(0, 8)}.tmp`;
+/** The route table and its shards of parts no later build sees, written in pieces; the shards' hashes go to `manifest`. */
+function writeRoutesOnce(build: string, rendered: RenderedSite<BuiltFile>, manifest: SiteManifest): void {
+  writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
   mkdirSync(path.join(build, ROUTE_SHARDS_DIR), { recursive: true });
+  for (const [name, body] of routeShardsOnce(rendered.routes, rendered.routeParts)) {
+    manifest.shards![name] = sha256Hex(body);
+    writeReplacingSync(path.join(build, ROUTE_SHARDS_DIR, name), body);
+  }
+}
+
+/** Writes a text file from pieces and a final newline, by a rename, without joining them. */
+function writePiecesSync(target: string, pieces: Iterable<string>): void {
+  const temporary = `${target}.${randomUUID().slice(0, 8)}.tmp`;
   try {
     const fd = openSync(temporary, 'w');
     try {
-      for (const piece of routeFilesOnce(rendered.routes, rendered.routeParts)) {
-        if ('routes' in piece) writeSync(fd, piece.routes);
-        else writeReplacingSync(path.join(build, ROUTE_SHARDS_DIR, piece.shard), piece.body);
-      }
+      for (const piece of pieces) writeSync(fd, piece);
+      writeSync(fd, '\n');
     } finally {
       closeSync(fd);
     }
-    renameSync(temporary, routes);
+    renameSync(temporary, target);
   } catch (error) {
     rmSync(temporary, { force: true });
     throw error;
@@ -213,14 +224,15 @@ export async function readRoutes(build: string): Promise<RouteTable> {
 interface Output {
   relative: string;
   body: string | Uint8Array;
-  /** Site key and hash of a public file; the build's own routes.json, shards and site.json have none. */
+  /** Site key of a public file, or name of a route shard, and its hash; the build's own routes.json and site.json have none. */
   key?: string;
+  shard?: string;
   sha256?: string;
-  shard?: boolean;
 }
 
 function unchangedSince(previous: SiteManifest | undefined, output: Output): boolean {
-  return output.key !== undefined && previous?.files[output.key]?.sha256 === output.sha256;
+  if (output.key !== undefined) return previous?.files[output.key]?.sha256 === output.sha256;
+  return output.shard !== undefined && previous?.shards?.[output.shard] === output.sha256;
 }
 
 /** The oldest build other than the current one and the one before it, with a manifest: it is complete and serves no one. */

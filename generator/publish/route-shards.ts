@@ -3,6 +3,7 @@
 // server swapping in a new build reads the small index, and a shard the first time a request
 // needs it, instead of parsing the whole table (21 MB at 10,000 releases) on its event loop. Pure.
 import type { PathTarget, RouteTable } from '../render/route-table.ts';
+import { sha256Hex } from '../stores/hash.ts';
 
 export const ROUTE_SHARDS_DIR = 'routes';
 export const ROUTE_SHARD_INDEX = 'index.json';
@@ -35,50 +36,78 @@ export function shardName(n: number): string {
  * members are serialized and hashed once, so a rebuild whose memo gave back most units serializes
  * only the new ones.
  */
-export function routeShards(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): Map<string, string> {
+export function routeShards(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): Map<string, ShardFile> {
   const { paths: _paths, ...rest } = table;
   const count = parts.reduce((sum, part) => sum + serialized(part).members.length, 0);
   let shards = 1;
   while (shards < MAX_SHARDS && count / shards > PATHS_PER_SHARD) shards *= 2;
-  const split = new Map<string, string[]>();
+  // A shard is known by the parts that fill it: made of the same part objects, it is the same text,
+  // joined and hashed last time. A rebuild whose memo gave back most units joins only the others'.
+  const split = new Map<string, Serialized[]>();
   for (let n = 0; n < shards; n++) split.set(shardName(n), []);
   for (const part of parts) {
-    for (const [name, members] of shardsOf(part, shards)) split.get(name)!.push(members);
+    const kept = serialized(part);
+    for (const name of shardsOf(kept, shards).keys()) split.get(name)!.push(kept);
   }
-  const files = new Map<string, string>([[ROUTE_SHARD_INDEX, JSON.stringify({ ...rest, shards } satisfies RouteShardIndex)]]);
-  for (const [name, members] of split) files.set(name, `{${members.join(',')}}`);
+  const files = new Map<string, ShardFile>([[ROUTE_SHARD_INDEX, shardFile(JSON.stringify({ ...rest, shards } satisfies RouteShardIndex))]]);
+  const made = new Map<string, ShardFile>();
+  for (const [name, filling] of split) {
+    const known = `${shards} ${name} ${filling.map((kept) => kept.id).join(',')}`;
+    const file = madeShards.get(known) ?? shardFile(`{${filling.map((kept) => kept.shards!.members.get(name)!).join(',')}}`);
+    made.set(known, file);
+    files.set(name, file);
+  }
+  madeShards = made;
   return files;
 }
 
+/** A shard file's text and its SHA-256 (hex), which the build's manifest keeps. */
+export interface ShardFile {
+  body: string;
+  sha256: string;
+}
+
+function shardFile(body: string): ShardFile {
+  return { body, sha256: sha256Hex(body) };
+}
+
+/** The shards the last routeShards made, by the shard count, name and the parts that filled them. */
+let madeShards = new Map<string, ShardFile>();
+
 /** `JSON.stringify(table)`, from the same serialized parts as the shards. */
 export function routeTableJson(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): string {
-  const members = parts.map((part) => serialized(part).joined).filter((joined) => joined !== '');
-  // `paths` is the table's second member, after the numeric version: the first `"paths":{}` is its place.
-  return JSON.stringify({ ...table, paths: {} }).replace('"paths":{}', () => `"paths":{${members.join(',')}}`);
+  return [...routeTablePieces(table, parts)].join('');
 }
 
 /**
- * routeShards and routeTableJson for parts that will not be seen again (a build without a memory):
- * yields routes.json in pieces, then each shard file, a batch of shards at a time, keeping no
- * part's serialization, so a large table is never held as JSON whole.
+ * routeTableJson in pieces, for a writer: no string of the whole table is made. With `once` (parts
+ * that will not be seen again), no part's serialization is kept either.
  */
-export function* routeFilesOnce(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths], batchShards = BATCH_SHARDS): Generator<{ routes: string } | { shard: string; body: string }> {
-  const { paths: _paths, ...rest } = table;
+export function* routeTablePieces(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths], { once = false } = {}): Generator<string> {
+  // `paths` is the table's second member, after the numeric version: the first `"paths":{}` is its place.
   const [head, tail] = JSON.stringify({ ...table, paths: {} }).split('"paths":{}') as [string, string];
-  yield { routes: `${head}"paths":{` };
+  yield `${head}"paths":{`;
   let first = true;
-  let count = 0;
   for (const part of parts) {
-    const members = Object.entries(part).map(([path, target]) => `${JSON.stringify(path)}:${JSON.stringify(target)}`);
-    count += members.length;
-    if (members.length === 0) continue;
-    yield { routes: `${first ? '' : ','}${members.join(',')}` };
+    const joined = once ? Object.keys(part).map((path) => member(path, part[path]!)).join(',') : serialized(part).joined;
+    if (joined === '') continue;
+    yield first ? joined : `,${joined}`;
     first = false;
   }
-  yield { routes: `}${tail}\n` };
+  yield `}${tail}`;
+}
+
+/**
+ * routeShards for parts that will not be seen again (a build without a memory): each shard file's
+ * name and text, a batch of shards at a time, keeping no part's serialization, so a large table is
+ * never held as JSON whole.
+ */
+export function* routeShardsOnce(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths], batchShards = BATCH_SHARDS): Generator<[name: string, body: string]> {
+  const { paths: _paths, ...rest } = table;
+  const count = parts.reduce((sum, part) => sum + Object.keys(part).length, 0);
   let shards = 1;
   while (shards < MAX_SHARDS && count / shards > PATHS_PER_SHARD) shards *= 2;
-  yield { shard: ROUTE_SHARD_INDEX, body: JSON.stringify({ ...rest, shards } satisfies RouteShardIndex) };
+  yield [ROUTE_SHARD_INDEX, JSON.stringify({ ...rest, shards } satisfies RouteShardIndex)];
   // Each path's shard once; then every part walked once per batch of shards.
   const numbers = parts.map((part) => Uint16Array.from(Object.keys(part), (path) => shardNumber(path, shards)));
   for (let low = 0; low < shards; low += batchShards) {
@@ -87,38 +116,45 @@ export function* routeFilesOnce(table: RouteTable, parts: Record<string, PathTar
       let i = 0;
       for (const path in part) {
         const n = numbers[p]![i++]! - low;
-        if (n >= 0 && n < batch.length) batch[n]!.push(`${JSON.stringify(path)}:${JSON.stringify(part[path])}`);
+        if (n >= 0 && n < batch.length) batch[n]!.push(member(path, part[path]!));
       }
     });
-    for (let n = 0; n < batch.length; n++) yield { shard: shardName(low + n), body: `{${batch[n]!.join(',')}}` };
+    for (let n = 0; n < batch.length; n++) yield [shardName(low + n), `{${batch[n]!.join(',')}}`];
   }
 }
 
-/** Shards serialized per pass of routeFilesOnce: about a quarter of a 100,000-release table's. */
+/** Shards serialized per pass of routeShardsOnce: about a quarter of a 100,000-release table's. */
 const BATCH_SHARDS = 1024;
 
 /** A part's members (`"path":target` as JSON.stringify writes them inside an object), and by shard for the last shard count asked. */
 interface Serialized {
+  /** Tells this part's serialization from every other's in the process. */
+  id: number;
   members: { path: string; json: string }[];
   joined: string;
   shards?: { count: number; members: Map<string, string> };
 }
 
 const parts = new WeakMap<Record<string, PathTarget>, Serialized>();
+let serializedParts = 0;
 
 function serialized(part: Record<string, PathTarget>): Serialized {
   let kept = parts.get(part);
   if (!kept) {
-    const members = Object.entries(part).map(([path, target]) => ({ path, json: `${JSON.stringify(path)}:${JSON.stringify(target)}` }));
-    kept = { members, joined: members.map((member) => member.json).join(',') };
+    const members = Object.entries(part).map(([path, target]) => ({ path, json: member(path, target) }));
+    kept = { id: ++serializedParts, members, joined: members.map((member) => member.json).join(',') };
     parts.set(part, kept);
   }
   return kept;
 }
 
+/** A path and its target as a member of a JSON object. */
+function member(path: string, target: PathTarget): string {
+  return `${JSON.stringify(path)}:${JSON.stringify(target)}`;
+}
+
 /** The part's members joined per shard they fall in, of `count` shards, in the part's order. */
-function shardsOf(part: Record<string, PathTarget>, count: number): Map<string, string> {
-  const kept = serialized(part);
+function shardsOf(kept: Serialized, count: number): Map<string, string> {
   if (kept.shards?.count !== count) {
     const split = new Map<string, string[]>();
     for (const { path, json } of kept.members) {
