@@ -243,7 +243,7 @@ describe('load cache', () => {
     const damaged: Record<string, string> = {
       truncated: good.slice(0, Math.floor(good.length / 2)),
       'header only': `${header}\n`,
-      'another format version': `${header.replace('"format":1,', '"format":999,')}\n${body}`,
+      'another format version': `${header.replace(/"format":\d+,/, '"format":999,')}\n${body}`,
       'another loader': `${header.replace(/"loader":"[0-9a-f]+"/, `"loader":"${'0'.repeat(64)}"`)}\n${body}`,
       'another store': `${header.replace(/"store":"[^"]+"/, '"store":"/elsewhere"')}\n${body}`,
       'a changed body': `${header}\n${body.replace('"version":"1.12.2"', '"version":"1.12.9"')}`,

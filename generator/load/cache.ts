@@ -5,11 +5,12 @@
 // then its bytes are hashed again, as git does with a racily clean index entry. The cache names
 // the store it describes and the loader code it came from, and carries the hash of its own body:
 // anything else (missing, truncated, foreign, another version) is an empty cache, so a full load.
-// One line a file, so a save copies the lines of unchanged files instead of serializing them again.
+// One line a file, so a save copies the lines of unchanged files instead of serializing them again;
+// the header's hash is over the lines' own hashes, so a save hashes only the lines that are new.
 // Written by hand: no library keeps a stat-and-hash file cache with these rules.
 import { createHash, randomBytes } from 'node:crypto';
 import { statSync, type BigIntStats } from 'node:fs';
-import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { readBytes } from './json-file.ts';
 import type { Report } from './problems.ts';
@@ -37,7 +38,7 @@ export interface LoadCache {
 }
 
 /** Bumped when the cache's layout or the meaning of a cached value changes. */
-const FORMAT = 1;
+const FORMAT = 2;
 /** A file modified this close to a load may have changed after it was read, within the same mtime tick (FAT and some network file systems tick in seconds). */
 const RACY_WINDOW_NS = 2_000_000_000n;
 
@@ -58,7 +59,7 @@ interface Header {
   store: string;
   /** Wall clock at the start of the load that wrote the cache, in ns: what racy entries are measured from. */
   loadedAt: string;
-  /** SHA-256 of the body: the lines after the header, one `[path, entry]` a file. */
+  /** SHA-256 of the SHA-256 digests (32 bytes each, in order) of the lines after the header, one `[path, entry]` a file. */
   sha256: string;
 }
 
@@ -76,10 +77,12 @@ export interface LoadCacheMemory {
  */
 export async function openLoadCache(file: string, releasesDir: string, loader: string, memory?: LoadCacheMemory): Promise<LoadCache> {
   const store = path.resolve(releasesDir);
+  // The loader's paths are path.join(releasesDir, …): their key is what follows this prefix.
+  const prefix = path.join(releasesDir, '_').slice(0, -1);
   const loadedAt = BigInt(Date.now()) * 1_000_000n;
   const remembered = memory?.previous;
   const previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : await readCache(file, store, loader);
-  // An entry taken from the previous cache keeps its place there: saving copies those bytes rather than serializing it again.
+  // An entry taken from the previous cache keeps its line: saving copies those bytes rather than serializing and hashing it again.
   const kept = new Map<string, { entry: Entry; line?: Line | undefined }>();
   const stats = emptyStats();
   let changed = previous === undefined;
@@ -88,7 +91,7 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
     stats,
     value<T>(file: string, kind: CachedKind, report: Report, parse: (text: string) => T | undefined): T | undefined {
       stats.files[kind]++;
-      const key = path.relative(store, file);
+      const key = file.startsWith(prefix) ? file.slice(prefix.length) : path.relative(store, file);
       const stat = statSync(file, { bigint: true, throwIfNoEntry: false });
       const { entry, line } = previous?.entries.get(key) ?? {};
       if (stat && entry && isEntry(entry) && unchangedSince(entry, stat, previous!.loadedAt)) {
@@ -107,32 +110,25 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
     },
     async save() {
       if (!changed && kept.size === previous?.entries.size) return;
-      const old = previous && (previous.identity === (await identityOf(file)) ? previous.bytes : undefined);
-      const lines = Array.from(kept, ([key, { entry, line }]) => ({ key, entry, bytes: old && line ? old.subarray(line.start, line.end) : Buffer.from(JSON.stringify([key, entry])) }));
-      const body = lines.flatMap((line, i) => (i === 0 ? [line.bytes] : [NEWLINE, line.bytes]));
-      const hash = createHash('sha256');
-      for (const part of body) hash.update(part);
-      const header: Header = { format: FORMAT, loader, store, loadedAt: String(loadedAt), sha256: hash.digest('hex') };
+      const entries = new Map<string, { entry: unknown; line: Line }>();
+      for (const [key, { entry, line }] of kept) entries.set(key, { entry, line: line ?? lineOf(Buffer.from(JSON.stringify([key, entry]))) });
+      const lines = [...entries.values()].map(({ line }) => line);
+      const header: Header = { format: FORMAT, loader, store, loadedAt: String(loadedAt), sha256: bodyHash(lines) };
       await mkdir(path.dirname(file), { recursive: true });
       const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-      const headerLine = Buffer.from(`${JSON.stringify(header)}\n`);
-      const bytes = Buffer.concat([headerLine, ...body]);
       try {
-        await writeFile(temp, bytes);
+        const handle = await open(temp, 'w');
+        try {
+          await handle.writev([Buffer.from(`${JSON.stringify(header)}\n`), ...lines.flatMap((line, i) => (i === 0 ? [line.bytes] : [NEWLINE, line.bytes]))]);
+        } finally {
+          await handle.close();
+        }
         await rename(temp, file);
       } finally {
         await rm(temp, { force: true });
       }
-      if (memory) {
-        // The lines' places in what was written: the next load and save start from here.
-        const entries = new Map<string, { entry: unknown; line: Line }>();
-        let start = headerLine.length;
-        for (const line of lines) {
-          entries.set(line.key, { entry: line.entry, line: { start, end: start + line.bytes.length } });
-          start += line.bytes.length + 1;
-        }
-        memory.previous = { store, loader, loadedAt, entries, bytes, identity: await identityOf(file) };
-      }
+      // What was written: the next load and save start from here.
+      if (memory) memory.previous = { store, loader, loadedAt, entries, identity: await identityOf(file) };
     },
   };
 }
@@ -211,10 +207,21 @@ function isEntry(entry: unknown): entry is Entry {
 
 const NEWLINE = Buffer.from('\n');
 
-/** Where an entry's line is in the cache file's bytes. */
+/** An entry's line in the cache file, without its newline, and the line's SHA-256. */
 interface Line {
-  start: number;
-  end: number;
+  bytes: Buffer;
+  digest: Buffer;
+}
+
+function lineOf(bytes: Buffer): Line {
+  return { bytes, digest: createHash('sha256').update(bytes).digest() };
+}
+
+/** The header's hash of the body (Header.sha256). */
+function bodyHash(lines: Line[]): string {
+  const hash = createHash('sha256');
+  for (const line of lines) hash.update(line.digest);
+  return hash.digest('hex');
 }
 
 interface Previous {
@@ -222,8 +229,6 @@ interface Previous {
   loader: string;
   loadedAt: bigint;
   entries: Map<string, { entry: unknown; line: Line }>;
-  /** The file's bytes, which the lines are places in. */
-  bytes: Buffer;
   /** The file read, by device, inode, size and mtime: writers replace it by a rename, never in place. */
   identity: string | undefined;
 }
@@ -236,17 +241,21 @@ async function readCache(file: string, store: string, loader: string): Promise<P
     if (newline < 0) return undefined;
     const header = JSON.parse(bytes.toString('utf8', 0, newline)) as Partial<Header>;
     if (header.format !== FORMAT || header.loader !== loader || header.store !== store || typeof header.loadedAt !== 'string' || !/^\d+$/.test(header.loadedAt)) return undefined;
-    if (createHash('sha256').update(bytes.subarray(newline + 1)).digest('hex') !== header.sha256) return undefined;
-    const entries = new Map<string, { entry: unknown; line: Line }>();
+    const lines: Line[] = [];
     for (let start = newline + 1; start < bytes.length; ) {
       const found = bytes.indexOf(10, start);
       const end = found < 0 ? bytes.length : found;
-      const parsed: unknown = JSON.parse(bytes.toString('utf8', start, end));
-      if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'string') return undefined;
-      entries.set(parsed[0], { entry: parsed[1], line: { start, end } });
+      lines.push(lineOf(bytes.subarray(start, end)));
       start = end + 1;
     }
-    return { store, loader, loadedAt: BigInt(header.loadedAt), entries, bytes, identity };
+    if (bodyHash(lines) !== header.sha256) return undefined;
+    const entries = new Map<string, { entry: unknown; line: Line }>();
+    for (const line of lines) {
+      const parsed: unknown = JSON.parse(line.bytes.toString('utf8'));
+      if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'string') return undefined;
+      entries.set(parsed[0], { entry: parsed[1], line });
+    }
+    return { store, loader, loadedAt: BigInt(header.loadedAt), entries, identity };
   } catch {
     return undefined;
   }

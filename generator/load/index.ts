@@ -122,6 +122,7 @@ async function loadProduct(dir: string, dirName: string, cache: LoadCache, repor
 
   const names = (await readdir(dir)).filter((name) => name !== 'product.json' && !name.startsWith('.')).sort();
   const product = settings && productOf(settings);
+  const checkedAgainst = product && JSON.stringify([product.layout, product.filePrefix, product.packages]);
   const releases: Release[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
@@ -136,7 +137,7 @@ async function loadProduct(dir: string, dirName: string, cache: LoadCache, repor
     });
     if (!release) continue;
     if (`${release.version}.json` !== name) report(file, 'version', `must match the file name \`${name}\`, got \`${release.version}\``);
-    if (product) checkReleaseOnce(release, product, file, report);
+    if (product) checkReleaseOnce(release, product, checkedAgainst!, file, report);
     releases.push(release);
   }
   if (!product) return undefined;
@@ -146,8 +147,7 @@ async function loadProduct(dir: string, dirName: string, cache: LoadCache, repor
 /** The product settings checkRelease reads, by release object it passed: a load with a kept cache checks only new releases. */
 const checked = new WeakMap<Release, string>();
 
-function checkReleaseOnce(release: Release, product: Omit<Product, 'releases'>, file: string, report: Report): void {
-  const settings = JSON.stringify([product.layout, product.filePrefix, product.packages]);
+function checkReleaseOnce(release: Release, product: Omit<Product, 'releases'>, settings: string, file: string, report: Report): void {
   if (checked.get(release) === settings) return;
   let problems = 0;
   checkRelease(release, product, file, (...problem) => {
@@ -160,11 +160,35 @@ function checkReleaseOnce(release: Release, product: Omit<Product, 'releases'>, 
 /** Each product directory's last sort: the same release objects in the same order sort the same. */
 const lastSorts = new Map<string, { releases: Release[]; sorted: Release[] }>();
 
+/** The releases by semver: the last sort of the directory brought up to date when a few releases came or went, otherwise sorted anew. */
 function sortedOnce(dir: string, releases: Release[]): Release[] {
   const last = lastSorts.get(dir);
   if (last && last.releases.length === releases.length && last.releases.every((release, i) => release === releases[i])) return last.sorted;
-  const sorted = sortBySemver(releases);
+  const sorted = (last && updatedSort(last, releases)) ?? sortBySemver(releases);
   lastSorts.set(dir, { releases, sorted });
+  return sorted;
+}
+
+/** The last sort without the releases that went, with the new ones inserted; undefined when most are new, or a new one ties with another (whose order only a full sort keeps). */
+function updatedSort(last: { releases: Release[]; sorted: Release[] }, releases: Release[]): Release[] | undefined {
+  const before = new Set(last.releases);
+  const added = releases.filter((release) => !before.has(release));
+  if (added.length > releases.length / 8) return undefined;
+  const now = new Set(releases);
+  const sorted = last.sorted.filter((release) => now.has(release));
+  for (const release of added) {
+    const version = new semver.SemVer(release.version);
+    let low = 0;
+    let high = sorted.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const order = version.compare(sorted[middle]!.version);
+      if (order === 0) return undefined;
+      if (order > 0) low = middle + 1;
+      else high = middle;
+    }
+    sorted.splice(low, 0, release);
+  }
   return sorted;
 }
 
