@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PUBLIC_DIR, currentBuild, readManifest, readRoutes, type SiteManifest } from '../generator/publish/local-dir.ts';
-import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, shardName, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
+import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { tableSource, type RouteSource } from '../generator/render/resolve.ts';
 import type { PathTarget } from '../generator/render/route-table.ts';
 import type { ByteRange } from '../generator/stores/blob-store.ts';
@@ -98,10 +98,10 @@ async function loadSnapshot(build: string): Promise<SiteSnapshot> {
 }
 
 /**
- * The build's route table from its shards (route-shards.ts): the index now, each shard of paths the
- * first time a request looks a path up in it (a synchronous read of at most about 80 KB, under a
- * millisecond), and meanwhile the rest read in the background, one shard per turn of the event
- * loop, so no request waits for a whole table to parse. A build without shards is read whole.
+ * The build's route table from its shards (route-shards.ts): the index now, and each shard of paths
+ * the first time a request looks a path up in it (a synchronous read of at most about 80 KB, under
+ * a millisecond), so no request waits for a whole table to parse, and a build swapped in after an
+ * upload costs the server only the shards its requests need. A build without shards is read whole.
  */
 async function routeSourceOf(build: string): Promise<RouteSource> {
   const dir = path.join(build, ROUTE_SHARDS_DIR);
@@ -121,14 +121,6 @@ async function routeSourceOf(build: string): Promise<RouteSource> {
     }
     return paths;
   };
-  void (async () => {
-    for (let n = 0; n < index.shards; n++) {
-      const name = shardName(n);
-      if (shards.has(name)) continue;
-      const text = await readFile(path.join(dir, name), 'utf8');
-      if (!shards.has(name)) shards.set(name, JSON.parse(text) as Record<string, PathTarget>);
-    }
-  })().catch(() => undefined);
   const { shards: _count, ...rest } = index;
   return {
     ...tableSource({ ...rest, paths: {} }),
