@@ -24,8 +24,8 @@ const execFileAsync = promisify(execFile);
 
 const DEFAULT_SIZES = [1_000, 10_000];
 const DEFAULT_PRODUCTS = [1, 50];
-/** The sidecar rows (a store with blobs, a server, uploads) run at this size only. */
-const SIDECAR_SIZE = 10_000;
+/** The sidecar rows (a store with blobs, a server, uploads) run at these sizes only: 10,000 against 1,000. */
+const SIDECAR_SIZES = new Set([1_000, 10_000]);
 /**
  * Rebuilds after the full build, each after adding one release: the first two make a fresh folder
  * linked from the current build (the site keeps three builds), the third brings the oldest build
@@ -35,7 +35,7 @@ const REBUILDS = 3;
 const GNU_TIME = '/usr/bin/time';
 /** cp -r takes a second or two and varies more than that between runs on a shared machine: the fastest of a few. */
 const COPY_ATTEMPTS = 3;
-/** Keeps the sidecar rows' data directories apart from the rebuild and upload rows' servers. */
+/** Keeps the sidecar rows' data directories apart from the rebuild and upload rows' servers, and from each other. */
 const SERVER_NUMBER = 200;
 
 export interface ScaleBench {
@@ -80,7 +80,7 @@ export async function benchScale(work: string, repo: string, progress: (line: st
       rows.push(...scaleRows(scale, previous.get(products)));
       notes.push(...stepNotes(scale), ...growthNotes(scale, previous.get(products)));
       previous.set(products, scale);
-      if (releases === SIDECAR_SIZE) sidecar.push(...(await benchRebuild(work, repo, progress, { shape: scale.shape, label: `scale-${products}`, serverNumber: SERVER_NUMBER + products })));
+      if (SIDECAR_SIZES.has(releases)) sidecar.push(...(await benchRebuild(work, repo, progress, { shape: scale.shape, label: `scale-${products}-${releases}`, serverNumber: SERVER_NUMBER + products * 1000 + releases / 1000 })));
     }
   }
   return { rows: [...rows, ...sidecar], notes };
