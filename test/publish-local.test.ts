@@ -1,12 +1,12 @@
 // Local publishing: deterministic output, incremental writes, atomic swap, the route table in shards.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cp, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build } from '../generator/pipeline.ts';
-import { MANIFEST_FILE, ROUTES_FILE, currentBuild, withLocalPublish } from '../generator/publish/local-dir.ts';
+import { MANIFEST_FILE, ROUTES_FILE, currentBuild, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
 import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { tableSource } from '../generator/render/resolve.ts';
 import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
@@ -100,6 +100,27 @@ describe('publish to a local directory', () => {
     const second = await build({ releasesDir: SAMPLE_RELEASES, site });
     assert.equal(second.publish.written, 0);
     assert.equal(second.publish.unchanged, second.files);
+  });
+
+  test('a build manifest another process replaced is read again, not taken from memory', async () => {
+    const site = path.join(work, 'replaced-manifest', 'site');
+    for (let i = 0; i < 3; i++) await build({ releasesDir: SAMPLE_RELEASES, site });
+    // The next build brings the oldest of the three up to date: its manifest now says index.json differs.
+    const current = await currentBuild(site);
+    const folders = (await readdir(`${site}.builds`)).map((name) => path.join(`${site}.builds`, name)).filter((folder) => folder !== current);
+    const dated = await Promise.all(folders.map(async (folder) => ({ folder, mtime: (await lstat(path.join(folder, MANIFEST_FILE))).mtimeMs })));
+    const oldest = dated.sort((a, b) => a.mtime - b.mtime)[0]!.folder;
+    const manifest = JSON.parse(await readFile(path.join(oldest, MANIFEST_FILE), 'utf8')) as SiteManifest;
+    manifest.files['index.json']!.sha256 = '0'.repeat(64);
+    await writeFile(`${path.join(oldest, MANIFEST_FILE)}.tmp`, JSON.stringify(manifest));
+    await rename(`${path.join(oldest, MANIFEST_FILE)}.tmp`, path.join(oldest, MANIFEST_FILE));
+    // Still the oldest: its manifest's mtime is what dates a build.
+    const past = new Date(Date.now() - 3_600_000);
+    await utimes(path.join(oldest, MANIFEST_FILE), past, past);
+    const report = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.equal(report.publish.written, 1, 'index.json, which that manifest says differs');
+    const again = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.equal(again.publish.written, 0);
   });
 
   test('adding a release writes only the files it affects', async () => {

@@ -81,7 +81,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
   const current = await currentBuild(site);
   const reusable = current ? await oldestComplete(buildsDir, current) : undefined;
   // The build to bring up to date, and what it holds now; or a fresh folder, linked from the current build.
-  const base = reusable ?? (current ? { build: current, manifest: await readManifest(current).catch(() => undefined) } : undefined);
+  const base = reusable ?? (current ? { build: current, manifest: await keptManifest(current) } : undefined);
   // Always a new name: whatever keeps a build by its path (a server's snapshot of it, an nginx
   // config) never mistakes the reused folder for the build it was.
   const build = path.join(buildsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`);
@@ -164,6 +164,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
       );
       const deleted = reusable ? await deleteMissing(build, reusable.manifest, manifest) : 0;
       await writeReplacing(path.join(build, MANIFEST_FILE), `${JSON.stringify(manifest)}\n`);
+      await keepManifest(build, manifest);
 
       await swapSymlink(site, build);
       const removed = await pruneBuilds(buildsDir, build, current);
@@ -213,6 +214,45 @@ export async function currentBuild(site: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * The manifests this process last wrote or read, by build folder, with the identity of their
+ * site.json: the next publish reads one from disk only when another process replaced it. A few
+ * builds' worth; the oldest go first.
+ */
+const manifests = new Map<string, { identity: string; manifest: SiteManifest }>();
+const MANIFESTS_KEPT = BUILDS_KEPT + 1;
+
+async function manifestIdentity(build: string): Promise<string | undefined> {
+  const stat = await lstat(path.join(build, MANIFEST_FILE), { bigint: true }).catch(() => undefined);
+  return stat && `${stat.dev} ${stat.ino} ${stat.size} ${stat.mtimeNs}`;
+}
+
+/** A build's manifest: the one kept in memory while its site.json is the file it came from; read otherwise. Undefined when it has none. */
+async function keptManifest(build: string): Promise<SiteManifest | undefined> {
+  const identity = await manifestIdentity(build);
+  if (identity === undefined) return undefined;
+  const kept = manifests.get(build);
+  if (kept?.identity === identity) return kept.manifest;
+  const manifest = await readManifest(build).catch(() => undefined);
+  // Kept only when the file read is the one whose identity was taken.
+  if (manifest && (await manifestIdentity(build)) === identity) remember(build, identity, manifest);
+  return manifest;
+}
+
+async function keepManifest(build: string, manifest: SiteManifest): Promise<void> {
+  const identity = await manifestIdentity(build);
+  if (identity !== undefined) remember(build, identity, manifest);
+}
+
+function remember(build: string, identity: string, manifest: SiteManifest): void {
+  manifests.delete(build);
+  manifests.set(build, { identity, manifest });
+  for (const oldest of manifests.keys()) {
+    if (manifests.size <= MANIFESTS_KEPT) break;
+    manifests.delete(oldest);
+  }
+}
+
 export async function readManifest(build: string): Promise<SiteManifest> {
   return JSON.parse(await readFile(path.join(build, MANIFEST_FILE), 'utf8')) as SiteManifest;
 }
@@ -245,7 +285,7 @@ async function oldestComplete(buildsDir: string, current: string): Promise<{ bui
   const complete = dated.filter((entry): entry is { build: string; published: number } => entry.published !== undefined).sort((a, b) => a.published - b.published);
   if (complete.length < BUILDS_KEPT - 1) return undefined;
   const oldest = complete[0]!.build;
-  const manifest = await readManifest(oldest).catch(() => undefined);
+  const manifest = await keptManifest(oldest);
   return manifest && { build: oldest, manifest };
 }
 

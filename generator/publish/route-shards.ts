@@ -50,15 +50,19 @@ export function routeShards(table: RouteTable, parts: Record<string, PathTarget>
     for (const name of shardsOf(kept, shards).keys()) split.get(name)!.push(kept);
   }
   const files = new Map<string, ShardFile>([[ROUTE_SHARD_INDEX, shardFile(JSON.stringify({ ...rest, shards } satisfies RouteShardIndex))]]);
-  const made = new Map<string, ShardFile>();
+  const made = new Map<string, { filling: Serialized[]; file: ShardFile }>();
   for (const [name, filling] of split) {
-    const known = `${shards} ${name} ${filling.map((kept) => kept.id).join(',')}`;
-    const file = madeShards.get(known) ?? shardFile(`{${filling.map((kept) => kept.shards!.members.get(name)!).join(',')}}`);
-    made.set(known, file);
+    const last = madeShards.get(`${shards} ${name}`);
+    const file = last && sameParts(last.filling, filling) ? last.file : shardFile(`{${filling.map((kept) => kept.shards!.members.get(name)!).join(',')}}`);
+    made.set(`${shards} ${name}`, { filling, file });
     files.set(name, file);
   }
   madeShards = made;
   return files;
+}
+
+function sameParts(a: Serialized[], b: Serialized[]): boolean {
+  return a.length === b.length && a.every((part, i) => part === b[i]);
 }
 
 /** A shard file's text and its SHA-256 (hex), which the build's manifest keeps. */
@@ -71,8 +75,8 @@ function shardFile(body: string): ShardFile {
   return { body, sha256: sha256Hex(body) };
 }
 
-/** The shards the last routeShards made, by the shard count, name and the parts that filled them. */
-let madeShards = new Map<string, ShardFile>();
+/** The shards the last routeShards made, by shard count and name, with the parts that filled them. */
+let madeShards = new Map<string, { filling: Serialized[]; file: ShardFile }>();
 
 /** `JSON.stringify(table)`, from the same serialized parts as the shards. */
 export function routeTableJson(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): string {
@@ -128,21 +132,18 @@ const BATCH_SHARDS = 1024;
 
 /** A part's members (`"path":target` as JSON.stringify writes them inside an object), and by shard for the last shard count asked. */
 interface Serialized {
-  /** Tells this part's serialization from every other's in the process. */
-  id: number;
   members: { path: string; json: string }[];
   joined: string;
   shards?: { count: number; members: Map<string, string> };
 }
 
 const parts = new WeakMap<Record<string, PathTarget>, Serialized>();
-let serializedParts = 0;
 
 function serialized(part: Record<string, PathTarget>): Serialized {
   let kept = parts.get(part);
   if (!kept) {
     const members = Object.entries(part).map(([path, target]) => ({ path, json: member(path, target) }));
-    kept = { id: ++serializedParts, members, joined: members.map((member) => member.json).join(',') };
+    kept = { members, joined: members.map((member) => member.json).join(',') };
     parts.set(part, kept);
   }
   return kept;
