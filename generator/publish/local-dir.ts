@@ -145,7 +145,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
       const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
       const directories = new Set(pending.map((output) => path.dirname(path.join(build, output.relative))));
       for (const directory of [...directories].sort()) await mkdir(directory, { recursive: true });
-      // Asynchronous, a few at a time: the sidecar publishes in-process and must keep serving meanwhile.
+      // Asynchronous, a few at a time, so the disk works on several at once.
       const limit = pLimit(WRITE_CONCURRENCY);
       await Promise.all(
         pending.map((output) =>

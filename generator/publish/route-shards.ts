@@ -1,7 +1,8 @@
 // The route table as the sidecar reads it: its paths split into shards by a hash of the path, and
 // the rest (endpoints, fallbacks) in an index, written beside routes.json in each build folder. A
 // server swapping in a new build reads the small index, and a shard the first time a request
-// needs it, instead of parsing the whole table (21 MB at 10,000 releases) on its event loop. Pure.
+// needs it, instead of parsing the whole table (21 MB at 10,000 releases) on its event loop. Pure:
+// what is kept from one call to the next (serialized parts, the shards last made) only saves work.
 import type { PathTarget, RouteTable } from '../render/route-table.ts';
 import { sha256Hex } from '../stores/hash.ts';
 
@@ -25,22 +26,27 @@ function shardNumber(path: string, shards: number): number {
   return (hash >>> 0) & (shards - 1);
 }
 
+/** How many shards hold `paths` paths: a power of two. */
+function shardCount(paths: number): number {
+  let shards = 1;
+  while (shards < MAX_SHARDS && paths / shards > PATHS_PER_SHARD) shards *= 2;
+  return shards;
+}
+
 /** Shard `n`'s file name. */
 export function shardName(n: number): string {
   return `${n.toString(16).padStart(3, '0')}.json`;
 }
 
 /**
- * File name (under ROUTE_SHARDS_DIR) → its JSON text: the index, and every shard, empty ones too.
+ * File name (under ROUTE_SHARDS_DIR) → its JSON text and hash: the index, and every shard, empty ones too.
  * `parts` are the table's paths unit by unit, in order (RenderedSite.routeParts); each part's
  * members are serialized and hashed once, so a rebuild whose memo gave back most units serializes
  * only the new ones.
  */
 export function routeShards(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): Map<string, ShardFile> {
   const { paths: _paths, ...rest } = table;
-  const count = parts.reduce((sum, part) => sum + serialized(part).members.length, 0);
-  let shards = 1;
-  while (shards < MAX_SHARDS && count / shards > PATHS_PER_SHARD) shards *= 2;
+  const shards = shardCount(parts.reduce((sum, part) => sum + serialized(part).members.length, 0));
   // A shard is known by the parts that fill it: made of the same part objects, it is the same text,
   // joined and hashed last time. A rebuild whose memo gave back most units joins only the others'.
   const split = new Map<string, Serialized[]>();
@@ -108,9 +114,7 @@ export function* routeTablePieces(table: RouteTable, parts: Record<string, PathT
  */
 export function* routeShardsOnce(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths], batchShards = BATCH_SHARDS): Generator<[name: string, body: string]> {
   const { paths: _paths, ...rest } = table;
-  const count = parts.reduce((sum, part) => sum + Object.keys(part).length, 0);
-  let shards = 1;
-  while (shards < MAX_SHARDS && count / shards > PATHS_PER_SHARD) shards *= 2;
+  const shards = shardCount(parts.reduce((sum, part) => sum + Object.keys(part).length, 0));
   yield [ROUTE_SHARD_INDEX, JSON.stringify({ ...rest, shards } satisfies RouteShardIndex)];
   // Each path's shard once; then every part walked once per batch of shards.
   const numbers = parts.map((part) => Uint16Array.from(Object.keys(part), (path) => shardNumber(path, shards)));
