@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import semver from 'semver';
 import { after, before, describe, test } from 'node:test';
-import { loadCacheFile, openLoadCache, unchangedSince } from '../generator/load/cache.ts';
+import { loadCacheFile, openLoadCache, unchangedSince, type LoadCacheMemory } from '../generator/load/cache.ts';
 import { LOADER_FINGERPRINT, LoadError, loadCatalog } from '../generator/load/index.ts';
 import type { Catalog } from '../generator/model/catalog.ts';
 import { build } from '../generator/pipeline.ts';
@@ -262,6 +263,32 @@ describe('load cache', () => {
     const missing = await cachedLoad(store, cacheFile);
     assert.equal(missing.read, 10);
     assert.deepEqual(missing.catalog, fresh);
+  });
+
+  test('releases added and removed between loads land where a full sort puts them, pre-releases included', async () => {
+    const store = await sampleStore('sorted');
+    const cacheFile = path.join(work, 'sorted.cache');
+    const write = (version: string) => writeJson(path.join(store, 'agent-as-code', `${version}.json`), release(version, [binaryArtifact('agent_as_code', version, 'linux', 'amd64')]));
+    for (let minor = 20; minor < 60; minor++) await write(`2.${minor}.0`);
+    await age(store);
+    // As the sidecar's build thread loads: the unchanged releases are the same objects as last time.
+    const memory: LoadCacheMemory = {};
+    const load = async () => {
+      const cache = await openLoadCache(cacheFile, store, LOADER_FINGERPRINT, memory);
+      const catalog = await loadCatalog(store, { cache });
+      await cache.save();
+      return { catalog, read: cache.stats.read.release };
+    };
+    await load();
+    // Few enough of the product's releases to be inserted into the last sort rather than sorted anew.
+    for (const version of ['2.40.1-rc.1', '2.40.1-rc.10', '2.40.1-rc.2', '0.0.1', '9.0.0']) await write(version);
+    await rm(path.join(store, 'agent-as-code', '2.30.0.json'));
+    const { catalog, read } = await load();
+    assert.equal(read, 5);
+    const versions = catalog.products.find((product) => product.name === 'agent-as-code')!.releases.map((release) => release.version);
+    assert.deepEqual(versions, [...versions].sort(semver.compare));
+    assert.ok(versions.indexOf('2.40.1-rc.2') < versions.indexOf('2.40.1-rc.10') && !versions.includes('2.30.0'));
+    assert.deepEqual(catalog, await loadCatalog(store));
   });
 
   test('a cache replaced by another build while this one ran is written whole, not from the other file', async () => {
