@@ -124,13 +124,12 @@ async function openPublish(site: string): Promise<LocalPublish> {
       const manifest: SiteManifest = { files: {}, shards: {} };
       const outputs: Output[] = [];
       for (const file of rendered.files) {
-        let sha256 = file.sha256;
         if (!put.has(file.key)) {
           if (file.body === undefined) throw new Error(`The site file ${file.key} was neither put nor given a body`);
-          sha256 ??= sha256Hex(file.body);
-          outputs.push({ relative: path.join(PUBLIC_DIR, file.key), body: file.body, key: file.key, sha256 });
+          outputs.push({ relative: path.join(PUBLIC_DIR, file.key), body: file.body, key: file.key, sha256: measured(file).sha256 });
         }
-        manifest.files[file.key] = { sha256: sha256!, size: sizeOf(file), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
+        // Every file is measured by now: by put, or just above.
+        manifest.files[file.key] = { sha256: file.sha256!, size: sizeOf(file), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
       }
       if (partsKept) {
         writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
