@@ -11,7 +11,7 @@ import { PUBLIC_DIR, currentBuild, withLocalPublish, type LocalPublishResult } f
 import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
 import { render, type RenderedSite } from './render/index.ts';
 import { NO_MEMO, createRenderMemo, type KeptRenderMemo, type RenderStats } from './render/memo.ts';
-import type { BuiltFile, SiteFile } from './render/site-file.ts';
+import type { BuiltFile, SiteFile, WrittenFile } from './render/site-file.ts';
 import { SAMPLE_STORE } from './sample-store.ts';
 import { packageOrigin } from './render/packages/origin.ts';
 import type { Templates } from './render/html.ts';
@@ -72,27 +72,28 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
   // folder as it comes, and without a memory only its record is kept, so a build's memory does
   // not grow with the rendered site.
   return withLocalPublish({ site: options.site }, async (under) => {
-    const { catalog, site: rendered, cache, units } = await renderStore(options.releasesDir, step, cacheFile, memory, (file) => {
-      under.put(file);
-      return memory ? file : writtenRecord(file);
+    const { summary, site: rendered, cache, units } = await renderStore(options.releasesDir, step, {
+      cacheFile,
+      memory,
+      saveCache: true,
+      keep: (file) => {
+        under.put(file);
+        return memory ? file : writtenRecord(file);
+      },
     });
-    // 4. Sign checksum files and the snapshot, against the snapshot the site serves now.
-    const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }));
-    // 5. Publish: write what is left (signing's files, the route table, the manifest) and swap the build in atomically.
+    // 5. Sign checksum files and the snapshot, against the snapshot the site serves now; a body
+    //    the build did not keep is read back from the new build folder.
+    const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }, under.read));
+    // 6. Publish: write what is left (signing's files, the route table, the manifest) and swap the build in atomically.
     const publish = await step('publish', () => under.finish(site, { partsKept: memory !== undefined }));
-    // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
+    // 7. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
     const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => kvsProblem(site));
-    // 7. Keep what this build loaded for the next one: only now that the build has succeeded.
-    await step('cache', () => cache.save());
-    const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
-    const packageOriginDefault = packaged && !catalog.site.baseUrl ? packageOrigin(catalog.site) : undefined;
-    return { ...counts(catalog, site), load: cache.stats, ...(units ? { units } : {}), publish, signing, cloudFrontProblem, packageOriginDefault, timings };
+    return { ...summary, files: site.files.length, load: cache.stats, ...(units ? { units } : {}), publish, signing, cloudFrontProblem, timings };
   });
 }
 
-/** A written file as the build keeps it: its record, and the body only of a file signing reads. */
-function writtenRecord(file: SiteFile): BuiltFile {
-  if (file.signAt !== undefined) return file;
+/** A written file as the build keeps it: its record, without the body. */
+function writtenRecord(file: SiteFile): WrittenFile {
   const { body, ...record } = file;
   return { ...record, sha256: file.sha256!, size: file.size ?? Buffer.byteLength(body) };
 }
@@ -106,26 +107,23 @@ function writtenRecord(file: SiteFile): BuiltFile {
 export async function rehearse(target?: { releasesDir: string; site: string; memory: BuildMemory }): Promise<void> {
   const { step } = stepTimer();
   if (target) {
-    const primed = await renderStore(target.releasesDir, step, loadCacheFile(target.site), target.memory).then(
-      async ({ cache }) => {
-        await cache.save();
-        return true;
-      },
+    const primed = await renderStore(target.releasesDir, step, { cacheFile: loadCacheFile(target.site), memory: target.memory, saveCache: true }).then(
+      () => true,
       () => false,
     );
     if (primed) return;
   }
-  const { site } = await renderStore(SAMPLE_STORE, step);
+  const { site } = await renderStore(SAMPLE_STORE, step, {});
   kvsProblem(site);
 }
 
 /** What the target serves now: its snapshot file and the highest snapshot version it recorded. */
 type PreviousSnapshot = { snapshot?: string | undefined; version?: number | undefined };
 
-async function sign<F extends BuiltFile>(site: RenderedSite<F>, signing: SigningSettings | undefined, previous: PreviousSnapshot): Promise<{ site: RenderedSite<F | SiteFile>; report: SigningReport }> {
+async function sign<F extends BuiltFile>(site: RenderedSite<F>, signing: SigningSettings | undefined, previous: PreviousSnapshot, read?: (key: string) => Uint8Array): Promise<{ site: RenderedSite<F | SiteFile>; report: SigningReport }> {
   if (!signing) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
   const cache = await openSignatureCache(signing.cacheFile);
-  const signed = await signSite(site, { keyring: signing.keyring, cache, previous, now: signing.now?.() ?? new Date(), expirySeconds: signing.expirySeconds, resign: signing.resign });
+  const signed = await signSite(site, { keyring: signing.keyring, cache, previous, now: signing.now?.() ?? new Date(), expirySeconds: signing.expirySeconds, resign: signing.resign, read });
   await cache.save();
   return signed;
 }
@@ -162,11 +160,11 @@ const SNAPSHOT_RECORD = 'snapshot.json';
  */
 export async function deploy(options: DeployPipelineOptions, kept?: { memory: BuildMemory; site: string }): Promise<{ deploy: DeployReport; signing: SigningReport; timings: Record<string, number> }> {
   const { step, timings } = stepTimer();
-  const { site: rendered } = await renderStore(options.releasesDir, step, kept && loadCacheFile(kept.site), kept?.memory);
-  // 4. Sign, against the snapshot the target recorded last.
+  const { site: rendered } = await renderStore(options.releasesDir, step, { cacheFile: kept && loadCacheFile(kept.site), memory: kept?.memory });
+  // 5. Sign, against the snapshot the target recorded last.
   const signs = (options.signing?.keyring.active.length ?? 0) > 0;
   const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, signs ? ((await options.target.readRecord<PreviousSnapshot>(SNAPSHOT_RECORD)) ?? {}) : {}));
-  // 5. Deploy: diff against what the target holds, upload in the safe order (the snapshot last),
+  // 6. Deploy: diff against what the target holds, upload in the safe order (the snapshot last),
   //    then the distribution's routes, function and invalidation, delete last.
   const report = await step('deploy', () => deployToTarget({ ...options, site }));
   const snapshot = site.files.find((file) => file.key === SNAPSHOT_KEY);
@@ -178,18 +176,33 @@ export async function deploy(options: DeployPipelineOptions, kept?: { memory: Bu
 
 type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 
-async function renderStore(releasesDir: string, step: Step, cacheFile?: string, memory?: BuildMemory): Promise<Rendered<SiteFile>>;
-async function renderStore<F extends BuiltFile>(releasesDir: string, step: Step, cacheFile: string | undefined, memory: BuildMemory | undefined, keep: (file: SiteFile) => F): Promise<Rendered<F>>;
-async function renderStore(releasesDir: string, step: Step, cacheFile?: string, memory?: BuildMemory, keep: (file: SiteFile) => BuiltFile = (file) => file): Promise<Rendered<BuiltFile>> {
+interface RenderStoreOptions<F extends BuiltFile> {
+  /** The load cache to read, and with `saveCache` to write once the store has loaded. */
+  cacheFile?: string | undefined;
+  saveCache?: boolean;
+  memory?: BuildMemory | undefined;
+  /** What the site holds of each rendered file (render's `keep`); the file itself by default. */
+  keep?: (file: SiteFile) => F;
+}
+
+/**
+ * Loads and renders the store. The catalog is not returned, only its summary, so that past the
+ * render a build holds the site, not the store: a one-off build's catalog is let go of here.
+ */
+async function renderStore(releasesDir: string, step: Step, options: RenderStoreOptions<SiteFile>): Promise<Rendered<SiteFile>>;
+async function renderStore<F extends BuiltFile>(releasesDir: string, step: Step, options: RenderStoreOptions<F> & { keep: (file: SiteFile) => F }): Promise<Rendered<F>>;
+async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCache = false, memory, keep = (file) => file }: RenderStoreOptions<BuiltFile>): Promise<Rendered<BuiltFile>> {
   // 1. Read and validate every release file, or with a cache file only those that changed since
   //    it was written (an unusable cache is an empty one); every problem is reported at once.
   const { catalog, cache } = await step('load', async () => {
     const cache = cacheFile ? await openLoadCache(cacheFile, releasesDir, LOADER_FINGERPRINT, memory?.load) : noLoadCache();
     return { catalog: await loadCatalog(releasesDir, { cache }), cache };
   });
-  // 2. Read the HTML templates the renderer compiles.
+  // 2. Keep what this load read for the next one: only a store that loaded without a problem.
+  if (saveCache) await step('cache', () => cache.save());
+  // 3. Read the HTML templates the renderer compiles.
   const templates: Templates = await step('templates', () => loadTemplates());
-  // 3. Render indexes, pages, checksum files and the route table (pure), each file handed to
+  // 4. Render indexes, pages, checksum files and the route table (pure), each file handed to
   //    `keep` as it comes; with a memory, only the units whose inputs changed since its last build.
   let units: RenderStats | undefined;
   const site = await step('render', () => {
@@ -199,14 +212,31 @@ async function renderStore(releasesDir: string, step: Step, cacheFile?: string, 
       units = memory?.render.finish();
     }
   });
-  return { catalog, site, cache, units };
+  return { summary: summaryOf(catalog), site, cache, units };
 }
 
 interface Rendered<F extends BuiltFile> {
-  catalog: Catalog;
+  summary: StoreSummary;
   site: RenderedSite<F>;
   cache: LoadCache;
   units: RenderStats | undefined;
+}
+
+/** What a build reports of the store it rendered. */
+interface StoreSummary {
+  products: number;
+  releases: number;
+  /** Where package-manager files point when mirror.json names no base_url (the embedded default's address); undefined otherwise. */
+  packageOriginDefault: string | undefined;
+}
+
+function summaryOf(catalog: Catalog): StoreSummary {
+  const packaged = catalog.products.some((product) => product.packages.outputs.length > 0);
+  return {
+    products: catalog.products.length,
+    releases: catalog.products.reduce((sum, product) => sum + product.releases.length, 0),
+    packageOriginDefault: packaged && !catalog.site.baseUrl ? packageOrigin(catalog.site) : undefined,
+  };
 }
 
 /** Runs named steps, timing each and prefixing its errors with its name. */
@@ -224,12 +254,4 @@ function stepTimer(): { step: Step; timings: Record<string, number> } {
     }
   };
   return { step, timings };
-}
-
-function counts(catalog: Catalog, site: RenderedSite<BuiltFile>) {
-  return {
-    products: catalog.products.length,
-    releases: catalog.products.reduce((sum, product) => sum + product.releases.length, 0),
-    files: site.files.length,
-  };
 }

@@ -291,6 +291,27 @@ describe('load cache', () => {
     assert.deepEqual(catalog, await loadCatalog(store));
   });
 
+  test('a one-off cache is written in batches and lets go of its values once saved: a second save writes nothing', async () => {
+    const store = await sampleStore('once');
+    const cacheFile = path.join(work, 'once.cache');
+    // More release files than a save writes at a time.
+    for (let patch = 0; patch < 2100; patch++) {
+      const version = `3.0.${patch}`;
+      await writeJson(path.join(store, 'agent-as-code', `${version}.json`), release(version, [binaryArtifact('agent_as_code', version, 'linux', 'amd64')]));
+    }
+    await age(store);
+    const first = await openLoadCache(cacheFile, store, LOADER_FINGERPRINT);
+    const catalog = await loadCatalog(store, { cache: first });
+    await first.save();
+    const saved = await readFile(cacheFile);
+    await first.save();
+    assert.ok((await readFile(cacheFile)).equals(saved), 'the second save left the cache as the first wrote it');
+    const again = await cachedLoad(store, cacheFile);
+    assert.equal(again.read, 0, 'every file came from the cache');
+    assert.ok(again.files > 2100);
+    assert.deepEqual(again.catalog, catalog);
+  });
+
   test('a cache replaced by another build while this one ran is written whole, not from the other file', async () => {
     const store = await sampleStore('replaced');
     const cacheFile = path.join(work, 'replaced.cache');

@@ -13,6 +13,7 @@ import { statSync, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { readBytes } from './json-file.ts';
+import type { Release } from '../model/catalog.ts';
 import type { Report } from './problems.ts';
 
 /** Which count a file goes to: release files, or the store's settings (mirror.json, product.json). */
@@ -33,12 +34,19 @@ export interface LoadCache {
    */
   value<T>(file: string, kind: CachedKind, report: Report, parse: (text: string) => T | undefined): T | undefined;
   readonly stats: LoadStats;
-  /** Writes the files this load saw, dropping the others, when that changes the cache. */
+  /**
+   * Writes the files this load saw, dropping the others, when that changes the cache. Without a
+   * memory, the cache lets go of the values it holds once saved: a later save does nothing.
+   */
   save(): Promise<void>;
+  /** What a long-lived loader keeps from one load to the next; undefined for a one-off load. */
+  readonly memory?: LoadCacheMemory | undefined;
 }
 
 /** Bumped when the cache's layout or the meaning of a cached value changes. */
 const FORMAT = 2;
+/** Lines written per call by a save. */
+const SAVE_BATCH = 2048;
 /** A file modified this close to a load may have changed after it was read, within the same mtime tick (FAT and some network file systems tick in seconds). */
 const RACY_WINDOW_NS = 2_000_000_000n;
 
@@ -69,6 +77,8 @@ interface Header {
  */
 export interface LoadCacheMemory {
   previous?: Previous | undefined;
+  /** Each product directory's last sort of its releases (see the loader's sortedOnce). */
+  sorts?: Map<string, { releases: Release[]; sorted: Release[] }>;
 }
 
 /**
@@ -81,14 +91,16 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
   const prefix = path.join(releasesDir, '_').slice(0, -1);
   const loadedAt = BigInt(Date.now()) * 1_000_000n;
   const remembered = memory?.previous;
-  const previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : await readCache(file, store, loader);
+  let previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : await readCache(file, store, loader);
   // An entry taken from the previous cache keeps its line: saving copies those bytes rather than serializing and hashing it again.
   const kept = new Map<string, { entry: Entry; line?: Line | undefined }>();
   const stats = emptyStats();
   let changed = previous === undefined;
+  let released = false;
 
   return {
     stats,
+    memory,
     value<T>(file: string, kind: CachedKind, report: Report, parse: (text: string) => T | undefined): T | undefined {
       stats.files[kind]++;
       const key = file.startsWith(prefix) ? file.slice(prefix.length) : path.relative(store, file);
@@ -109,17 +121,34 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
       return value;
     },
     async save() {
-      if (!changed && kept.size === previous?.entries.size) return;
+      if (released || (!changed && kept.size === previous?.entries.size)) return release();
+      // Kept only by a long-lived loader: a one-off save writes its lines a batch at a time and
+      // holds none of them, so a store's whole cache is never in memory twice.
       const entries = new Map<string, { entry: unknown; line: Line }>();
-      for (const [key, { entry, line }] of kept) entries.set(key, { entry, line: line ?? lineOf(Buffer.from(JSON.stringify([key, entry]))) });
-      const lines = [...entries.values()].map(({ line }) => line);
-      const header: Header = { format: FORMAT, loader, store, loadedAt: String(loadedAt), sha256: bodyHash(lines) };
+      // The header's hash is over every line, so it is written last, over a placeholder of the same length.
+      const header = (sha256: string) => Buffer.from(`${JSON.stringify({ format: FORMAT, loader, store, loadedAt: String(loadedAt), sha256 } satisfies Header)}\n`);
       await mkdir(path.dirname(file), { recursive: true });
       const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
       try {
         const handle = await open(temp, 'w');
         try {
-          await handle.writev([Buffer.from(`${JSON.stringify(header)}\n`), ...lines.flatMap((line, i) => (i === 0 ? [line.bytes] : [NEWLINE, line.bytes]))]);
+          const hash = createHash('sha256');
+          let batch: Buffer[] = [header('0'.repeat(64))];
+          let first = true;
+          for (const [key, { entry, line: known }] of kept) {
+            const line = known ?? lineOf(Buffer.from(JSON.stringify([key, entry])));
+            hash.update(line.digest);
+            if (memory) entries.set(key, { entry, line });
+            if (!first) batch.push(NEWLINE);
+            first = false;
+            batch.push(line.bytes);
+            if (batch.length >= SAVE_BATCH) {
+              await handle.writev(batch);
+              batch = [];
+            }
+          }
+          await handle.writev(batch);
+          await handle.write(header(hash.digest('hex')), 0, undefined, 0);
         } finally {
           await handle.close();
         }
@@ -129,8 +158,17 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
       }
       // What was written: the next load and save start from here.
       if (memory) memory.previous = { store, loader, loadedAt, entries, identity: await identityOf(file) };
+      release();
     },
   };
+
+  /** A one-off load's values and lines are not needed past its save: a build lets the catalog go once rendered. */
+  function release(): void {
+    if (memory) return;
+    released = true;
+    kept.clear();
+    previous = undefined;
+  }
 }
 
 /** For a load without a cache: reads every file and counts it. */

@@ -9,7 +9,7 @@ import { defaultChannels, formatOf, sortBySemver, type Catalog, type Product, ty
 import { contentTypeFor } from '../model/content-types.ts';
 import { canonicalArch, canonicalPlatform } from '../model/platforms.ts';
 import type { RegistryPackage } from '../model/registry.ts';
-import { loaderFingerprint, noLoadCache, type LoadCache } from './cache.ts';
+import { loaderFingerprint, noLoadCache, type LoadCache, type LoadCacheMemory } from './cache.ts';
 import { parseValid, readJson, validate } from './json-file.ts';
 import { LoadError, reportInto, type Problem, type Report } from './problems.ts';
 import { REGISTRY_DIRECTORY, readRegistry, registryFilePath } from './registry.ts';
@@ -141,7 +141,7 @@ async function loadProduct(dir: string, dirName: string, cache: LoadCache, repor
     releases.push(release);
   }
   if (!product) return undefined;
-  return { ...product, releases: sortedOnce(dir, releases) };
+  return { ...product, releases: sortedOnce(dir, releases, cache.memory) };
 }
 
 /** The product settings checkRelease reads, by release object it passed: a load with a kept cache checks only new releases. */
@@ -157,15 +157,18 @@ function checkReleaseOnce(release: Release, product: Omit<Product, 'releases'>, 
   if (problems === 0) checked.set(release, settings);
 }
 
-/** Each product directory's last sort: the same release objects in the same order sort the same. */
-const lastSorts = new Map<string, { releases: Release[]; sorted: Release[] }>();
-
-/** The releases by semver: the last sort of the directory brought up to date when a few releases came or went, otherwise sorted anew. */
-function sortedOnce(dir: string, releases: Release[]): Release[] {
-  const last = lastSorts.get(dir);
+/**
+ * The releases by semver. With a loader's memory, which keeps each product directory's last sort
+ * (the same release objects in the same order sort the same), that sort brought up to date when a
+ * few releases came or went; otherwise sorted anew.
+ */
+function sortedOnce(dir: string, releases: Release[], memory: LoadCacheMemory | undefined): Release[] {
+  if (!memory) return sortBySemver(releases);
+  const sorts = (memory.sorts ??= new Map<string, { releases: Release[]; sorted: Release[] }>());
+  const last = sorts.get(dir);
   if (last && last.releases.length === releases.length && last.releases.every((release, i) => release === releases[i])) return last.sorted;
   const sorted = (last && updatedSort(last, releases)) ?? sortBySemver(releases);
-  lastSorts.set(dir, { releases, sorted });
+  sorts.set(dir, { releases, sorted });
   return sorted;
 }
 
@@ -218,12 +221,22 @@ function toRelease(data: z.output<typeof releaseFile>): Release {
       filename: artifact.filename,
       size: artifact.size,
       sha256: artifact.sha256,
-      contentType: artifact.content_type ?? contentTypeFor(artifact.filename),
+      contentType: interned(artifact.content_type ?? contentTypeFor(artifact.filename)),
       blob: artifact.blob,
       ...(artifact.deb ? { deb: artifact.deb } : {}),
       ...(artifact.rpm ? { rpm: artifact.rpm } : {}),
     })),
   };
+}
+
+/** One string object per content type: a store's artifacts share a handful, and JSON.parse copies each. */
+const contentTypes = new Map<string, string>();
+
+function interned(contentType: string): string {
+  const known = contentTypes.get(contentType);
+  if (known !== undefined) return known;
+  contentTypes.set(contentType, contentType);
+  return contentType;
 }
 
 /** Rules that span fields of one release. */

@@ -8,7 +8,7 @@
 // unchanged files hard-linked from the current build. A build puts each file as it is rendered
 // (withLocalPublish), so the rendered site need never be held whole in memory.
 import { randomUUID } from 'node:crypto';
-import { closeSync, linkSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
@@ -63,6 +63,8 @@ export async function publishToLocalDir(options: LocalDirTargetOptions, rendered
 export interface LocalPublish {
   /** Writes the file into the new build unless it is already there; sets its `sha256` and `size`. Synchronous: render calls it. */
   put(file: SiteFile): void;
+  /** The body of a file put, as written into the new build. */
+  read(key: string): Buffer;
   /**
    * `site.files` may be what put was given or records of it (`BuiltFile`); the files not put are
    * written now. With `partsKept`, the route table's parts come back in later builds (a render
@@ -119,6 +121,10 @@ async function openPublish(site: string): Promise<LocalPublish> {
       if (reusable) writeReplacingSync(target, file.body);
       else writeFileSync(target, file.body);
       written++;
+    },
+    read(key) {
+      if (!put.has(key)) throw new Error(`The site file ${key} was not put`);
+      return readFileSync(path.join(build, PUBLIC_DIR, key));
     },
     async finish(rendered, { partsKept = true } = {}) {
       const manifest: SiteManifest = { files: {}, shards: {} };

@@ -37,6 +37,8 @@ export interface SigningInputs {
   expirySeconds: number;
   /** Sign a new snapshot even when the target's is still good (`mirror snapshot refresh`). */
   resign?: boolean | undefined;
+  /** The body of a file the site holds only the record of (a build writes files out as it renders, LocalPublish.read). */
+  read?: ((key: string) => Uint8Array) | undefined;
 }
 
 export interface SigningReport {
@@ -85,8 +87,8 @@ export async function signSite<F extends BuiltFile>(site: RenderedSite<F>, input
       // Package indexes are few and small: signed anew each build, deterministically.
       const date = new Date(file.signAt);
       const { armored, clearsigned } = file.signedInto;
-      if (armored) add({ key: armored, body: armoredSignature(toBytes(bodyOf(file)), keyring.active, date), contentType: SIGNATURE_TYPE, cacheControl: CACHE_SHORT, kind: 'signature' });
-      if (clearsigned) add({ key: clearsigned, body: clearsign(String(bodyOf(file)), keyring.active, date), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
+      if (armored) add({ key: armored, body: armoredSignature(toBytes(bodyOf(file, inputs.read)), keyring.active, date), contentType: SIGNATURE_TYPE, cacheControl: CACHE_SHORT, kind: 'signature' });
+      if (clearsigned) add({ key: clearsigned, body: clearsign(textOf(bodyOf(file, inputs.read)), keyring.active, date), contentType: TEXT_TYPE, cacheControl: CACHE_SHORT, kind: 'package-index' });
       continue;
     }
     // A rendered file a render memo gave back is the same object, with the same body: its
@@ -95,7 +97,7 @@ export async function signSite<F extends BuiltFile>(site: RenderedSite<F>, input
     if (signed?.signers !== signers) {
       signed = { signers, files: [], routes: {} };
       for (const key of keyring.active) {
-        const signature = cache.signature(key.fingerprint, file.signAt, file.sha256, () => key.sign(toBytes(bodyOf(file)), new Date(file.signAt!)));
+        const signature = cache.signature(key.fingerprint, file.signAt, file.sha256, () => key.sign(toBytes(bodyOf(file, inputs.read)), new Date(file.signAt!)));
         const sig = withDigest(signatureFile(`${file.key}.${key.id}.sig`, signature));
         signed.files.push(sig);
         signed.routes[`/${sig.key}`] = { type: 'file', key: sig.key };
@@ -223,10 +225,15 @@ function withDigest<F extends BuiltFile>(file: F): F & { sha256: string } {
   return file.sha256 !== undefined ? (file as F & { sha256: string }) : { ...file, sha256: sha256Hex(file.body!) };
 }
 
-/** A signed file's body: a build that writes files out as it renders keeps the bodies of those it signs. */
-function bodyOf(file: BuiltFile): string | Uint8Array {
-  if (file.body === undefined) throw new Error(`The body of ${file.key}, which is signed, was not kept`);
-  return file.body;
+/** A signed file's body: the one it holds, or the one it was written with. */
+function bodyOf(file: BuiltFile, read: SigningInputs['read']): string | Uint8Array {
+  if (file.body !== undefined) return file.body;
+  if (!read) throw new Error(`The body of ${file.key}, which is signed, was neither kept nor can be read back`);
+  return read(file.key);
+}
+
+function textOf(body: string | Uint8Array): string {
+  return typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
 }
 
 function signatureFile(key: string, signature: Buffer): SiteFile {
