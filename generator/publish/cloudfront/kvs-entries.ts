@@ -2,7 +2,7 @@
 // CloudFront's limits checked before a deploy changes anything. Pure.
 import { createHash } from 'node:crypto';
 import type { EndpointRule, PathTarget, RouteTable } from '../../render/route-table.ts';
-import { META_KEY, decodePathValue, endpointKey, entryKey, filesKey, folderAsk, folderTarget, packFiles, releasesKey, scopeKey, type KvsMeta } from './kvs-format.ts';
+import { META_KEY, decodePathValue, endpointKey, entryKey, filesKey, folderAsk, folderTarget, packFiles, releasesKey, scopeKey, type FolderAsk, type KvsMeta } from './kvs-format.ts';
 
 /** CloudFront KeyValueStore quotas, in UTF-8 bytes. */
 export const KVS_LIMITS = { keyBytes: 512, valueBytes: 1024, storeBytes: 5 * 1024 * 1024 };
@@ -23,8 +23,10 @@ export function kvsEntries(table: RouteTable): Map<string, string> {
   };
   const meta: KvsMeta = { patterns: table.endpoints.map((endpoint) => endpoint.pattern), fallbacks: table.fallbacks, errorCacheControl: table.errorCacheControl };
   add(META_KEY, JSON.stringify(meta));
-  const minors = minorValues(table);
-  for (const [path, target] of Object.entries(table.paths)) if (!minors.covered.has(path)) add(path, pathValue(path, target));
+  // Enumerated once: the table's paths are a dictionary of up to a million keys at 100,000 releases.
+  const paths = Object.keys(table.paths);
+  const minors = minorValues(table, paths);
+  for (const path of paths) if (!minors.covered.has(path)) add(path, pathValue(path, table.paths[path]!));
   for (const [key, value] of minors.values) add(key, value);
   for (const endpoint of table.endpoints) {
     const { entries: answers, html, scopes, ...rule } = endpoint;
@@ -60,11 +62,18 @@ export function checkKvsLimits(entries: ReadonlyMap<string, string>): number {
   return total;
 }
 
+/** A path of a minor's folder, as the edge would ask for it, and its target in the table. */
+interface Asked {
+  path: string;
+  ask: FolderAsk;
+  target: PathTarget;
+}
+
 /** A release's files in its minor's folder, in the layout's terms (kvs-format.ts). */
 interface ReleaseFiles {
   patch: string;
-  /** Its page and the paths of its files. */
-  paths: string[];
+  /** Its page and its files. */
+  paths: Asked[];
   /** Template, kind and target of each file, sorted by template: releases with the same share their group's files. */
   files: [name: string, kind: string, target: string][];
 }
@@ -77,23 +86,24 @@ interface ReleaseFiles {
  * edge does; a minor where one reads back otherwise keeps every path. Groups that would take a value
  * past its quota keep theirs too.
  */
-function minorValues(table: RouteTable): { values: Map<string, string>; covered: Set<string> } {
-  const folders = new Map<string, { names: string[]; pages: string[] }>();
-  for (const path in table.paths) {
+function minorValues(table: RouteTable, paths: string[]): { values: Map<string, string>; covered: Set<string> } {
+  const folders = new Map<string, { files: Asked[]; pages: Asked[] }>();
+  for (const path of paths) {
     const ask = folderAsk(path);
     if (ask === undefined) continue;
     let folder = folders.get(ask.folder);
-    if (!folder) folders.set(ask.folder, (folder = { names: [], pages: [] }));
-    if (ask.name) folder.names.push(ask.name);
-    else if (ask.patch !== undefined) folder.pages.push(path);
+    if (!folder) folders.set(ask.folder, (folder = { files: [], pages: [] }));
+    if (ask.name) folder.files.push({ path, ask, target: table.paths[path]! });
+    else if (ask.patch !== undefined) folder.pages.push({ path, ask, target: table.paths[path]! });
   }
   const values = new Map<string, string>();
   const covered = new Set<string>();
-  for (const [folder, { names, pages }] of folders) {
+  for (const [folder, { files, pages }] of folders) {
     // The value stands for the folder's own listing too: only where that is a `d` folder.
-    if (!readsBack(table.paths[folder] ?? { type: 'redirect', location: '' }, decodePathValue(folder, 'd'))) continue;
+    const listing = table.paths[folder];
+    if (!listing || !readsBack(listing, decodePathValue(folder, 'd'))) continue;
     const groups = new Map<string, { patches: string[]; releases: ReleaseFiles[] }>();
-    for (const release of folderReleases(table, folder, names, pages)) {
+    for (const release of folderReleases(folder, files, pages)) {
       const shared = [release.files.map((file) => file[1]).join(''), packFiles(release.files.map((file) => file[0])), ...release.files.filter((file) => file[1] === 'o').map((file) => file[2])].join('\n');
       const group = groups.get(shared);
       if (group) {
@@ -116,11 +126,11 @@ function minorValues(table: RouteTable): { values: Map<string, string>; covered:
     if (parts.length === 0) continue;
     const value = parts.join(';');
     const read = (key: string) => sharing.get(key) ?? null;
-    const paths = [folder, ...kept.flatMap((release) => release.paths)];
-    if (!paths.every((path) => readsBack(table.paths[path]!, folderTarget(path, folderAsk(path)!, value, read)))) continue;
+    const asked = [{ path: folder, ask: folderAsk(folder)!, target: listing }, ...kept.flatMap((release) => release.paths)];
+    if (!asked.every(({ path, ask, target }) => readsBack(target, folderTarget(path, ask, value, read)))) continue;
     values.set(releasesKey(folder), value);
     for (const [key, shared] of sharing) values.set(key, shared);
-    for (const path of paths) covered.add(path);
+    for (const { path } of asked) covered.add(path);
   }
   return { values, covered };
 }
@@ -129,39 +139,44 @@ function minorValues(table: RouteTable): { values: Map<string, string>; covered:
 const HASH_CHARS = 8;
 
 /** The releases of a minor whose pages redirect where the layout says, each with the files it can list. */
-function folderReleases(table: RouteTable, folder: string, names: string[], pages: string[]): ReleaseFiles[] {
+function folderReleases(folder: string, files: Asked[], pages: Asked[]): ReleaseFiles[] {
   const releases = new Map<string, ReleaseFiles>();
   for (const page of pages) {
-    const ask = folderAsk(page)!;
-    const target = table.paths[page]!;
-    if (target.type !== 'redirect' || target.location !== (decodePathValue(page, 'v') as { location: string }).location) continue;
+    const { ask, target } = page;
+    if (target.type !== 'redirect' || target.location !== (decodePathValue(page.path, 'v') as { location: string }).location) continue;
     releases.set(`${ask.major}.${ask.minor}.${ask.patch}`, { patch: ask.patch!, paths: [page], files: [] });
   }
-  for (const name of names) {
-    // The version in a name: the longest of the minor's that it holds (`1.2.10` rather than `1.2.1`).
-    let version: string | undefined;
-    for (const each of releases.keys()) if (name.includes(each) && (version === undefined || each.length > version.length)) version = each;
-    if (version === undefined || name.includes('*') || name.split(version).length !== 2) continue;
+  // The version in a name is the longest of the minor's that it holds (`1.2.10` rather than `1.2.1`): tried longest first.
+  const versions = [...releases.keys()].sort((a, b) => b.length - a.length);
+  for (const file of files) {
+    const name = file.ask.name!;
+    const version = versions.find((each) => name.includes(each));
+    if (version === undefined || name.includes('*') || !holdsOnce(name, version)) continue;
     const release = releases.get(version)!;
-    const path = folder + name;
-    const file = [name.replace(version, '*'), ...kindOf(table.paths[path]!, path, folder, release.patch, version)] as [string, string, string];
-    if (file[1] === '') continue;
-    release.files.push(file);
-    release.paths.push(path);
+    const kind = kindOf(file, `releases/${file.ask.major}/${file.ask.minor}/${release.patch}/`, version);
+    if (kind[0] === '') continue;
+    release.files.push([name.replace(version, '*'), ...kind]);
+    release.paths.push(file);
   }
   for (const release of releases.values()) release.files.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return [...releases.values()];
 }
 
-/** A file's kind and target in its minor's value, or an empty kind when it needs its own key. */
-function kindOf(target: PathTarget, path: string, folder: string, patch: string, version: string): [kind: string, target: string] {
-  const [, , , , major, minor] = folder.split('/');
-  if (target.type === 'blob') return target.blob === `releases/${major}/${minor}/${patch}/${path.slice(folder.length)}` ? ['a', ''] : ['', ''];
+/** A file's kind and target in its minor's value, or an empty kind when it needs its own key; `blobs` is where the release's artifacts are, `releases/<M>/<m>/<patch>/`. */
+function kindOf({ path, ask, target }: Asked, blobs: string, version: string): [kind: string, target: string] {
+  const folder = ask.folder;
+  if (target.type === 'blob') return target.blob === blobs + ask.name ? ['a', ''] : ['', ''];
   if (target.type !== 'file' || target.html !== undefined) return ['', ''];
   if (target.key === path.slice(1)) return ['f', ''];
   const name = target.key.slice(folder.length - 1);
-  if (target.key.slice(0, folder.length - 1) !== folder.slice(1) || name.includes('/') || name.includes('*') || name.split(version).length !== 2) return ['', ''];
+  if (target.key.slice(0, folder.length - 1) !== folder.slice(1) || name.includes('/') || name.includes('*') || !holdsOnce(name, version)) return ['', ''];
   return ['o', name.replace(version, '*')];
+}
+
+/** Whether `name` holds `version` once (not again after it): a name the minor's value lists with `*` in its place. */
+function holdsOnce(name: string, version: string): boolean {
+  const at = name.indexOf(version);
+  return at !== -1 && name.indexOf(version, at + version.length) === -1;
 }
 
 /** The edge's answer for a path, as the table's target is served from the bucket. */
