@@ -103,7 +103,7 @@ function minorValues(table: RouteTable, paths: string[]): { values: Map<string, 
     const listing = table.paths[folder];
     if (!listing || !readsBack(listing, decodePathValue(folder, 'd'))) continue;
     const groups = new Map<string, { patches: string[]; releases: ReleaseFiles[] }>();
-    for (const release of folderReleases(folder, files, pages)) {
+    for (const release of folderReleases(files, pages)) {
       const shared = [release.files.map((file) => file[1]).join(''), packFiles(release.files.map((file) => file[0])), ...release.files.filter((file) => file[1] === 'o').map((file) => file[2])].join('\n');
       const group = groups.get(shared);
       if (group) {
@@ -139,7 +139,7 @@ function minorValues(table: RouteTable, paths: string[]): { values: Map<string, 
 const HASH_CHARS = 8;
 
 /** The releases of a minor whose pages redirect where the layout says, each with the files it can list. */
-function folderReleases(folder: string, files: Asked[], pages: Asked[]): ReleaseFiles[] {
+function folderReleases(files: Asked[], pages: Asked[]): ReleaseFiles[] {
   const releases = new Map<string, ReleaseFiles>();
   for (const page of pages) {
     const { ask, target } = page;
