@@ -8,9 +8,10 @@ import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
 import { PUBLIC_DIR, currentBuild, withLocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
-import { KvsLimitError, checkKvsLimits, kvsEntries } from './publish/cloudfront/kvs-entries.ts';
-import { render, type RenderedSite } from './render/index.ts';
+import { KvsLimitError, checkKvsLimits, kvsEntryStream } from './publish/cloudfront/kvs-entries.ts';
+import { isSpilled, render, type RenderedSite, type SpilledSite } from './render/index.ts';
 import { NO_MEMO, createRenderMemo, type KeptRenderMemo, type RenderStats } from './render/memo.ts';
+import type { PathTarget, RouteRules } from './render/route-table.ts';
 import type { BuiltFile, SiteFile, WrittenFile } from './render/site-file.ts';
 import { SAMPLE_STORE } from './sample-store.ts';
 import { packageOrigin } from './render/packages/origin.ts';
@@ -70,7 +71,9 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
   const cacheFile = options.loadCache === false ? undefined : loadCacheFile(options.site);
   // The publish is under way from the start: each rendered file is written into the new build
   // folder as it comes, and without a memory only its record is kept, so a build's memory does
-  // not grow with the rendered site.
+  // not grow with the rendered site. Nor with its route table, which without a memory, and
+  // unless signing adds to it, is spilled into the new build folder as it renders.
+  const spills = !memory && !signs(options.signing);
   return withLocalPublish({ site: options.site }, async (under) => {
     const { summary, site: rendered, cache, units } = await renderStore(options.releasesDir, step, {
       cacheFile,
@@ -80,16 +83,24 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
         under.put(file);
         return memory ? file : writtenRecord(file);
       },
+      paths: spills ? under.paths : undefined,
     });
     // 5. Sign checksum files and the snapshot, against the snapshot the site serves now; a body
     //    the build did not keep is read back from the new build folder.
-    const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }, under.read));
-    // 6. Publish: write what is left (signing's files, the route table, the manifest) and swap the build in atomically.
+    const { site, report: signing } = await step('sign', async () => (isSpilled(rendered) ? { site: rendered, report: UNSIGNED } : sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }, under.read)));
+    // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
+    const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => (isSpilled(site) ? kvsProblem(site.routes, under.spilledParts()) : kvsProblem(site.routes, [site.routes.paths])));
+    // 7. Publish: write what is left (signing's files, the route table, the manifest) and swap the build in atomically.
     const publish = await step('publish', () => under.finish(site, { partsKept: memory !== undefined }));
-    // 7. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
-    const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => kvsProblem(site));
     return { ...summary, files: site.files.length, load: cache.stats, ...(units ? { units } : {}), publish, signing, cloudFrontProblem, timings };
   });
+}
+
+const UNSIGNED: SigningReport = { keys: 0, signaturesMade: 0, signaturesReused: 0 };
+
+/** Whether signing adds to the site: it has keys to sign with or to publish. */
+function signs(signing: SigningSettings | undefined): boolean {
+  return signing !== undefined && signing.keyring.active.length + signing.keyring.retired.length > 0;
 }
 
 /** A written file as the build keeps it: its record, without the body. */
@@ -114,14 +125,14 @@ export async function rehearse(target?: { releasesDir: string; site: string; mem
     if (primed) return;
   }
   const { site } = await renderStore(SAMPLE_STORE, step, {});
-  kvsProblem(site);
+  kvsProblem(site.routes, [site.routes.paths]);
 }
 
 /** What the target serves now: its snapshot file and the highest snapshot version it recorded. */
 type PreviousSnapshot = { snapshot?: string | undefined; version?: number | undefined };
 
 async function sign<F extends BuiltFile>(site: RenderedSite<F>, signing: SigningSettings | undefined, previous: PreviousSnapshot, read?: (key: string) => Uint8Array): Promise<{ site: RenderedSite<F | SiteFile>; report: SigningReport }> {
-  if (!signing) return { site, report: { keys: 0, signaturesMade: 0, signaturesReused: 0 } };
+  if (!signing) return { site, report: UNSIGNED };
   const cache = await openSignatureCache(signing.cacheFile);
   const signed = await signSite(site, { keyring: signing.keyring, cache, previous, now: signing.now?.() ?? new Date(), expirySeconds: signing.expirySeconds, resign: signing.resign, read });
   await cache.save();
@@ -135,9 +146,10 @@ export async function localSnapshot(site: string): Promise<string | undefined> {
   return readFile(path.join(build, PUBLIC_DIR, SNAPSHOT_KEY), 'utf8').catch(() => undefined);
 }
 
-function kvsProblem(site: RenderedSite<BuiltFile>): string | undefined {
+/** Why the table, its paths given a part at a time, would not fit CloudFront's KeyValueStore; undefined when it fits. */
+function kvsProblem(rules: RouteRules, parts: Iterable<Record<string, PathTarget>>): string | undefined {
   try {
-    checkKvsLimits(kvsEntries(site.routes));
+    checkKvsLimits(kvsEntryStream(rules, parts));
     return undefined;
   } catch (error) {
     if (error instanceof KvsLimitError) return error.message;
@@ -183,6 +195,8 @@ interface RenderStoreOptions<F extends BuiltFile> {
   memory?: BuildMemory | undefined;
   /** What the site holds of each rendered file (render's `keep`); the file itself by default. */
   keep?: (file: SiteFile) => F;
+  /** Where the route table's paths go as they render (render's `paths`); kept in the site without. */
+  paths?: ((part: Record<string, PathTarget>) => void) | undefined;
 }
 
 /**
@@ -190,8 +204,8 @@ interface RenderStoreOptions<F extends BuiltFile> {
  * render a build holds the site, not the store: a one-off build's catalog is let go of here.
  */
 async function renderStore(releasesDir: string, step: Step, options: RenderStoreOptions<SiteFile>): Promise<Rendered<SiteFile>>;
-async function renderStore<F extends BuiltFile>(releasesDir: string, step: Step, options: RenderStoreOptions<F> & { keep: (file: SiteFile) => F }): Promise<Rendered<F>>;
-async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCache = false, memory, keep = (file) => file }: RenderStoreOptions<BuiltFile>): Promise<Rendered<BuiltFile>> {
+async function renderStore<F extends BuiltFile>(releasesDir: string, step: Step, options: RenderStoreOptions<F> & { keep: (file: SiteFile) => F; paths: RenderStoreOptions<F>['paths'] }): Promise<Rendered<F, RenderedSite<F> | SpilledSite<F>>>;
+async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCache = false, memory, keep = (file) => file, paths }: RenderStoreOptions<BuiltFile>): Promise<Rendered<BuiltFile, RenderedSite<BuiltFile> | SpilledSite<BuiltFile>>> {
   // 1. Read and validate every release file, or with a cache file only those that changed since
   //    it was written (an unusable cache is an empty one); every problem is reported at once.
   const { catalog, cache } = await step('load', async () => {
@@ -207,7 +221,7 @@ async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCac
   let units: RenderStats | undefined;
   const site = await step('render', () => {
     try {
-      return render(catalog, templates, memory?.render ?? NO_MEMO, keep);
+      return paths ? render(catalog, templates, memory?.render ?? NO_MEMO, keep, paths) : render(catalog, templates, memory?.render ?? NO_MEMO, keep);
     } finally {
       units = memory?.render.finish();
     }
@@ -215,9 +229,9 @@ async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCac
   return { summary: summaryOf(catalog), site, cache, units };
 }
 
-interface Rendered<F extends BuiltFile> {
+interface Rendered<F extends BuiltFile, S = RenderedSite<F>> {
   summary: StoreSummary;
-  site: RenderedSite<F>;
+  site: S;
   cache: LoadCache;
   units: RenderStats | undefined;
 }

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadCatalog } from '../generator/load/index.ts';
 import { loadTemplates } from '../generator/load/templates.ts';
 import { kvsSource } from '../generator/publish/cloudfront/kvs-format.ts';
-import { checkKvsLimits, kvsEntries, KvsLimitError } from '../generator/publish/cloudfront/kvs-entries.ts';
+import { checkKvsLimits, kvsEntries, kvsEntryStream, KvsLimitError } from '../generator/publish/cloudfront/kvs-entries.ts';
 import { FUNCTION_CODE_LIMIT, cloudFrontFunctionCode } from '../generator/publish/cloudfront/function-code.ts';
 import { deployObjects, type DeployObject } from '../generator/publish/deploy-plan.ts';
 import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
@@ -200,6 +200,18 @@ describe('the CloudFront function', () => {
     assert.ok(stored.has('/binary/releases/odd/1/2/odd-notes.txt'), 'a file without its release\'s version keeps its key');
     assert.ok(stored.has('/binary/releases/odd/1/2/odd_1.2.6_*.zip'), 'so does a name with the layout\'s `*`');
     assert.deepEqual(stored.get('~odd/1/2')!.split(';').map((group) => group.split(':')[0]).sort(), ['1,6', '10', '3-rc.1', '4'], 'releases with other files are other groups');
+  });
+
+  test('read a render\'s parts one at a time, as a build reads its route spill, the entries are the whole table\'s; a minor in two parts is refused', async () => {
+    const site = render(await loadCatalog(SAMPLE_RELEASES), await loadTemplates());
+    const parts = site.routeParts!;
+    assert.ok(parts.length > 3);
+    assert.deepEqual(new Map(kvsEntryStream(site.routes, parts)), kvsEntries(site.routes));
+    const isListing = (path: string) => /^\/binary\/releases\/[^/]+\/\d+\/\d+\/$/.test(path);
+    const minor = parts.findIndex((part) => Object.keys(part).some(isListing));
+    const [listing, rest] = [Object.entries(parts[minor]!).filter(([path]) => isListing(path)), Object.entries(parts[minor]!).filter(([path]) => !isListing(path))];
+    const split = [...parts.slice(0, minor), Object.fromEntries(listing), Object.fromEntries(rest), ...parts.slice(minor + 1)];
+    assert.throws(() => [...kvsEntryStream(site.routes, split)], /The paths of \/binary\/releases\/[^ ]+ come from two parts of the route table/);
   });
 
   test('the store\'s limits are checked: key, value and total size, with the offender named', () => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build } from '../generator/pipeline.ts';
 import { MANIFEST_FILE, ROUTES_FILE, currentBuild, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
+import { openRouteSpill } from '../generator/publish/route-spill.ts';
 import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { tableSource } from '../generator/render/resolve.ts';
 import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
@@ -226,6 +227,33 @@ describe('the route table in shards', () => {
     assert.equal(JSON.parse(routes).paths['/binary/releases/x/1499/'].location, '/x/1499');
     assert.deepEqual(shards, new Map([...routeShards(table, parts)].map(([name, { body }]) => [name, body])));
     assert.equal(shards.size, 1 + 8);
+  });
+
+  test('spilled as it renders (a build without a memory), the table and its shards are the same bytes as written whole, and the parts read back', async () => {
+    const parts: Record<string, PathTarget>[] = [{}, {}, {}, { '/ünïcode/✓': { type: 'file', key: 'ünïcode/✓' } }];
+    for (let i = 0; i < 1500; i++) parts[i % 2 === 0 ? 0 : 2]![`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/x/${i}` };
+    const table: RouteTable = { version: 1, paths: Object.assign({}, ...parts), endpoints: [], fallbacks: [{ prefix: '/', shape: 'flat', message: 'Not found' }], errorCacheControl: 'no-store' };
+    const file = path.join(work, 'spill');
+    const spill = openRouteSpill(file);
+    for (const part of parts) spill.add(part);
+    const { paths: _paths, ...rules } = table;
+    assert.equal([...spill.table(rules)].join(''), routeTableJson(table, parts));
+    // Three shards a pass: three passes over the spill for the eight shards.
+    assert.deepEqual(new Map(spill.shards(rules, 3)), new Map([...routeShards(table, parts)].map(([name, { body }]) => [name, body])));
+    // The empty part leaves no trace.
+    assert.deepEqual([...spill.parts()], parts.filter((part) => Object.keys(part).length > 0));
+    spill.close();
+    await assert.rejects(lstat(file), { code: 'ENOENT' });
+  });
+
+  test('a spill refuses a path an earlier part claimed, and takes two paths whose hashes collide for two', () => {
+    for (const hash of [undefined, () => [7, 7] as [number, number]]) {
+      const spill = openRouteSpill(path.join(work, 'spill-twice'), { hash });
+      spill.add({ '/a': { type: 'file', key: 'a' }, '/a/': { type: 'file', key: 'a/' }, '/"a":': { type: 'file', key: 'b' } });
+      spill.add({ '/b': { type: 'file', key: 'b' } });
+      assert.throws(() => spill.add({ '/c': { type: 'file', key: 'c' }, '/a/': { type: 'redirect', location: '/' } }), { message: 'Two routes for /a/' });
+      spill.close();
+    }
   });
 
   test('the sidecar answers every path the same from the shards as from routes.json, and a build without shards is read whole', async () => {

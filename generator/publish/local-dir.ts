@@ -12,12 +12,13 @@ import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmS
 import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import type { RenderedSite } from '../render/index.ts';
-import type { RouteTable } from '../render/route-table.ts';
+import { isSpilled, type RenderedSite, type SpilledSite } from '../render/index.ts';
+import type { PathTarget, RouteTable } from '../render/route-table.ts';
 import { measured, sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
 import { ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTablePieces } from './route-shards.ts';
+import { openRouteSpill } from './route-spill.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
 export interface SiteManifest {
@@ -65,12 +66,17 @@ export interface LocalPublish {
   put(file: SiteFile): void;
   /** The body of a file put, as written into the new build. */
   read(key: string): Buffer;
+  /** Spills a part of the route table's paths into the new build, in order, for a render that does not keep them (route-spill.ts). Synchronous: render calls it. */
+  paths(part: Record<string, PathTarget>): void;
+  /** The parts given to `paths`, read back one at a time. */
+  spilledParts(): Iterable<Record<string, PathTarget>>;
   /**
    * `site.files` may be what put was given or records of it (`BuiltFile`); the files not put are
-   * written now. With `partsKept`, the route table's parts come back in later builds (a render
-   * memo keeps them), and their serialization is kept for those; without, it is written in pieces.
+   * written now. The route table is written from the spill for a SpilledSite. With `partsKept`,
+   * the table's parts come back in later builds (a render memo keeps them), and their
+   * serialization is kept for those; without, it is written in pieces.
    */
-  finish(site: RenderedSite<BuiltFile>, options?: { partsKept?: boolean }): Promise<LocalPublishResult>;
+  finish(site: RenderedSite<BuiltFile> | SpilledSite<BuiltFile>, options?: { partsKept?: boolean }): Promise<LocalPublishResult>;
 }
 
 /** Runs `publish` with a publish of the site under way, holding the site's publish lock throughout. */
@@ -95,6 +101,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
   }
   const put = new Set<string>();
   const made = new Set<string>();
+  const spill = openRouteSpill(path.join(build, `${ROUTES_FILE}.spill`));
   let written = 0;
   let unchanged = 0;
   return {
@@ -126,6 +133,8 @@ async function openPublish(site: string): Promise<LocalPublish> {
       if (!put.has(key)) throw new Error(`The site file ${key} was not put`);
       return readFileSync(path.join(build, PUBLIC_DIR, key));
     },
+    paths: (part) => spill.add(part),
+    spilledParts: () => spill.parts(),
     async finish(rendered, { partsKept = true } = {}) {
       const manifest: SiteManifest = { files: {}, shards: {} };
       const outputs: Output[] = [];
@@ -137,14 +146,19 @@ async function openPublish(site: string): Promise<LocalPublish> {
         // Every file is measured by now: by put, or just above.
         manifest.files[file.key] = { sha256: file.sha256!, size: sizeOf(file), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
       }
-      if (partsKept) {
+      if (isSpilled(rendered)) {
+        writePiecesSync(path.join(build, ROUTES_FILE), spill.table(rendered.routes));
+        writeShardsOnce(build, spill.shards(rendered.routes), manifest);
+        spill.close();
+      } else if (partsKept) {
         writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
         for (const [name, { body, sha256 }] of routeShards(rendered.routes, rendered.routeParts)) {
           manifest.shards![name] = sha256;
           outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: name, sha256 });
         }
       } else {
-        writeRoutesOnce(build, rendered, manifest);
+        writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
+        writeShardsOnce(build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest);
       }
 
       const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
@@ -178,11 +192,10 @@ async function openPublish(site: string): Promise<LocalPublish> {
   };
 }
 
-/** The route table and its shards of parts no later build sees, written in pieces; the shards' hashes go to `manifest`. */
-function writeRoutesOnce(build: string, rendered: RenderedSite<BuiltFile>, manifest: SiteManifest): void {
-  writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
+/** The route table's shards, made a batch at a time from parts no later build sees; their hashes go to `manifest`. */
+function writeShardsOnce(build: string, shards: Iterable<[name: string, body: string]>, manifest: SiteManifest): void {
   mkdirSync(path.join(build, ROUTE_SHARDS_DIR), { recursive: true });
-  for (const [name, body] of routeShardsOnce(rendered.routes, rendered.routeParts)) {
+  for (const [name, body] of shards) {
     manifest.shards![name] = sha256Hex(body);
     writeReplacingSync(path.join(build, ROUTE_SHARDS_DIR, name), body);
   }

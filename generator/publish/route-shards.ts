@@ -3,7 +3,7 @@
 // server swapping in a new build reads the small index, and a shard the first time a request
 // needs it, instead of parsing the whole table (21 MB at 10,000 releases) on its event loop. Pure:
 // what is kept from one call to the next (serialized parts, the shards last made) only saves work.
-import type { PathTarget, RouteTable } from '../render/route-table.ts';
+import type { PathTarget, RouteRules, RouteTable } from '../render/route-table.ts';
 import { sha256Hex } from '../stores/hash.ts';
 
 export const ROUTE_SHARDS_DIR = 'routes';
@@ -13,7 +13,7 @@ const PATHS_PER_SHARD = 320;
 const MAX_SHARDS = 4096;
 
 /** The table without its paths, and how many shards (a power of two) hold those. */
-export type RouteShardIndex = Omit<RouteTable, 'paths'> & { shards: number };
+export type RouteShardIndex = RouteRules & { shards: number };
 
 /** The shard file a path's target is in, of `shards`: the low bits of its FNV-1a hash. */
 export function shardOf(path: string, shards: number): string {
@@ -21,13 +21,24 @@ export function shardOf(path: string, shards: number): string {
 }
 
 function shardNumber(path: string, shards: number): number {
+  return pathHash(path) & (shards - 1);
+}
+
+/** A path's FNV-1a hash, whose low bits pick its shard. */
+export function pathHash(path: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < path.length; i++) hash = Math.imul(hash ^ path.charCodeAt(i), 0x01000193);
-  return (hash >>> 0) & (shards - 1);
+  return hash >>> 0;
+}
+
+/** A table's rules, without its paths if it has them. */
+export function routeRules(table: RouteRules & { paths?: unknown }): RouteRules {
+  const { paths: _paths, ...rules } = table;
+  return rules;
 }
 
 /** How many shards hold `paths` paths: a power of two. */
-function shardCount(paths: number): number {
+export function shardCount(paths: number): number {
   let shards = 1;
   while (shards < MAX_SHARDS && paths / shards > PATHS_PER_SHARD) shards *= 2;
   return shards;
@@ -45,7 +56,7 @@ export function shardName(n: number): string {
  * only the new ones.
  */
 export function routeShards(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): Map<string, ShardFile> {
-  const { paths: _paths, ...rest } = table;
+  const rest = routeRules(table);
   const shards = shardCount(parts.reduce((sum, part) => sum + serialized(part).members.length, 0));
   // A shard is known by the parts that fill it: made of the same part objects, it is the same text,
   // joined and hashed last time. A rebuild whose memo gave back most units joins only the others'.
@@ -94,9 +105,8 @@ export function routeTableJson(table: RouteTable, parts: Record<string, PathTarg
  * that will not be seen again), no part's serialization is kept either.
  */
 export function* routeTablePieces(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths], { once = false } = {}): Generator<string> {
-  // `paths` is the table's second member, after the numeric version: the first `"paths":{}` is its place.
-  const [head, tail] = JSON.stringify({ ...table, paths: {} }).split('"paths":{}') as [string, string];
-  yield `${head}"paths":{`;
+  const [head, tail] = routeTableEnds(table);
+  yield head;
   let first = true;
   for (const part of parts) {
     const joined = once ? Object.keys(part).map((path) => member(path, part[path]!)).join(',') : serialized(part).joined;
@@ -104,7 +114,15 @@ export function* routeTablePieces(table: RouteTable, parts: Record<string, PathT
     yield first ? joined : `,${joined}`;
     first = false;
   }
-  yield `}${tail}`;
+  yield tail;
+}
+
+/** What routes.json holds before its paths' members (`{"version":1,"paths":{`) and after them. */
+export function routeTableEnds(rules: RouteRules): [head: string, tail: string] {
+  const { version, ...rest } = routeRules(rules);
+  // `paths` is the table's second member, after the numeric version, as render makes it: `"paths":{}` is its place.
+  const [head, tail] = JSON.stringify({ version, paths: {}, ...rest }).split('"paths":{}') as [string, string];
+  return [`${head}"paths":{`, `}${tail}`];
 }
 
 /**
@@ -113,7 +131,7 @@ export function* routeTablePieces(table: RouteTable, parts: Record<string, PathT
  * never held as JSON whole.
  */
 export function* routeShardsOnce(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths], batchShards = BATCH_SHARDS): Generator<[name: string, body: string]> {
-  const { paths: _paths, ...rest } = table;
+  const rest = routeRules(table);
   const shards = shardCount(parts.reduce((sum, part) => sum + Object.keys(part).length, 0));
   yield [ROUTE_SHARD_INDEX, JSON.stringify({ ...rest, shards } satisfies RouteShardIndex)];
   // Each path's shard once; then every part walked once per batch of shards.
@@ -132,7 +150,7 @@ export function* routeShardsOnce(table: RouteTable, parts: Record<string, PathTa
 }
 
 /** Shards serialized per pass of routeShardsOnce: about a quarter of a 100,000-release table's. */
-const BATCH_SHARDS = 1024;
+export const BATCH_SHARDS = 1024;
 
 /** A part's members (`"path":target` as JSON.stringify writes them inside an object), and by shard for the last shard count asked. */
 interface Serialized {
@@ -154,7 +172,7 @@ function serialized(part: Record<string, PathTarget>): Serialized {
 }
 
 /** A path and its target as a member of a JSON object. */
-function member(path: string, target: PathTarget): string {
+export function member(path: string, target: PathTarget): string {
   return `${JSON.stringify(path)}:${JSON.stringify(target)}`;
 }
 

@@ -6,7 +6,7 @@ import { createPageRenderer, type Templates } from './html.ts';
 import { NO_MEMO, combine, fingerprintOf, type RenderMemo } from './memo.ts';
 import { renderPackages } from './packages/index.ts';
 import { renderRegistry } from './registry.ts';
-import type { Endpoint, PathTarget, RouteTable } from './route-table.ts';
+import type { Endpoint, PathTarget, RouteRules, RouteTable } from './route-table.ts';
 import { CACHE_SHORT, jsonFile, type BuiltFile, type SiteFile } from './site-file.ts';
 
 export interface RenderedSite<F extends BuiltFile = SiteFile> {
@@ -20,15 +20,33 @@ export interface RenderedSite<F extends BuiltFile = SiteFile> {
   routeParts?: Record<string, PathTarget>[];
 }
 
+/** A rendered site whose route paths went, unit by unit, to the render's `paths` (a build's route spill) instead of into its table. */
+export interface SpilledSite<F extends BuiltFile = SiteFile> {
+  files: F[];
+  routes: RouteRules & { paths?: never };
+}
+
+export function isSpilled<F extends BuiltFile>(site: RenderedSite<F> | SpilledSite<F>): site is SpilledSite<F> {
+  return !('paths' in site.routes);
+}
+
 /**
  * With a memo kept from the previous render, only the units whose inputs changed are rendered
  * again (memo.ts); the site is the same as without. Each file passes through `keep` as it is
  * rendered, and the site holds what that returns: a build that writes files out as they come
- * (LocalPublish.put) keeps only their records, so it never holds the whole site's bodies.
+ * (LocalPublish.put) keeps only their records, so it never holds the whole site's bodies. With
+ * `paths`, each unit's route paths are handed to it in order and not kept either.
  */
 export function render(catalog: Catalog, templates: Templates, memo?: RenderMemo): RenderedSite;
 export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo, keep: (file: SiteFile) => F): RenderedSite<F>;
-export function render(catalog: Catalog, templates: Templates, memo: RenderMemo = NO_MEMO, keep: (file: SiteFile) => BuiltFile = (file) => file): RenderedSite<BuiltFile> {
+export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo, keep: (file: SiteFile) => F, paths: (part: Record<string, PathTarget>) => void): SpilledSite<F>;
+export function render(
+  catalog: Catalog,
+  templates: Templates,
+  memo: RenderMemo = NO_MEMO,
+  keep: (file: SiteFile) => BuiltFile = (file) => file,
+  paths?: (part: Record<string, PathTarget>) => void,
+): RenderedSite<BuiltFile> | SpilledSite<BuiltFile> {
   const pages = createPageRenderer(templates, catalog.site.title);
   // What every unit depends on: the templates and the site's settings.
   let contextFingerprint: string | undefined;
@@ -42,9 +60,7 @@ export function render(catalog: Catalog, templates: Templates, memo: RenderMemo 
   // the same order, so the same route table, byte for byte.
   const parts: Record<string, PathTarget>[] = [];
   const endpoints: Endpoint[] = [];
-  const addPaths = (more: Record<string, PathTarget>) => {
-    parts.push(more);
-  };
+  const addPaths = paths ?? ((more: Record<string, PathTarget>) => parts.push(more));
 
   const binaryProducts = catalog.products.filter((product) => product.layout === 'binary');
   for (const product of catalog.products) {
@@ -93,21 +109,13 @@ export function render(catalog: Catalog, templates: Templates, memo: RenderMemo 
   for (let i = 1; i < files.length; i++) {
     if (files[i]!.key === files[i - 1]!.key) throw new Error(`Two site files with the key ${files[i]!.key}`);
   }
-  return {
-    files,
-    routeParts: parts,
-    routes: {
-      version: 1,
-      paths: mergePaths(parts),
-      endpoints,
-      fallbacks: [
-        { prefix: `/${BINARY_ROOT}/`, shape: 'flat', message: 'Binary not found' },
-        { prefix: `/${AGENT_ROOT}`, shape: 'nested', message: 'Not found' },
-        { prefix: `/${DOWNLOADS_ROOT}/`, shape: 'flat', message: 'Artifact not found' },
-      ],
-      errorCacheControl: CACHE_SHORT,
-    },
-  };
+  const fallbacks: RouteRules['fallbacks'] = [
+    { prefix: `/${BINARY_ROOT}/`, shape: 'flat', message: 'Binary not found' },
+    { prefix: `/${AGENT_ROOT}`, shape: 'nested', message: 'Not found' },
+    { prefix: `/${DOWNLOADS_ROOT}/`, shape: 'flat', message: 'Artifact not found' },
+  ];
+  if (paths) return { files, routes: { version: 1, endpoints, fallbacks, errorCacheControl: CACHE_SHORT } };
+  return { files, routeParts: parts, routes: { version: 1, paths: mergePaths(parts), endpoints, fallbacks, errorCacheControl: CACHE_SHORT } };
 }
 
 /** A product with every release, in the render's context. */

@@ -77,6 +77,9 @@ export interface RouteTable {
   errorCacheControl: string;
 }
 
+/** The table without its paths: what a server reads first, and what a build that spills the paths keeps (publish/route-spill.ts). */
+export type RouteRules = Omit<RouteTable, 'paths'>;
+
 /** The key an endpoint's entries are stored under: path, then the query in parameter order, defaults applied. */
 export function lookupKey(path: string, query: [string, string][]): string {
   return query.length === 0 ? path : `${path}?${query.map((pair) => `${pair[0]}=${pair[1]}`).join('&')}`;

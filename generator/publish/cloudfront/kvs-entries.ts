@@ -1,7 +1,7 @@
 // The KeyValueStore contents for a route table (kvs-format.ts describes the layout), and
 // CloudFront's limits checked before a deploy changes anything. Pure.
 import { createHash } from 'node:crypto';
-import type { EndpointRule, PathTarget, RouteTable } from '../../render/route-table.ts';
+import type { EndpointRule, PathTarget, RouteRules, RouteTable } from '../../render/route-table.ts';
 import { META_KEY, decodePathValue, endpointKey, entryKey, filesKey, folderAsk, folderTarget, packFiles, releasesKey, scopeKey, type FolderAsk, type KvsMeta } from './kvs-format.ts';
 
 /** CloudFront KeyValueStore quotas, in UTF-8 bytes. */
@@ -17,47 +17,68 @@ export class KvsLimitError extends Error {
 
 export function kvsEntries(table: RouteTable): Map<string, string> {
   const entries = new Map<string, string>();
-  const add = (key: string, value: string) => {
+  for (const [key, value] of kvsEntryStream(table, [table.paths])) {
     if (entries.has(key)) throw new Error(`Two KeyValueStore entries for \`${key}\``);
-    entries.set(line(key), value);
-  };
-  const meta: KvsMeta = { patterns: table.endpoints.map((endpoint) => endpoint.pattern), fallbacks: table.fallbacks, errorCacheControl: table.errorCacheControl };
-  add(META_KEY, JSON.stringify(meta));
-  // Enumerated once: the table's paths are a dictionary of up to a million keys at 100,000 releases.
-  const paths = Object.keys(table.paths);
-  const minors = minorValues(table, paths);
-  for (const path of paths) if (!minors.covered.has(path)) add(path, pathValue(path, table.paths[path]!));
-  for (const [key, value] of minors.values) add(key, value);
-  for (const endpoint of table.endpoints) {
-    const { entries: answers, html, scopes, ...rule } = endpoint;
-    add(endpointKey(endpoint.pattern), JSON.stringify(rule satisfies EndpointRule));
-    for (const [key, value] of Object.entries(answers)) {
-      const alternative = html?.[value];
-      add(entryKey(key), alternative === undefined ? line(value) : `${line(value)}\n${line(alternative)}`);
-    }
-    for (const path of scopes ?? []) add(scopeKey(path), '1');
+    entries.set(key, value);
   }
   return entries;
 }
 
+/**
+ * kvsEntries of a table whose paths come a part at a time, each let go of once read (a build's
+ * units, read back from its route spill), so the table is never held whole. A part holds every
+ * path of the binary minors' folders it has paths in, as a render's units do. Each entry once, in
+ * no particular order.
+ */
+export function* kvsEntryStream(table: RouteRules, parts: Iterable<Record<string, PathTarget>>): Generator<[key: string, value: string]> {
+  const meta: KvsMeta = { patterns: table.endpoints.map((endpoint) => endpoint.pattern), fallbacks: table.fallbacks, errorCacheControl: table.errorCacheControl };
+  yield [META_KEY, JSON.stringify(meta)];
+  const shared = new Map<string, string>();
+  const done = new Set<string>();
+  for (const part of parts) {
+    const folders = new Map<string, Folder>();
+    yield* ownEntries(part, folders);
+    for (const [name, folder] of folders) {
+      if (done.has(name)) throw new Error(`The paths of ${name} come from two parts of the route table`);
+      done.add(name);
+      yield* folderEntries(name, folder, shared);
+    }
+  }
+  for (const endpoint of table.endpoints) {
+    const { entries: answers, html, scopes, ...rule } = endpoint;
+    yield [line(endpointKey(endpoint.pattern)), JSON.stringify(rule satisfies EndpointRule)];
+    for (const [key, value] of Object.entries(answers)) {
+      const alternative = html?.[value];
+      yield [line(entryKey(key)), alternative === undefined ? line(value) : `${line(value)}\n${line(alternative)}`];
+    }
+    for (const path of scopes ?? []) yield [line(scopeKey(path)), '1'];
+  }
+}
+
 /** The store's size as CloudFront counts it: the UTF-8 bytes of every key and value. */
-export function kvsBytes(entries: ReadonlyMap<string, string>): number {
+export function kvsBytes(entries: Iterable<readonly [string, string]>): number {
   let total = 0;
   for (const [key, value] of entries) total += Buffer.byteLength(key) + Buffer.byteLength(value);
   return total;
 }
 
-/** Every key and value within its quota, and the store within its total; the total in bytes. */
-export function checkKvsLimits(entries: ReadonlyMap<string, string>): number {
+/**
+ * Every key and value within its quota, and the store within its total; the total in bytes. The
+ * entries are read once, so they may come from kvsEntryStream.
+ */
+export function checkKvsLimits(entries: Iterable<readonly [string, string]>): number {
   const problems: string[] = [];
-  const total = kvsBytes(entries);
+  let total = 0;
+  let count = 0;
   for (const [key, value] of entries) {
     const keyBytes = Buffer.byteLength(key);
     const valueBytes = Buffer.byteLength(value);
+    total += keyBytes + valueBytes;
+    count++;
     if (keyBytes > KVS_LIMITS.keyBytes) problems.push(`key \`${key.slice(0, 80)}…\` is ${keyBytes} bytes, over ${KVS_LIMITS.keyBytes}`);
     if (valueBytes > KVS_LIMITS.valueBytes) problems.push(`the value of \`${key.slice(0, 80)}\` is ${valueBytes} bytes, over ${KVS_LIMITS.valueBytes}`);
   }
-  if (total > KVS_LIMITS.storeBytes) problems.unshift(`${entries.size} entries take ${total} bytes, over the store's ${KVS_LIMITS.storeBytes}`);
+  if (total > KVS_LIMITS.storeBytes) problems.unshift(`${count} entries take ${total} bytes, over the store's ${KVS_LIMITS.storeBytes}`);
   if (problems.length > 0) throw new KvsLimitError(problems);
   return total;
 }
@@ -69,6 +90,13 @@ interface Asked {
   target: PathTarget;
 }
 
+/** A minor folder's paths: its listing, its files and its releases' pages. */
+interface Folder {
+  listing?: PathTarget | undefined;
+  files: Asked[];
+  pages: Asked[];
+}
+
 /** A release's files in its minor's folder, in the layout's terms (kvs-format.ts). */
 interface ReleaseFiles {
   patch: string;
@@ -78,63 +106,76 @@ interface ReleaseFiles {
   files: [name: string, kind: string, target: string][];
 }
 
-/**
- * Each binary minor's value and the files its groups share, with the paths those cover, which then
- * need no key of their own. A file is covered when its name holds its release's version once, and
- * the object it is served from is named by the rule of its kind; the others keep their own key.
- * Each minor's value is checked by reading every path it covers back through `folderTarget`, as the
- * edge does; a minor where one reads back otherwise keeps every path. Groups that would take a value
- * past its quota keep theirs too.
- */
-function minorValues(table: RouteTable, paths: string[]): { values: Map<string, string>; covered: Set<string> } {
-  const folders = new Map<string, { files: Asked[]; pages: Asked[] }>();
-  for (const path of paths) {
+/** The entries of the paths outside binary minors' folders; the others go to their folder in `folders`. */
+function* ownEntries(part: Record<string, PathTarget>, folders: Map<string, Folder>): Generator<[string, string]> {
+  for (const path in part) {
+    const target = part[path]!;
     const ask = folderAsk(path);
-    if (ask === undefined) continue;
+    if (ask === undefined) {
+      yield [line(path), pathValue(path, target)];
+      continue;
+    }
     let folder = folders.get(ask.folder);
     if (!folder) folders.set(ask.folder, (folder = { files: [], pages: [] }));
-    if (ask.name) folder.files.push({ path, ask, target: table.paths[path]! });
-    else if (ask.patch !== undefined) folder.pages.push({ path, ask, target: table.paths[path]! });
+    if (ask.name) folder.files.push({ path, ask, target });
+    else if (ask.patch !== undefined) folder.pages.push({ path, ask, target });
+    // Neither a file nor a page: the folder itself.
+    else folder.listing = target;
   }
-  const values = new Map<string, string>();
-  const covered = new Set<string>();
-  for (const [folder, { files, pages }] of folders) {
-    // The value stands for the folder's own listing too: only where that is a `d` folder.
-    const listing = table.paths[folder];
-    if (!listing || !readsBack(listing, decodePathValue(folder, 'd'))) continue;
-    const groups = new Map<string, { patches: string[]; releases: ReleaseFiles[] }>();
-    for (const release of folderReleases(files, pages)) {
-      const shared = [release.files.map((file) => file[1]).join(''), packFiles(release.files.map((file) => file[0])), ...release.files.filter((file) => file[1] === 'o').map((file) => file[2])].join('\n');
-      const group = groups.get(shared);
-      if (group) {
-        group.patches.push(release.patch);
-        group.releases.push(release);
-      } else groups.set(shared, { patches: [release.patch], releases: [release] });
-    }
-    // The largest groups first, while the value fits.
-    const parts: string[] = [];
-    const kept: ReleaseFiles[] = [];
-    const sharing = new Map<string, string>();
-    for (const [shared, group] of [...groups].sort(([, a], [, b]) => b.patches.length - a.patches.length)) {
-      const key = filesKey(createHash('sha256').update(shared).digest('base64url').slice(0, HASH_CHARS));
-      const part = `${group.patches.join(',')}:${key.slice(2)}`;
-      if ((values.get(key) ?? shared) !== shared || Buffer.byteLength(shared) > KVS_LIMITS.valueBytes || Buffer.byteLength([...parts, part].join(';')) > KVS_LIMITS.valueBytes) continue;
-      parts.push(part);
-      kept.push(...group.releases);
-      sharing.set(key, shared);
-    }
-    if (parts.length === 0) continue;
-    const value = parts.join(';');
-    const read = (key: string) => sharing.get(key) ?? null;
-    const asked = [{ path: folder, ask: folderAsk(folder)!, target: listing }, ...kept.flatMap((release) => release.paths)];
-    if (!asked.every(({ path, ask, target }) => readsBack(target, folderTarget(path, ask, value, read)))) continue;
-    values.set(releasesKey(folder), value);
-    for (const [key, shared] of sharing) values.set(key, shared);
-    for (const { path } of asked) covered.add(path);
-  }
-  return { values, covered };
 }
 
+/**
+ * A binary minor's entries: its value and the files its groups share (`shared`, across folders:
+ * each key once), and their own entries for the paths the value does not cover. A file is covered
+ * when its name holds its release's version once, and the object it is served from is named by the
+ * rule of its kind. The value is checked by reading every path it covers back through
+ * `folderTarget`, as the edge does; a minor where one reads back otherwise keeps every path. Groups
+ * that would take a value past its quota keep theirs too.
+ */
+function* folderEntries(name: string, folder: Folder, shared: Map<string, string>): Generator<[string, string]> {
+  const { listing, files, pages } = folder;
+  const covered = listing && readsBack(listing, decodePathValue(name, 'd')) ? minorValue(name, listing, files, pages, shared) : undefined;
+  if (covered) yield* covered.entries;
+  if (listing && !covered) yield [line(name), pathValue(name, listing)];
+  for (const { path, target } of [...files, ...pages]) if (!covered?.paths.has(path)) yield [line(path), pathValue(path, target)];
+}
+
+/** The value of a minor whose listing reads back, the new shared files it names, and the paths it covers; undefined when it covers none. */
+function minorValue(name: string, listing: PathTarget, files: Asked[], pages: Asked[], shared: Map<string, string>): { entries: [string, string][]; paths: Set<string> } | undefined {
+  const groups = new Map<string, { patches: string[]; releases: ReleaseFiles[] }>();
+  for (const release of folderReleases(files, pages)) {
+    const files = [release.files.map((file) => file[1]).join(''), packFiles(release.files.map((file) => file[0])), ...release.files.filter((file) => file[1] === 'o').map((file) => file[2])].join('\n');
+    const group = groups.get(files);
+    if (group) {
+      group.patches.push(release.patch);
+      group.releases.push(release);
+    } else groups.set(files, { patches: [release.patch], releases: [release] });
+  }
+  // The largest groups first, while the value fits.
+  const parts: string[] = [];
+  const kept: ReleaseFiles[] = [];
+  const sharing = new Map<string, string>();
+  for (const [files, group] of [...groups].sort(([, a], [, b]) => b.patches.length - a.patches.length)) {
+    const key = filesKey(createHash('sha256').update(files).digest('base64url').slice(0, HASH_CHARS));
+    const part = `${group.patches.join(',')}:${key.slice(2)}`;
+    if ((shared.get(key) ?? files) !== files || Buffer.byteLength(files) > KVS_LIMITS.valueBytes || Buffer.byteLength([...parts, part].join(';')) > KVS_LIMITS.valueBytes) continue;
+    parts.push(part);
+    kept.push(...group.releases);
+    sharing.set(key, files);
+  }
+  if (parts.length === 0) return undefined;
+  const value = parts.join(';');
+  const read = (key: string) => sharing.get(key) ?? null;
+  const asked = [{ path: name, ask: folderAsk(name)!, target: listing }, ...kept.flatMap((release) => release.paths)];
+  if (!asked.every(({ path, ask, target }) => readsBack(target, folderTarget(path, ask, value, read)))) return undefined;
+  const entries: [string, string][] = [[releasesKey(name), value]];
+  for (const [key, files] of sharing) {
+    if (shared.has(key)) continue;
+    shared.set(key, files);
+    entries.push([key, files]);
+  }
+  return { entries, paths: new Set(asked.map(({ path }) => path)) };
+}
 /** Base64url characters of a group's hash: 48 bits, and two groups' colliding only costs them their keys. */
 const HASH_CHARS = 8;
 

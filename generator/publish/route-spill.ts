@@ -1,0 +1,215 @@
+// The route table of a build that keeps nothing for the next one, written out as it renders
+// instead of held: at 100,000 releases its 810,000 paths take about 200 MB as objects, which a
+// one-off build would otherwise hold until it is published. Each unit's paths go, as it renders,
+// into routes.json (whose paths come first, so it is written in order) and into a spill file, one
+// line a path with the hash that picks its shard; the shards, whose number depends on how many
+// paths there are, and the CloudFront check read the spill back afterwards, a part or a batch of
+// shards at a time. The same bytes as routeTablePieces and routeShardsOnce give for the same parts.
+import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import type { PathTarget, RouteRules } from '../render/route-table.ts';
+import { BATCH_SHARDS, routeRules, ROUTE_SHARD_INDEX, member, pathHash, routeTableEnds, shardCount, shardName, type RouteShardIndex } from './route-shards.ts';
+
+export interface RouteSpill {
+  /** Writes a unit's paths; throws on a path an earlier part has (`Two routes for …`). Synchronous: render calls it. */
+  add(part: Record<string, PathTarget>): void;
+  /** The parts added, read back one at a time, each a new object. */
+  parts(): Generator<Record<string, PathTarget>>;
+  /** routes.json's text in pieces, read back from the spill. */
+  table(rules: RouteRules): Generator<string>;
+  /** Each shard file's name and text, the index first, made `batchShards` at a time (a pass over the spill each). */
+  shards(rules: RouteRules, batchShards?: number): Generator<[name: string, body: string]>;
+  /** Removes the spill. */
+  close(): void;
+}
+
+/** Bytes gathered before a write. */
+const WRITE_AT = 1 << 20;
+/** Bytes read per call when the spill is read back. */
+const READ_CHUNK = 1 << 20;
+
+/**
+ * A spill in `file`, created at the first part. `hash` is the 64-bit hash that tells paths apart
+ * before the spill is searched (a test passes one under which all paths collide).
+ */
+export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: string) => [number, number] } = {}): RouteSpill {
+  let fd: number | undefined;
+  let pending: string[] = [];
+  let pendingBytes = 0;
+  let count = 0;
+  const seen = new PathSet(hash);
+  const write = (text: string) => {
+    pending.push(text);
+    pendingBytes += text.length;
+    if (pendingBytes >= WRITE_AT) flush();
+  };
+  const flush = () => {
+    if (pending.length === 0) return;
+    fd ??= openSync(file, 'w');
+    writeSync(fd, pending.join(''));
+    pending = [];
+    pendingBytes = 0;
+  };
+  /** The spill's lines, each a path's hash (8 hex digits) and member; a blank line ends a part. */
+  const spilled = (): Iterable<string> => {
+    flush();
+    return fd === undefined ? [] : lines(file);
+  };
+  return {
+    add(part) {
+      let any = false;
+      for (const path in part) {
+        const json = member(path, part[path]!);
+        // A hash seen before: a path added before, unless two paths' hashes collide, which the spill tells apart.
+        if (!seen.add(path) && holdsPath(spilled(), path)) throw new Error(`Two routes for ${path}`);
+        write(`${pathHash(path).toString(16).padStart(8, '0')}${json}\n`);
+        count++;
+        any = true;
+      }
+      if (any) write('\n');
+    },
+    *parts() {
+      let part: string[] = [];
+      for (const line of spilled()) {
+        if (line !== '') {
+          part.push(line.slice(8));
+          continue;
+        }
+        yield JSON.parse(`{${part.join(',')}}`) as Record<string, PathTarget>;
+        part = [];
+      }
+    },
+    *table(rules) {
+      const [head, tail] = routeTableEnds(rules);
+      // A megabyte of members a piece, so the writer is called a few hundred times, not once a path.
+      let piece = [head];
+      let size = 0;
+      let first = true;
+      for (const line of spilled()) {
+        if (line === '') continue;
+        piece.push(first ? line.slice(8) : `,${line.slice(8)}`);
+        first = false;
+        size += line.length;
+        if (size >= WRITE_AT) {
+          yield piece.join('');
+          piece = [];
+          size = 0;
+        }
+      }
+      piece.push(tail);
+      yield piece.join('');
+    },
+    *shards(rules, batchShards = BATCH_SHARDS) {
+      const shards = shardCount(count);
+      yield [ROUTE_SHARD_INDEX, JSON.stringify({ ...routeRules(rules), shards } satisfies RouteShardIndex)];
+      for (let low = 0; low < shards; low += batchShards) {
+        const batch: string[][] = Array.from({ length: Math.min(batchShards, shards - low) }, () => []);
+        for (const line of spilled()) {
+          if (line === '') continue;
+          const n = (parseInt(line.slice(0, 8), 16) & (shards - 1)) - low;
+          if (n >= 0 && n < batch.length) batch[n]!.push(line.slice(8));
+        }
+        for (let n = 0; n < batch.length; n++) yield [shardName(low + n), `{${batch[n]!.join(',')}}`];
+      }
+    },
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+      pending = [];
+      rmSync(file, { force: true });
+    },
+  };
+}
+
+/**
+ * A file's lines (without their `\n`), read a chunk at a time. Each line is decoded on its own:
+ * a line split from a chunk's text would keep the whole chunk alive for as long as it is kept.
+ */
+function* lines(file: string): Generator<string> {
+  const fd = openSync(file, 'r');
+  try {
+    let chunk = Buffer.allocUnsafe(READ_CHUNK);
+    // Bytes of an unfinished line, carried to the start of the chunk.
+    let kept = 0;
+    for (;;) {
+      if (kept === chunk.length) chunk = Buffer.concat([chunk, Buffer.allocUnsafe(chunk.length)]);
+      const read = readSync(fd, chunk, kept, chunk.length - kept, null);
+      const length = kept + read;
+      if (read === 0) {
+        if (length > 0) yield chunk.toString('utf8', 0, length);
+        return;
+      }
+      let start = 0;
+      for (let end = chunk.indexOf(10, start); end !== -1 && end < length; end = chunk.indexOf(10, start)) {
+        yield chunk.toString('utf8', start, end);
+        start = end + 1;
+      }
+      chunk.copy(chunk, 0, start, length);
+      kept = length - start;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether a line of the spill is the member of `path`: its JSON string and a colon start the member of that path alone. */
+function holdsPath(spilled: Iterable<string>, path: string): boolean {
+  const start = `${JSON.stringify(path)}:`;
+  for (const line of spilled) if (line.startsWith(start, 8)) return true;
+  return false;
+}
+
+/**
+ * The paths seen, as 64-bit hashes in an open-addressed table: 16 to 32 bytes a path instead of the
+ * path itself. `add` is false when the hash was seen, which the spill then checks against the
+ * paths it wrote, so two paths whose hashes collide are not taken for one.
+ */
+class PathSet {
+  private slots = new Uint32Array(2 * 1024);
+  private size = 0;
+
+  constructor(private readonly hash: (path: string) => [number, number]) {}
+
+  add(path: string): boolean {
+    const [a, b] = this.hash(path);
+    if (this.size * 2 >= this.slots.length / 2) this.grow();
+    const inserted = this.insert(a, b);
+    if (inserted) this.size++;
+    return inserted;
+  }
+
+  private insert(a: number, b: number): boolean {
+    const mask = this.slots.length / 2 - 1;
+    // 0:0 marks an empty slot; a hash that is 0:0 is stored as 0:1.
+    if (a === 0 && b === 0) b = 1;
+    for (let i = a & mask; ; i = (i + 1) & mask) {
+      const x = this.slots[2 * i]!;
+      const y = this.slots[2 * i + 1]!;
+      if (x === 0 && y === 0) {
+        this.slots[2 * i] = a;
+        this.slots[2 * i + 1] = b;
+        return true;
+      }
+      if (x === a && y === b) return false;
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    this.slots = new Uint32Array(old.length * 2);
+    for (let i = 0; i < old.length; i += 2) if (old[i] !== 0 || old[i + 1] !== 0) this.insert(old[i]!, old[i + 1]!);
+  }
+}
+
+/** Two 32-bit hashes of a string (cyrb53's mixing, kept to 64 bits). */
+function hash64(text: string): [number, number] {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return [h1 >>> 0, h2 >>> 0];
+}
