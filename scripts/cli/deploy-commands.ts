@@ -10,12 +10,14 @@ import { deploy as deployPipeline } from '../../generator/pipeline.ts';
 import { createFsBlobStore } from '../../generator/stores/blob-fs.ts';
 import { loadSigning } from '../../generator/trust/index.ts';
 import { UsageError } from './command.ts';
+import { boundHeapGrowth } from './heap.ts';
 
 const { SingleBar, Presets } = cliProgress;
 type SingleBar = InstanceType<typeof SingleBar>;
 type Values = Record<string, unknown>;
 
 export async function deploy(values: Values): Promise<number> {
+  boundHeapGrowth();
   await deployFrom(values);
   return 0;
 }

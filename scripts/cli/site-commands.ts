@@ -16,6 +16,7 @@ import { createSidecar } from '../../sidecar/runtime.ts';
 import { drainOnSignals, listen } from '../../sidecar/server.ts';
 import { openDatabase } from '../../sidecar/store/db.ts';
 import { migrate as migrateDatabase } from '../../sidecar/store/migrate.ts';
+import { boundHeapGrowth } from './heap.ts';
 import { ensureSigningKey } from './trust-commands.ts';
 import { UsageError } from './command.ts';
 
@@ -23,6 +24,7 @@ type Values = Record<string, unknown>;
 
 export async function build(values: Values): Promise<number> {
   const paths = resolvePaths({ releases: values.releases as string | undefined, out: values.out as string | undefined });
+  boundHeapGrowth();
   printBuild(await buildSite({ ...paths, signing: await loadSigning(paths.dataDir, process.env) }), paths.site);
   return 0;
 }
