@@ -9,9 +9,10 @@
 // the header's hash is over the lines' own hashes, so a save hashes only the lines that are new.
 // Written by hand: no library keeps a stat-and-hash file cache with these rules.
 import { createHash, randomBytes } from 'node:crypto';
-import { statSync, type BigIntStats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fileLines } from '../stores/lines.ts';
 import { readBytes } from './json-file.ts';
 import type { Release } from '../model/catalog.ts';
 import type { Report } from './problems.ts';
@@ -91,7 +92,7 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
   const prefix = path.join(releasesDir, '_').slice(0, -1);
   const loadedAt = BigInt(Date.now()) * 1_000_000n;
   const remembered = memory?.previous;
-  let previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : await readCache(file, store, loader);
+  let previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : readCache(file, store, loader, memory !== undefined);
   // An entry taken from the previous cache keeps its line: saving copies those bytes rather than serializing and hashing it again.
   const kept = new Map<string, { entry: Entry; line?: Line | undefined }>();
   const stats = emptyStats();
@@ -135,17 +136,24 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
           const hash = createHash('sha256');
           let batch: Buffer[] = [header('0'.repeat(64))];
           let first = true;
-          for (const [key, { entry, line: known }] of kept) {
-            const line = known ?? lineOf(Buffer.from(JSON.stringify([key, entry])));
-            hash.update(line.digest);
-            if (memory) entries.set(key, { entry, line });
-            if (!first) batch.push(NEWLINE);
-            first = false;
-            batch.push(line.bytes);
-            if (batch.length >= SAVE_BATCH) {
-              await handle.writev(batch);
-              batch = [];
+          // A one-off load kept where its lines are in the file it read: copied from there while no
+          // other process has replaced that file, serialized again otherwise.
+          const source = previous?.file !== undefined ? openIfSame(previous.file, previous.identity) : undefined;
+          try {
+            for (const [key, { entry, line: known }] of kept) {
+              const line = known && (known.bytes !== undefined || source !== undefined) ? known : lineOf(Buffer.from(JSON.stringify([key, entry])));
+              hash.update(line.digest);
+              if (memory) entries.set(key, { entry, line });
+              if (!first) batch.push(NEWLINE);
+              first = false;
+              batch.push(line.bytes ?? readLine(source!, line));
+              if (batch.length >= SAVE_BATCH) {
+                await handle.writev(batch);
+                batch = [];
+              }
             }
+          } finally {
+            if (source !== undefined) closeSync(source);
           }
           await handle.writev(batch);
           await handle.write(header(hash.digest('hex')), 0, undefined, 0);
@@ -245,21 +253,38 @@ function isEntry(entry: unknown): entry is Entry {
 
 const NEWLINE = Buffer.from('\n');
 
-/** An entry's line in the cache file, without its newline, and the line's SHA-256. */
+/**
+ * An entry's line in the cache file, without its newline, and the line's SHA-256. A one-off load
+ * keeps where the line is in the file it read instead of its bytes, which its save copies from there.
+ */
 interface Line {
-  bytes: Buffer;
+  bytes?: Buffer;
+  at?: { offset: number; length: number };
   digest: Buffer;
+}
+
+/** The file open for reading while it is still the one `identity` names; undefined otherwise. */
+function openIfSame(file: string, identity: string | undefined): number | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    if (identityString(fstatSync(fd, { bigint: true })) === identity) return fd;
+  } catch {
+    // Gone: the lines are serialized again.
+  }
+  if (fd !== undefined) closeSync(fd);
+  return undefined;
+}
+
+/** The bytes of a line a one-off load kept the place of. */
+function readLine(fd: number, line: Line): Buffer {
+  const bytes = Buffer.allocUnsafe(line.at!.length);
+  if (readSync(fd, bytes, 0, bytes.length, line.at!.offset) !== bytes.length) throw new Error('The load cache read was cut short');
+  return bytes;
 }
 
 function lineOf(bytes: Buffer): Line {
   return { bytes, digest: createHash('sha256').update(bytes).digest() };
-}
-
-/** The header's hash of the body (Header.sha256). */
-function bodyHash(lines: Line[]): string {
-  const hash = createHash('sha256');
-  for (const line of lines) hash.update(line.digest);
-  return hash.digest('hex');
 }
 
 interface Previous {
@@ -269,33 +294,41 @@ interface Previous {
   entries: Map<string, { entry: unknown; line: Line }>;
   /** The file read, by device, inode, size and mtime: writers replace it by a rename, never in place. */
   identity: string | undefined;
+  /** The file read, when its lines were kept by their place in it (a one-off load). */
+  file?: string;
 }
 
-/** The previous load's entries, or undefined for a cache that is missing, damaged or not this store's and loader's. */
-async function readCache(file: string, store: string, loader: string): Promise<Previous | undefined> {
+/**
+ * The previous load's entries, or undefined for a cache that is missing, damaged or not this
+ * store's and loader's. Read a line at a time; with `keepBytes` (a long-lived loader) each line's
+ * bytes are kept, otherwise only its place in the file.
+ */
+function readCache(file: string, store: string, loader: string, keepBytes: boolean): Previous | undefined {
+  let fd: number | undefined;
   try {
-    const { identity, bytes } = await readWithIdentity(file);
-    const newline = bytes.indexOf(10);
-    if (newline < 0) return undefined;
-    const header = JSON.parse(bytes.toString('utf8', 0, newline)) as Partial<Header>;
-    if (header.format !== FORMAT || header.loader !== loader || header.store !== store || typeof header.loadedAt !== 'string' || !/^\d+$/.test(header.loadedAt)) return undefined;
-    const lines: Line[] = [];
-    for (let start = newline + 1; start < bytes.length; ) {
-      const found = bytes.indexOf(10, start);
-      const end = found < 0 ? bytes.length : found;
-      lines.push(lineOf(bytes.subarray(start, end)));
-      start = end + 1;
-    }
-    if (bodyHash(lines) !== header.sha256) return undefined;
+    fd = openSync(file, 'r');
+    const identity = identityString(fstatSync(fd, { bigint: true }));
+    let header: Partial<Header> | undefined;
+    const hash = createHash('sha256');
     const entries = new Map<string, { entry: unknown; line: Line }>();
-    for (const line of lines) {
-      const parsed: unknown = JSON.parse(line.bytes.toString('utf8'));
+    for (const { bytes, at } of fileLines(fd)) {
+      if (header === undefined) {
+        header = JSON.parse(bytes.toString('utf8')) as Partial<Header>;
+        if (header.format !== FORMAT || header.loader !== loader || header.store !== store || typeof header.loadedAt !== 'string' || !/^\d+$/.test(header.loadedAt)) return undefined;
+        continue;
+      }
+      const digest = createHash('sha256').update(bytes).digest();
+      hash.update(digest);
+      const parsed: unknown = JSON.parse(bytes.toString('utf8'));
       if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'string') return undefined;
-      entries.set(parsed[0], { entry: parsed[1], line });
+      entries.set(parsed[0], { entry: parsed[1], line: keepBytes ? { bytes: Buffer.from(bytes), digest } : { at: { offset: at, length: bytes.length }, digest } });
     }
-    return { store, loader, loadedAt: BigInt(header.loadedAt), entries, identity };
+    if (header === undefined || hash.digest('hex') !== header.sha256) return undefined;
+    return { store, loader, loadedAt: BigInt(header.loadedAt!), entries, identity, ...(keepBytes ? {} : { file }) };
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -309,12 +342,3 @@ function identityString(stat: BigIntStats): string {
   return `${stat.dev} ${stat.ino} ${stat.size} ${stat.mtimeNs}`;
 }
 
-async function readWithIdentity(file: string): Promise<{ identity: string; bytes: Buffer }> {
-  const handle = await open(file, 'r');
-  try {
-    const stat = await handle.stat({ bigint: true });
-    return { identity: identityString(stat), bytes: await handle.readFile() };
-  } finally {
-    await handle.close();
-  }
-}

@@ -5,8 +5,9 @@
 // line a path with the hash that picks its shard; the shards, whose number depends on how many
 // paths there are, and the CloudFront check read the spill back afterwards, a part or a batch of
 // shards at a time. The same bytes as routeTablePieces and routeShardsOnce give for the same parts.
-import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import type { PathTarget, RouteRules } from '../render/route-table.ts';
+import { fileLines } from '../stores/lines.ts';
 import { BATCH_SHARDS, routeRules, ROUTE_SHARD_INDEX, member, pathHash, routeTableEnds, shardCount, shardName, type RouteShardIndex } from './route-shards.ts';
 
 export interface RouteSpill {
@@ -24,8 +25,6 @@ export interface RouteSpill {
 
 /** Bytes gathered before a write. */
 const WRITE_AT = 1 << 20;
-/** Bytes read per call when the spill is read back. */
-const READ_CHUNK = 1 << 20;
 
 /**
  * A spill in `file`, created at the first part. `hash` is the 64-bit hash that tells paths apart
@@ -121,31 +120,13 @@ export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: 
 }
 
 /**
- * A file's lines (without their `\n`), read a chunk at a time. Each line is decoded on its own:
- * a line split from a chunk's text would keep the whole chunk alive for as long as it is kept.
+ * The spill's lines. Each line is decoded on its own: a line split from a larger text would keep
+ * all of that text alive for as long as the line is kept (in a batch of shards, say).
  */
 function* lines(file: string): Generator<string> {
   const fd = openSync(file, 'r');
   try {
-    let chunk = Buffer.allocUnsafe(READ_CHUNK);
-    // Bytes of an unfinished line, carried to the start of the chunk.
-    let kept = 0;
-    for (;;) {
-      if (kept === chunk.length) chunk = Buffer.concat([chunk, Buffer.allocUnsafe(chunk.length)]);
-      const read = readSync(fd, chunk, kept, chunk.length - kept, null);
-      const length = kept + read;
-      if (read === 0) {
-        if (length > 0) yield chunk.toString('utf8', 0, length);
-        return;
-      }
-      let start = 0;
-      for (let end = chunk.indexOf(10, start); end !== -1 && end < length; end = chunk.indexOf(10, start)) {
-        yield chunk.toString('utf8', start, end);
-        start = end + 1;
-      }
-      chunk.copy(chunk, 0, start, length);
-      kept = length - start;
-    }
+    for (const { bytes } of fileLines(fd)) yield bytes.toString('utf8');
   } finally {
     closeSync(fd);
   }
