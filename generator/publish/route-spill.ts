@@ -1,10 +1,11 @@
 // The route table of a build that keeps nothing for the next one, written out as it renders
 // instead of held: at 100,000 releases its 810,000 paths take about 200 MB as objects, which a
 // one-off build would otherwise hold until it is published. Each unit's paths go, as it renders,
-// into routes.json (whose paths come first, so it is written in order) and into a spill file, one
-// line a path with the hash that picks its shard; the shards, whose number depends on how many
-// paths there are, and the CloudFront check read the spill back afterwards, a part or a batch of
-// shards at a time. The same bytes as routeTablePieces and routeShardsOnce give for the same parts.
+// into a spill file in the new build folder: a line a path, its member of the table's JSON after
+// the hash that picks its shard, and a blank line after each unit. routes.json, the shards (whose
+// number depends on how many paths there are) and the CloudFront check read the spill back, a
+// megabyte, a batch of shards or a unit at a time: the same bytes as routeTablePieces and
+// routeShardsOnce give for the same parts.
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import type { PathTarget, RouteRules } from '../render/route-table.ts';
 import { fileLines } from '../stores/lines.ts';
