@@ -32,7 +32,7 @@ export function pathHash(path: string): number {
 }
 
 /** A table's rules, without its paths if it has them. */
-export function routeRules(table: RouteRules & { paths?: unknown }): RouteRules {
+function routeRules(table: RouteRules & { paths?: unknown }): RouteRules {
   const { paths: _paths, ...rules } = table;
   return rules;
 }
@@ -131,20 +131,29 @@ export function routeTableEnds(rules: RouteRules): [head: string, tail: string] 
  * never held as JSON whole.
  */
 export function* routeShardsOnce(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths], batchShards = BATCH_SHARDS): Generator<[name: string, body: string]> {
-  const rest = routeRules(table);
   const shards = shardCount(parts.reduce((sum, part) => sum + Object.keys(part).length, 0));
-  yield [ROUTE_SHARD_INDEX, JSON.stringify({ ...rest, shards } satisfies RouteShardIndex)];
   // Each path's shard once; then every part walked once per batch of shards.
   const numbers = parts.map((part) => Uint16Array.from(Object.keys(part), (path) => shardNumber(path, shards)));
-  for (let low = 0; low < shards; low += batchShards) {
-    const batch: string[][] = Array.from({ length: Math.min(batchShards, shards - low) }, () => []);
+  yield* shardFiles(table, shards, batchShards, (low, batch) =>
     parts.forEach((part, p) => {
       let i = 0;
       for (const path in part) {
         const n = numbers[p]![i++]! - low;
         if (n >= 0 && n < batch.length) batch[n]!.push(member(path, part[path]!));
       }
-    });
+    }),
+  );
+}
+
+/**
+ * The index, then the shard files, `batchShards` at a time: `fill(low, batch)` puts the members of
+ * shard `low + n` into `batch[n]`, in the table's order.
+ */
+export function* shardFiles(rules: RouteRules, shards: number, batchShards: number, fill: (low: number, batch: string[][]) => void): Generator<[name: string, body: string]> {
+  yield [ROUTE_SHARD_INDEX, JSON.stringify({ ...routeRules(rules), shards } satisfies RouteShardIndex)];
+  for (let low = 0; low < shards; low += batchShards) {
+    const batch: string[][] = Array.from({ length: Math.min(batchShards, shards - low) }, () => []);
+    fill(low, batch);
     for (let n = 0; n < batch.length; n++) yield [shardName(low + n), `{${batch[n]!.join(',')}}`];
   }
 }

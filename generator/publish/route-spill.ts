@@ -9,7 +9,7 @@
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import type { PathTarget, RouteRules } from '../render/route-table.ts';
 import { fileLines } from '../stores/lines.ts';
-import { BATCH_SHARDS, routeRules, ROUTE_SHARD_INDEX, member, pathHash, routeTableEnds, shardCount, shardName, type RouteShardIndex } from './route-shards.ts';
+import { BATCH_SHARDS, member, pathHash, routeTableEnds, shardCount, shardFiles } from './route-shards.ts';
 
 export interface RouteSpill {
   /** Writes a unit's paths; throws on a path an earlier part has (`Two routes for …`). Synchronous: render calls it. */
@@ -98,18 +98,15 @@ export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: 
       piece.push(tail);
       yield piece.join('');
     },
-    *shards(rules, batchShards = BATCH_SHARDS) {
+    shards(rules, batchShards = BATCH_SHARDS) {
       const shards = shardCount(count);
-      yield [ROUTE_SHARD_INDEX, JSON.stringify({ ...routeRules(rules), shards } satisfies RouteShardIndex)];
-      for (let low = 0; low < shards; low += batchShards) {
-        const batch: string[][] = Array.from({ length: Math.min(batchShards, shards - low) }, () => []);
+      return shardFiles(rules, shards, batchShards, (low, batch) => {
         for (const line of spilled()) {
           if (line === '') continue;
           const n = (parseInt(line.slice(0, 8), 16) & (shards - 1)) - low;
           if (n >= 0 && n < batch.length) batch[n]!.push(line.slice(8));
         }
-        for (let n = 0; n < batch.length; n++) yield [shardName(low + n), `{${batch[n]!.join(',')}}`];
-      }
+      });
     },
     close() {
       if (fd !== undefined) closeSync(fd);
