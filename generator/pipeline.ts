@@ -7,10 +7,11 @@ import { LOADER_FINGERPRINT, loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
-import { PUBLIC_DIR, currentBuild, withLocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
+import { PUBLIC_DIR, currentBuild, withLocalPublish, type LocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, checkKvsLimits, kvsEntryStream } from './publish/cloudfront/kvs-entries.ts';
-import { isSpilled, render, type RenderedSite, type SpilledSite } from './render/index.ts';
+import { isSpilled, render, type PathsSink, type RenderedSite, type SpilledSite } from './render/index.ts';
 import { NO_MEMO, createRenderMemo, type KeptRenderMemo, type RenderStats } from './render/memo.ts';
+import { openRenderMemoFile, renderMemoFile, type RenderMemoFile } from './publish/render-memo-file.ts';
 import type { PathTarget, RouteRules } from './render/route-table.ts';
 import type { BuiltFile, SiteFile, WrittenFile } from './render/site-file.ts';
 import { SAMPLE_STORE } from './sample-store.ts';
@@ -28,8 +29,11 @@ export interface BuildOptions {
   site: string;
   /** Sign checksum files and the snapshot; unsigned without. */
   signing?: SigningSettings | undefined;
-  /** Read only the manifest files that changed since the last build of this site (default true); the cache is kept beside the site. */
-  loadCache?: boolean | undefined;
+  /**
+   * Read only the manifest files that changed since the last build of this site, and render only
+   * the units they touch (default true): its load cache and render memo are kept beside the site.
+   */
+  incremental?: boolean | undefined;
   /** Check the route table against CloudFront's KeyValueStore limits (default true); the sidecar, whose remote deploy checks them itself, does not. */
   checkCloudFront?: boolean | undefined;
 }
@@ -40,7 +44,7 @@ export interface BuildReport {
   files: number;
   /** Manifest files the load asked for and how many it read; the others came from the load cache. */
   load: LoadStats;
-  /** With a build memory: the render's units, and how many were rendered rather than taken from the memory. */
+  /** The render's units, and how many were rendered rather than taken from the build memory or the render memo; undefined for a build without either. */
   units?: RenderStats;
   publish: LocalPublishResult;
   signing: SigningReport;
@@ -68,16 +72,28 @@ export function createBuildMemory(): BuildMemory {
 
 export async function build(options: BuildOptions, memory?: BuildMemory): Promise<BuildReport> {
   const { step, timings } = stepTimer();
-  const cacheFile = options.loadCache === false ? undefined : loadCacheFile(options.site);
+  const incremental = options.incremental !== false;
+  const cacheFile = incremental ? loadCacheFile(options.site) : undefined;
   // The publish is under way from the start: each rendered file is written into the new build
   // folder as it comes, and without a memory only its record is kept, so a build's memory does
   // not grow with the rendered site. Nor with its route table, which without a memory, and
   // unless signing adds to it, is spilled into the new build folder as it renders.
   const spills = !memory && !signs(options.signing);
   return withLocalPublish({ site: options.site }, async (under) => {
+    // Without a memory, the units rendered last time come from the render memo beside the site.
+    const saved = !memory && incremental ? openRenderMemoFile(renderMemoFile(options.site), { from: under.current, to: under.build }) : undefined;
+    try {
+      return await buildUnder(under, saved);
+    } finally {
+      saved?.discard();
+    }
+  });
+
+  async function buildUnder(under: LocalPublish, saved: RenderMemoFile | undefined): Promise<BuildReport> {
     const { summary, site: rendered, cache, units } = await renderStore(options.releasesDir, step, {
       cacheFile,
       memory,
+      memo: memory?.render ?? saved,
       saveCache: true,
       keep: (file) => {
         under.put(file);
@@ -92,8 +108,9 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
     const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => (isSpilled(site) ? kvsProblem(site.routes, under.spilledParts()) : kvsProblem(site.routes, [site.routes.paths])));
     // 7. Publish: write what is left (signing's files, the route table, the manifest) and swap the build in atomically.
     const publish = await step('publish', () => under.finish(site, { partsKept: memory !== undefined }));
+    saved?.save();
     return { ...summary, files: site.files.length, load: cache.stats, ...(units ? { units } : {}), publish, signing, cloudFrontProblem, timings };
-  });
+  }
 }
 
 const UNSIGNED: SigningReport = { keys: 0, signaturesMade: 0, signaturesReused: 0 };
@@ -104,7 +121,8 @@ function signs(signing: SigningSettings | undefined): boolean {
 }
 
 /** A written file as the build keeps it: its record, without the body. */
-function writtenRecord(file: SiteFile): WrittenFile {
+function writtenRecord(file: BuiltFile): WrittenFile {
+  if (file.body === undefined) return file;
   const { body, ...record } = file;
   return { ...record, sha256: file.sha256!, size: file.size ?? Buffer.byteLength(body) };
 }
@@ -118,7 +136,7 @@ function writtenRecord(file: SiteFile): WrittenFile {
 export async function rehearse(target?: { releasesDir: string; site: string; memory: BuildMemory }): Promise<void> {
   const { step } = stepTimer();
   if (target) {
-    const primed = await renderStore(target.releasesDir, step, { cacheFile: loadCacheFile(target.site), memory: target.memory, saveCache: true }).then(
+    const primed = await renderStore(target.releasesDir, step, { cacheFile: loadCacheFile(target.site), memory: target.memory, memo: target.memory.render, saveCache: true }).then(
       () => true,
       () => false,
     );
@@ -172,7 +190,7 @@ const SNAPSHOT_RECORD = 'snapshot.json';
  */
 export async function deploy(options: DeployPipelineOptions, kept?: { memory: BuildMemory; site: string }): Promise<{ deploy: DeployReport; signing: SigningReport; timings: Record<string, number> }> {
   const { step, timings } = stepTimer();
-  const { site: rendered } = await renderStore(options.releasesDir, step, { cacheFile: kept && loadCacheFile(kept.site), memory: kept?.memory });
+  const { site: rendered } = await renderStore(options.releasesDir, step, { cacheFile: kept && loadCacheFile(kept.site), memory: kept?.memory, memo: kept?.memory.render });
   // 5. Sign, against the snapshot the target recorded last.
   const signs = (options.signing?.keyring.active.length ?? 0) > 0;
   const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, signs ? ((await options.target.readRecord<PreviousSnapshot>(SNAPSHOT_RECORD)) ?? {}) : {}));
@@ -188,24 +206,27 @@ export async function deploy(options: DeployPipelineOptions, kept?: { memory: Bu
 
 type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;
 
-interface RenderStoreOptions<F extends BuiltFile> {
+interface RenderStoreOptions {
   /** The load cache to read, and with `saveCache` to write once the store has loaded. */
   cacheFile?: string | undefined;
   saveCache?: boolean;
+  /** The load cache's memory, kept by a long-lived builder. */
   memory?: BuildMemory | undefined;
+  /** The units rendered last time, given back while their inputs are unchanged; every unit is rendered without. */
+  memo?: KeptRenderMemo<BuiltFile> | undefined;
   /** What the site holds of each rendered file (render's `keep`); the file itself by default. */
-  keep?: (file: SiteFile) => F;
+  keep?: (file: BuiltFile) => BuiltFile;
   /** Where the route table's paths go as they render (render's `paths`); kept in the site without. */
-  paths?: ((part: Record<string, PathTarget>) => void) | undefined;
+  paths?: PathsSink | undefined;
 }
 
 /**
  * Loads and renders the store. The catalog is not returned, only its summary, so that past the
  * render a build holds the site, not the store: a one-off build's catalog is let go of here.
  */
-async function renderStore(releasesDir: string, step: Step, options: RenderStoreOptions<SiteFile>): Promise<Rendered<SiteFile>>;
-async function renderStore<F extends BuiltFile>(releasesDir: string, step: Step, options: RenderStoreOptions<F> & { keep: (file: SiteFile) => F; paths: RenderStoreOptions<F>['paths'] }): Promise<Rendered<F, RenderedSite<F> | SpilledSite<F>>>;
-async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCache = false, memory, keep = (file) => file, paths }: RenderStoreOptions<BuiltFile>): Promise<Rendered<BuiltFile, RenderedSite<BuiltFile> | SpilledSite<BuiltFile>>> {
+async function renderStore(releasesDir: string, step: Step, options: Omit<RenderStoreOptions, 'memo' | 'keep' | 'paths'> & { memo?: KeptRenderMemo | undefined }): Promise<Rendered<SiteFile>>;
+async function renderStore(releasesDir: string, step: Step, options: RenderStoreOptions & { keep: (file: BuiltFile) => BuiltFile; paths: RenderStoreOptions['paths'] }): Promise<Rendered<BuiltFile, RenderedSite<BuiltFile> | SpilledSite<BuiltFile>>>;
+async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCache = false, memory, memo, keep = (file) => file, paths }: RenderStoreOptions): Promise<Rendered<BuiltFile, RenderedSite<BuiltFile> | SpilledSite<BuiltFile>>> {
   // 1. Read and validate every release file, or with a cache file only those that changed since
   //    it was written (an unusable cache is an empty one); every problem is reported at once.
   const { catalog, cache } = await step('load', async () => {
@@ -217,13 +238,13 @@ async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCac
   // 3. Read the HTML templates the renderer compiles.
   const templates: Templates = await step('templates', () => loadTemplates());
   // 4. Render indexes, pages, checksum files and the route table (pure), each file handed to
-  //    `keep` as it comes; with a memory, only the units whose inputs changed since its last build.
+  //    `keep` as it comes; with a memo, only the units whose inputs changed since its last build.
   let units: RenderStats | undefined;
   const site = await step('render', () => {
     try {
-      return paths ? render(catalog, templates, memory?.render ?? NO_MEMO, keep, paths) : render(catalog, templates, memory?.render ?? NO_MEMO, keep);
+      return paths ? render(catalog, templates, memo ?? NO_MEMO, keep, paths) : render(catalog, templates, memo ?? NO_MEMO, keep);
     } finally {
-      units = memory?.render.finish();
+      units = memo?.finish();
     }
   });
   return { summary: summaryOf(catalog), site, cache, units };

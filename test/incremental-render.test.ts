@@ -1,6 +1,8 @@
-// Incremental builds: a builder that keeps what it loaded and rendered (the sidecar's build thread)
-// publishes, after any sequence of changes to the store, the very bytes a fresh full build of the
-// same store publishes; and a render with a memo equals one without, whatever changed in between.
+// Incremental builds: a builder that keeps what it loaded and rendered (the sidecar's build thread),
+// and one-off builds that keep it beside the site (`mirror build`: the load cache and the render
+// memo file), publish, after any sequence of changes to the store, the very bytes a fresh full
+// build of the same store publishes; and a render with a memo equals one without, whatever changed
+// in between.
 import assert from 'node:assert/strict';
 import { cp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,6 +12,7 @@ import { loadCatalog } from '../generator/load/index.ts';
 import { loadTemplates } from '../generator/load/templates.ts';
 import { build, createBuildMemory } from '../generator/pipeline.ts';
 import { currentBuild } from '../generator/publish/local-dir.ts';
+import { renderMemoFile } from '../generator/publish/render-memo-file.ts';
 import { render } from '../generator/render/index.ts';
 import { createRenderMemo } from '../generator/render/memo.ts';
 import { mulberry32 } from '../scripts/bench/random.ts';
@@ -134,16 +137,34 @@ const removeProduct: Change = async (store, _step, pick) => {
 /** Another process wrote garbage where the load cache was: the next build loads everything. */
 const damageCache: Change = async (_store, _step, _pick) => {
   await writeFile(loadCacheFile(incrementalSite), '{"format":1}\nnot json\n');
-  return 'damage the load cache';
+  await writeFile(loadCacheFile(oneOffSite), '{"format":1}\nnot json\n');
+  return 'damage the load caches';
+};
+
+/**
+ * The render memo file damaged: a line cut short, another unit's line given a wrong file hash (a
+ * build the site no longer serves), and a line of garbage. Those units are rendered again.
+ */
+const damageRenderMemo: Change = async (_store, _step, pick) => {
+  const lines = (await readFile(renderMemoFile(oneOffSite), 'utf8')).split('\n');
+  const units = lines.slice(1).filter((line) => line !== '');
+  const cut = pick(units);
+  const rehashed = pick(units);
+  const damaged = lines.map((line) => (line === cut ? line.slice(0, Math.floor(line.length / 2)) : line === rehashed ? line.replace(/"sha256":"[0-9a-f]{4}/, '"sha256":"0000') : line));
+  damaged.splice(2, 0, 'not\ta\tunit');
+  await writeFile(renderMemoFile(oneOffSite), damaged.join('\n'));
+  return 'damage the render memo';
 };
 
 let incrementalSite: string;
+let oneOffSite: string;
 
 describe('a builder that keeps its last build', () => {
   test('publishes the bytes of a fresh full build after every step of random changes', async () => {
     const store = path.join(work, 'store');
     await copySampleStore(store, { releases: true });
     incrementalSite = path.join(work, 'incremental', 'site');
+    oneOffSite = path.join(work, 'one-off', 'site');
     const memory = createBuildMemory();
     const random = mulberry32(18);
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
@@ -157,10 +178,13 @@ describe('a builder that keeps its last build', () => {
       [addProduct, 1],
       [removeProduct, 1],
       [damageCache, 1],
+      [damageRenderMemo, 1],
     ];
     const weighted = changes.flatMap(([change, weight]) => Array<Change>(weight).fill(change));
     await build({ releasesDir: store, site: incrementalSite }, memory);
+    await build({ releasesDir: store, site: oneOffSite });
     let reused = 0;
+    let memoized = 0;
     for (let step = 1; step <= 30; step++) {
       // Some steps change two things between builds.
       const done = [await pick(weighted)(store, step, pick)];
@@ -172,13 +196,18 @@ describe('a builder that keeps its last build', () => {
       }
       const report = await build({ releasesDir: store, site: incrementalSite }, memory);
       reused += report.load.files.release - report.load.read.release;
+      const oneOff = await build({ releasesDir: store, site: oneOffSite });
+      memoized += oneOff.units!.units - oneOff.units!.rendered;
       const fresh = path.join(work, `fresh-${step}`, 'site');
-      await build({ releasesDir: store, site: fresh, loadCache: false });
-      assertSameSite(await publishedFiles(incrementalSite), await publishedFiles(fresh), `step ${step} (${done.join(', ')})`);
+      await build({ releasesDir: store, site: fresh, incremental: false });
+      const expected = await publishedFiles(fresh);
+      assertSameSite(await publishedFiles(incrementalSite), expected, `step ${step} (${done.join(', ')})`);
+      assertSameSite(await publishedFiles(oneOffSite), expected, `step ${step} (${done.join(', ')}), one-off builds`);
       await rm(path.dirname(fresh), { recursive: true });
     }
     // The builder did reuse what it kept: a test of a builder that loads everything proves nothing.
     assert.ok(reused > 0, 'release files came from the kept load');
+    assert.ok(memoized > 0, 'units came from the render memo file');
   });
 });
 

@@ -189,7 +189,7 @@ describe('load cache', () => {
       assert.deepEqual(cached.catalog, fresh, why);
 
       const withCache = await build({ releasesDir: store, site: cachedSite });
-      await build({ releasesDir: store, site: freshSite, loadCache: false });
+      await build({ releasesDir: store, site: freshSite, incremental: false });
       assert.deepEqual(withCache.load.files, { release: withCache.releases, settings: withCache.products + 1 }, why);
       assertSameTree(await siteTree(cachedSite), await siteTree(freshSite), why);
     }
@@ -365,7 +365,7 @@ describe('load cache', () => {
       () => assert.fail('the build should fail'),
       (error: Error) => error.message,
     );
-    const without = await build({ releasesDir: store, site, loadCache: false }).then(
+    const without = await build({ releasesDir: store, site, incremental: false }).then(
       () => assert.fail('the build should fail'),
       (error: Error) => error.message,
     );

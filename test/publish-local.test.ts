@@ -129,7 +129,8 @@ describe('publish to a local directory', () => {
     await cp(SAMPLE_RELEASES, store, { recursive: true });
     const site = path.join(work, 'grow', 'site');
     await build({ releasesDir: store, site });
-    const before = await tree((await currentBuild(site))!);
+    const first = (await currentBuild(site))!;
+    const before = await tree(first);
     const release = JSON.parse(await readFile(path.join(store, 'agent-as-code', '1.12.2.json'), 'utf8'));
     release.version = '1.12.3';
     release.published_at = '2024-03-01T00:00:00Z';
@@ -145,6 +146,11 @@ describe('publish to a local directory', () => {
     // The route table's shards (routes/): those holding the new release's paths change with it.
     const changedShards = changedFiles.filter((file) => file.startsWith(`${ROUTE_SHARDS_DIR}/`));
     assert.ok(changedShards.length >= 1);
+    // The others are not written again: the new folder links them from the build before.
+    const second = (await currentBuild(site))!;
+    const kept = [...after.keys()].filter((file) => file.startsWith(`${ROUTE_SHARDS_DIR}/`) && !changedShards.includes(file));
+    assert.ok(kept.length > 0);
+    for (const shard of kept) assert.equal((await lstat(path.join(second, shard))).ino, (await lstat(path.join(first, shard))).ino, `${shard} linked`);
     const changed = changedFiles.filter((file) => !changedShards.includes(file));
     const base = 'public/binary/releases/agent-as-code';
     assert.deepEqual(changed, [

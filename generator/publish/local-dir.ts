@@ -8,11 +8,11 @@
 // unchanged files hard-linked from the current build. A build puts each file as it is rendered
 // (withLocalPublish), so the rendered site need never be held whole in memory.
 import { randomUUID } from 'node:crypto';
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { isSpilled, type RenderedSite, type SpilledSite } from '../render/index.ts';
+import { isSpilled, type PathsSink, type RenderedSite, type SpilledSite } from '../render/index.ts';
 import type { PathTarget, RouteTable } from '../render/route-table.ts';
 import { measured, sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
@@ -62,12 +62,20 @@ export async function publishToLocalDir(options: LocalDirTargetOptions, rendered
  * what was not put (signing's files), the route table and the manifest, and swaps the build in.
  */
 export interface LocalPublish {
-  /** Writes the file into the new build unless it is already there; sets its `sha256` and `size`. Synchronous: render calls it. */
-  put(file: SiteFile): void;
+  /**
+   * Writes the file into the new build unless it is already there; sets its `sha256` and `size`.
+   * A record without a body (a file the render memo of the `current` build gave back) is linked
+   * from that build. Synchronous: render calls it.
+   */
+  put(file: BuiltFile): void;
+  /** The build folder the site served when this publish began; undefined before the first build. */
+  readonly current: string | undefined;
+  /** The new build folder. */
+  readonly build: string;
   /** The body of a file put, as written into the new build. */
   read(key: string): Buffer;
-  /** Spills a part of the route table's paths into the new build, in order, for a render that does not keep them (route-spill.ts). Synchronous: render calls it. */
-  paths(part: Record<string, PathTarget>): void;
+  /** Spills the route table's paths into the new build, a part at a time, in order, for a render that does not keep them (route-spill.ts). Synchronous: render calls it. */
+  paths: PathsSink;
   /** The parts given to `paths`, read back one at a time. */
   spilledParts(): Iterable<Record<string, PathTarget>>;
   /**
@@ -108,7 +116,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
     put(file) {
       if (put.has(file.key)) throw new Error(`Two site files with the key ${file.key}`);
       put.add(file.key);
-      const { sha256 } = measured(file);
+      const { sha256 } = file.body === undefined ? file : measured(file);
       // In a build brought up to date, an unchanged file is already there: only the others are touched.
       if (reusable?.manifest.files[file.key]?.sha256 === sha256) {
         unchanged++;
@@ -120,6 +128,19 @@ async function openPublish(site: string): Promise<LocalPublish> {
         mkdirSync(directory, { recursive: true });
         made.add(directory);
       }
+      if (file.body === undefined) {
+        if (current === undefined) throw new Error(`The site file ${file.key} has no body, and there is no current build to take it from`);
+        const source = path.join(current, PUBLIC_DIR, file.key);
+        try {
+          if (reusable) linkReplacingSync(source, target);
+          else if (!tryLinkSync(source, target)) copyFileSync(source, target);
+        } catch (error) {
+          throw new Error(`The site file ${file.key} was not rendered again (the render memo had it), but the current build lost it: ${(error as Error).message}`);
+        }
+        if (reusable) written++;
+        else unchanged++;
+        return;
+      }
       if (!reusable && base?.manifest?.files[file.key]?.sha256 === sha256 && tryLinkSync(path.join(base.build, PUBLIC_DIR, file.key), target)) {
         unchanged++;
         return;
@@ -129,11 +150,13 @@ async function openPublish(site: string): Promise<LocalPublish> {
       else writeFileSync(target, file.body);
       written++;
     },
+    current,
+    build,
     read(key) {
       if (!put.has(key)) throw new Error(`The site file ${key} was not put`);
       return readFileSync(path.join(build, PUBLIC_DIR, key));
     },
-    paths: (part) => spill.add(part),
+    paths: spill,
     spilledParts: () => spill.parts(),
     async finish(rendered, { partsKept = true } = {}) {
       const manifest: SiteManifest = { files: {}, shards: {} };
@@ -146,9 +169,10 @@ async function openPublish(site: string): Promise<LocalPublish> {
         // Every file is measured by now: by put, or just above.
         manifest.files[file.key] = { sha256: file.sha256!, size: sizeOf(file), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
       }
+      const shardBase = base && { ...base, reused: reusable !== undefined };
       if (isSpilled(rendered)) {
         writePiecesSync(path.join(build, ROUTES_FILE), spill.table(rendered.routes));
-        writeShardsOnce(build, spill.shards(rendered.routes), manifest);
+        writeShardsOnce(build, spill.shards(rendered.routes), manifest, shardBase);
         spill.close();
       } else if (partsKept) {
         writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
@@ -158,7 +182,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
         }
       } else {
         writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
-        writeShardsOnce(build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest);
+        writeShardsOnce(build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest, shardBase);
       }
 
       const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
@@ -192,12 +216,22 @@ async function openPublish(site: string): Promise<LocalPublish> {
   };
 }
 
-/** The route table's shards, made a batch at a time from parts no later build sees; their hashes go to `manifest`. */
-function writeShardsOnce(build: string, shards: Iterable<[name: string, body: string]>, manifest: SiteManifest): void {
+/**
+ * The route table's shards, made a batch at a time from parts no later build sees; their hashes go
+ * to `manifest`. Only those that differ from the build's `base` are written: in a build brought up
+ * to date (`reused`) the others are there already; in a fresh folder they are linked from the base.
+ */
+function writeShardsOnce(build: string, shards: Iterable<[name: string, body: string]>, manifest: SiteManifest, base: { build: string; manifest?: SiteManifest | undefined; reused: boolean } | undefined): void {
   mkdirSync(path.join(build, ROUTE_SHARDS_DIR), { recursive: true });
   for (const [name, body] of shards) {
-    manifest.shards![name] = sha256Hex(body);
-    writeReplacingSync(path.join(build, ROUTE_SHARDS_DIR, name), body);
+    const sha256 = sha256Hex(body);
+    manifest.shards![name] = sha256;
+    const target = path.join(build, ROUTE_SHARDS_DIR, name);
+    const same = base?.manifest?.shards?.[name] === sha256;
+    if (same && (base.reused || tryLinkSync(path.join(base.build, ROUTE_SHARDS_DIR, name), target))) continue;
+    // Nothing serves a fresh folder: written in place. A reused one may still have a slow reader.
+    if (base?.reused) writeReplacingSync(target, body);
+    else writeFileSync(target, body);
   }
 }
 
@@ -328,6 +362,18 @@ async function writeReplacing(target: string, body: string | Uint8Array): Promis
     await rename(temporary, target);
   } catch (error) {
     await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** Links `source` over `target` by a rename (a copy where it cannot be linked), so a reader of the old file keeps reading it whole. */
+function linkReplacingSync(source: string, target: string): void {
+  const temporary = `${target}.${randomUUID().slice(0, 8)}.tmp`;
+  try {
+    if (!tryLinkSync(source, temporary)) copyFileSync(source, temporary);
+    renameSync(temporary, target);
+  } catch (error) {
+    rmSync(temporary, { force: true });
     throw error;
   }
 }

@@ -14,6 +14,8 @@ import { BATCH_SHARDS, member, pathHash, routeTableEnds, shardCount, shardFiles 
 export interface RouteSpill {
   /** Writes a unit's paths; throws on a path an earlier part has (`Two routes for …`). Synchronous: render calls it. */
   add(part: Record<string, PathTarget>): void;
+  /** The same for a part given as its spill lines (`spillLines`), as a render memo keeps them: written as they are. */
+  addLines(lines: readonly string[]): void;
   /** The parts added, read back one at a time, each a new object. */
   parts(): Generator<Record<string, PathTarget>>;
   /** routes.json's text in pieces, read back from the spill. */
@@ -49,6 +51,11 @@ export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: 
     pending = [];
     pendingBytes = 0;
   };
+  const claim = (path: string) => {
+    // A hash seen before: a path added before, unless two paths' hashes collide, which the spill tells apart.
+    if (!seen.add(path) && holdsPath(spilled(), path)) throw new Error(`Two routes for ${path}`);
+    count++;
+  };
   /** The spill's lines, each a path's hash (8 hex digits) and member; a blank line ends a part. */
   const spilled = (): Iterable<string> => {
     flush();
@@ -58,14 +65,18 @@ export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: 
     add(part) {
       let any = false;
       for (const path in part) {
-        const json = member(path, part[path]!);
-        // A hash seen before: a path added before, unless two paths' hashes collide, which the spill tells apart.
-        if (!seen.add(path) && holdsPath(spilled(), path)) throw new Error(`Two routes for ${path}`);
-        write(`${pathHash(path).toString(16).padStart(8, '0')}${json}\n`);
-        count++;
+        claim(path);
+        write(`${spillLine(path, part[path]!)}\n`);
         any = true;
       }
       if (any) write('\n');
+    },
+    addLines(lines) {
+      for (const line of lines) {
+        claim(pathOfLine(line));
+        write(`${line}\n`);
+      }
+      if (lines.length > 0) write('\n');
     },
     *parts() {
       let part: string[] = [];
@@ -115,6 +126,28 @@ export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: 
       rmSync(file, { force: true });
     },
   };
+}
+
+/** A path's line in the spill: the hash that picks its shard (8 hex digits), then its member of the table's JSON. */
+export function spillLine(path: string, target: PathTarget): string {
+  return `${pathHash(path).toString(16).padStart(8, '0')}${member(path, target)}`;
+}
+
+/** The path a spill line is the member of: the JSON string after the hash, up to its closing quote. */
+function pathOfLine(line: string): string {
+  let end = 9;
+  let escaped = false;
+  for (; end < line.length; end++) {
+    const ch = line.charCodeAt(end);
+    if (ch === 0x22) break;
+    // A backslash escapes the character after it.
+    if (ch === 0x5c) {
+      escaped = true;
+      end++;
+    }
+  }
+  if (line.charCodeAt(8) !== 0x22 || end >= line.length) throw new Error(`Not a route spill line: ${line.slice(0, 80)}`);
+  return escaped ? (JSON.parse(line.slice(8, end + 1)) as string) : line.slice(9, end);
 }
 
 /**

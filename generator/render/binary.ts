@@ -3,15 +3,21 @@ import type { Artifact, Product, Release } from '../model/catalog.ts';
 import type { Crumb, PageRenderer } from './html.ts';
 import { blobTarget, type PathTarget } from './route-table.ts';
 import { NO_MEMO, combine, fingerprintOf, type RenderMemo } from './memo.ts';
-import { CACHE_SHORT, TEXT_TYPE, jsonFile, type SiteFile } from './site-file.ts';
+import { CACHE_SHORT, TEXT_TYPE, jsonFile, type BuiltFile, type SiteFile } from './site-file.ts';
 
 export const BINARY_ROOT = 'binary/releases';
 /** The listing of every binary product: the first level of their pages' breadcrumbs. */
 export const BINARY_CRUMB: Crumb = { label: 'releases', href: `/${BINARY_ROOT}/` };
 
-export interface LayoutOutput {
-  files: SiteFile[];
+/** What a layout renders: its files (as a memo gives them back: `BuiltFile`) and its route paths. */
+export interface LayoutOutput<File extends BuiltFile = SiteFile> {
+  files: File[];
   paths: Record<string, PathTarget>;
+  /**
+   * The paths as a build's route spill writes them, one line a path (route-spill.ts), when a render
+   * memo kept them so: a unit it gives back need not be read and serialized again.
+   */
+  pathLines?: readonly string[];
 }
 
 export function renderBinaryProduct(product: Product, pages: PageRenderer): LayoutOutput {
@@ -23,7 +29,7 @@ export function renderBinaryProduct(product: Product, pages: PageRenderer): Layo
  * inputs are unchanged; rendered one at a time as they are asked for, so a caller that writes each
  * unit out before asking for the next never holds the product's whole output.
  */
-export function* binaryProductUnits(product: Product, pages: PageRenderer, memo: RenderMemo, context: () => string): Generator<LayoutOutput> {
+export function* binaryProductUnits<File extends BuiltFile>(product: Product, pages: PageRenderer, memo: RenderMemo<File>, context: () => string): Generator<LayoutOutput<File>> {
   const base = `${BINARY_ROOT}/${product.name}`;
   const crumbs: Crumb[] = [BINARY_CRUMB, { label: product.name, href: `/${base}/` }];
   // A unit's inputs: the page context, the product's settings and the releases it lists.

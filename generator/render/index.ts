@@ -1,7 +1,7 @@
 // Catalog → site files and the route table. Pure: no file system, network or clock.
 import { resolveChannel, type Catalog, type Product } from '../model/catalog.ts';
 import { AGENT_ROOT, DOWNLOADS_ROOT, renderAgentProduct } from './agent.ts';
-import { BINARY_CRUMB, BINARY_ROOT, binaryProductUnits, settingsFingerprint } from './binary.ts';
+import { BINARY_CRUMB, BINARY_ROOT, binaryProductUnits, settingsFingerprint, type LayoutOutput } from './binary.ts';
 import { createPageRenderer, type Templates } from './html.ts';
 import { NO_MEMO, combine, fingerprintOf, type RenderMemo } from './memo.ts';
 import { renderPackages } from './packages/index.ts';
@@ -26,6 +26,13 @@ export interface SpilledSite<F extends BuiltFile = SiteFile> {
   routes: RouteRules & { paths?: never };
 }
 
+/** Where a render that does not keep its route paths hands them, a unit at a time, in order (a build's route spill). */
+export interface PathsSink {
+  add(part: Record<string, PathTarget>): void;
+  /** A unit's paths as a render memo kept them, in the sink's own lines (`LayoutOutput.pathLines`): handed on unread. */
+  addLines(lines: readonly string[]): void;
+}
+
 export function isSpilled<F extends BuiltFile>(site: RenderedSite<F> | SpilledSite<F>): site is SpilledSite<F> {
   return !('paths' in site.routes);
 }
@@ -38,21 +45,21 @@ export function isSpilled<F extends BuiltFile>(site: RenderedSite<F> | SpilledSi
  * `paths`, each unit's route paths are handed to it in order and not kept either.
  */
 export function render(catalog: Catalog, templates: Templates, memo?: RenderMemo): RenderedSite;
-export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo, keep: (file: SiteFile) => F): RenderedSite<F>;
-export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo, keep: (file: SiteFile) => F, paths: (part: Record<string, PathTarget>) => void): SpilledSite<F>;
+export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo<BuiltFile>, keep: (file: BuiltFile) => F): RenderedSite<F>;
+export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo<BuiltFile>, keep: (file: BuiltFile) => F, paths: PathsSink): SpilledSite<F>;
 export function render(
   catalog: Catalog,
   templates: Templates,
-  memo: RenderMemo = NO_MEMO,
-  keep: (file: SiteFile) => BuiltFile = (file) => file,
-  paths?: (part: Record<string, PathTarget>) => void,
+  memo: RenderMemo<BuiltFile> = NO_MEMO,
+  keep: (file: BuiltFile) => BuiltFile = (file) => file,
+  paths?: PathsSink,
 ): RenderedSite<BuiltFile> | SpilledSite<BuiltFile> {
   const pages = createPageRenderer(templates, catalog.site.title);
   // What every unit depends on: the templates and the site's settings.
   let contextFingerprint: string | undefined;
   const context = () => (contextFingerprint ??= combine([JSON.stringify(templates), JSON.stringify(catalog.site)]));
   const files: BuiltFile[] = [];
-  const add = (file: SiteFile) => {
+  const add = (file: BuiltFile) => {
     files.push(keep(file));
   };
   // In the order of the units: products by name, a product's listing before its minors in release
@@ -60,28 +67,27 @@ export function render(
   // the same order, so the same route table, byte for byte.
   const parts: Record<string, PathTarget>[] = [];
   const endpoints: Endpoint[] = [];
-  const addPaths = paths ?? ((more: Record<string, PathTarget>) => parts.push(more));
+  const addPaths = (more: Record<string, PathTarget>) => (paths ? paths.add(more) : parts.push(more));
+  const addUnit = (unit: LayoutOutput<BuiltFile>) => {
+    for (const file of unit.files) add(file);
+    if (paths && unit.pathLines) paths.addLines(unit.pathLines);
+    else addPaths(unit.paths);
+  };
 
   const binaryProducts = catalog.products.filter((product) => product.layout === 'binary');
   for (const product of catalog.products) {
     if (product.layout === 'binary') {
-      for (const unit of binaryProductUnits(product, pages, memo, context)) {
-        for (const file of unit.files) add(file);
-        addPaths(unit.paths);
-      }
+      for (const unit of binaryProductUnits(product, pages, memo, context)) addUnit(unit);
     } else {
       const output = memo.unit(`agent ${product.name}`, () => productFingerprint(product, context()), () => renderAgentProduct(product, catalog.site.baseUrl, pages));
-      output.files.forEach(add);
-      addPaths(output.paths);
+      addUnit(output);
       endpoints.push(...output.endpoints);
     }
   }
   const packages = renderPackages(catalog, memo, (product) => productFingerprint(product, context()));
-  packages.files.forEach(add);
-  addPaths(packages.paths);
+  addUnit(packages);
   const registry = memo.unit('registry', () => combine([context(), JSON.stringify(catalog.registry)]), () => renderRegistry(catalog.registry, pages, catalog.site.baseUrl));
-  registry.files.forEach(add);
-  addPaths(registry.paths);
+  addUnit(registry);
 
   const productLinks = catalog.products.map((product) => ({
     name: product.name,

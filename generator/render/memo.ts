@@ -5,12 +5,19 @@
 // the units a change touches, and hashes only their files. Without a memo every unit is rendered:
 // the result is the same site either way (test/incremental-render.test.ts).
 import { createHash } from 'node:crypto';
-import { measured, type SiteFile } from './site-file.ts';
+import { measured, type BuiltFile, type SiteFile } from './site-file.ts';
 
-export interface RenderMemo {
+/**
+ * A memo gives back units whose files are `File`: with their bodies (a memo in memory), or only
+ * their records (a memo kept in a file, whose bodies are in the build it describes).
+ */
+export interface RenderMemo<File extends BuiltFile = SiteFile> {
   /** `make()`, or what it returned last time for the same name and fingerprint (asked for only by a memo that keeps units). */
-  unit<T extends { files: SiteFile[] }>(name: string, fingerprint: () => string, make: () => T): T;
+  unit<T extends { files: SiteFile[] }>(name: string, fingerprint: () => string, make: () => T): Kept<T, File>;
 }
+
+/** A unit as a memo gives it back. */
+export type Kept<T extends { files: SiteFile[] }, File extends BuiltFile> = Omit<T, 'files'> & { files: File[] };
 
 /** Renders every unit; what a one-off build uses. */
 export const NO_MEMO: RenderMemo = { unit: (_name, _fingerprint, make) => make() };
@@ -22,7 +29,7 @@ export interface RenderStats {
   rendered: number;
 }
 
-export interface KeptRenderMemo extends RenderMemo {
+export interface KeptRenderMemo<File extends BuiltFile = SiteFile> extends RenderMemo<File> {
   /** Call once a render has finished: forgets the units it did not ask for, and counts. */
   finish(): RenderStats;
 }

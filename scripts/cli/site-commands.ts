@@ -103,6 +103,8 @@ export function printBuild(report: BuildReport, site: string): void {
   const cached = load.read.release < load.files.release || load.read.settings < load.files.settings;
   const of = (read: number, files: number, noun: string) => (cached ? `${read.toLocaleString('en')} of ${plural(files, noun)}` : plural(files, noun));
   console.log(`read ${of(load.read.release, load.files.release, 'release file')} and ${of(load.read.settings, load.files.settings, 'settings file')}${cached ? '; the load cache had the rest' : ''}`);
+  const { units } = report;
+  if (units && units.rendered < units.units) console.log(`rendered ${units.rendered.toLocaleString('en')} of ${plural(units.units, 'unit')}; the render memo had the rest`);
   const { signing } = report;
   if (signing.keys === 0) console.log('unsigned: no signing key (`mirror keys create` makes one)');
   else {

@@ -2,8 +2,9 @@
 // an install script, a Homebrew formula and a Scoop manifest per product, and the apt and yum
 // repositories shared by all products. Pure, like the rest of render.
 import type { Catalog, Product } from '../../model/catalog.ts';
-import { NO_MEMO, combine, type RenderMemo } from '../memo.ts';
+import { combine, type RenderMemo } from '../memo.ts';
 import type { LayoutOutput } from '../binary.ts';
+import type { BuiltFile } from '../site-file.ts';
 import { renderAptRepository } from './apt.ts';
 import { renderHomebrewFormula } from './homebrew.ts';
 import { renderInstallScript } from './install-script.ts';
@@ -11,9 +12,9 @@ import { renderRpmRepositories } from './rpm.ts';
 import { renderScoopManifest } from './scoop.ts';
 
 /** Each product's files, and each repository, are a unit of the memo, named by `fingerprint` of the products they list. */
-export function renderPackages(catalog: Catalog, memo: RenderMemo = NO_MEMO, fingerprint: (product: Product) => string = () => ''): LayoutOutput {
-  const output: LayoutOutput = { files: [], paths: {} };
-  const add = (more: LayoutOutput) => {
+export function renderPackages<File extends BuiltFile>(catalog: Catalog, memo: RenderMemo<File>, fingerprint: (product: Product) => string): LayoutOutput<File> {
+  const output: LayoutOutput<File> = { files: [], paths: {} };
+  const add = (more: LayoutOutput<File>) => {
     output.files.push(...more.files);
     Object.assign(output.paths, more.paths);
   };

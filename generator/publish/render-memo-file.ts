@@ -1,0 +1,241 @@
+// The render memo of `mirror build`, kept in a file beside the site between runs, so a rebuild
+// renders only the units a change touches, as the sidecar's build thread does with its memo in
+// memory. One line a unit: its name, its inputs' fingerprint, a digest of the rest (a damaged
+// line's unit is rendered again), its output with each file as its record (key, hash, size,
+// headers) rather than its body, and its route paths as the route spill's lines (route-spill.ts),
+// which a build that spills its table writes as they are. The memo names the build it describes
+// and is read only while the site serves that build, which holds every file it records: the
+// publish links them from there. It names the code that rendered it too: other code (another
+// version, another dependency) renders every unit again. A build writes the next memo as it renders, copying the
+// line of a unit given back, so neither memo is ever held whole, and replaces the old one by a
+// rename once the build is published. Written by hand: the units and their rules are this
+// renderer's.
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../package-root.ts';
+import { measured, type BuiltFile, type SiteFile, type WrittenFile } from '../render/site-file.ts';
+import type { Kept, KeptRenderMemo, RenderStats } from '../render/memo.ts';
+import type { PathTarget } from '../render/route-table.ts';
+import { fileLines } from '../stores/lines.ts';
+import { spillLine } from './route-spill.ts';
+
+export interface RenderMemoFile extends KeptRenderMemo<BuiltFile> {
+  /** Puts the memo this render wrote in place of the one it read: once the build it describes is published. */
+  save(): void;
+  /** Drops what this render wrote, when its build failed; the memo read stays. */
+  discard(): void;
+}
+
+/** Where `mirror build` keeps the render memo of a site: beside the site path, with its load cache. */
+export function renderMemoFile(site: string): string {
+  return `${site}.render-memo`;
+}
+
+const FORMAT = 'release-mirror render memo 1';
+/** Bytes gathered before a write. */
+const WRITE_AT = 1 << 20;
+const TAB = 9;
+
+interface Header {
+  format: string;
+  code: string;
+  /** The build folder's name whose units these are. */
+  build: string;
+}
+
+/** Where a unit's line is in the memo read, with the fingerprint it was rendered for. */
+interface Entry {
+  fingerprint: string;
+  offset: number;
+  length: number;
+  /** Where its output starts within the line. */
+  output: number;
+}
+
+/**
+ * Opens the memo in `file` when it describes the build `from` (the one the site serves; a missing,
+ * damaged or foreign memo is an empty one), and starts the next one, of the build `to`, beside it.
+ */
+export function openRenderMemoFile(file: string, { from, to }: { from: string | undefined; to: string }, { code = renderCode() }: { code?: string } = {}): RenderMemoFile {
+  const headerOf = (build: string) => `${JSON.stringify({ format: FORMAT, code, build: path.basename(build) } satisfies Header)}\n`;
+  const header = headerOf(to);
+  let source = from === undefined ? undefined : openIfExists(file);
+  const entries = source === undefined ? new Map<string, Entry>() : readEntries(source, headerOf(from!));
+  const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  let out: number | undefined = openSync(temporary, 'w');
+  let pending: (string | Buffer)[] = [header];
+  let pendingBytes = header.length;
+  let units = 0;
+  let rendered = 0;
+  const write = (piece: string | Buffer) => {
+    pending.push(piece);
+    pendingBytes += piece.length;
+    if (pendingBytes >= WRITE_AT) flush();
+  };
+  const flush = () => {
+    writeSync(out!, Buffer.concat(pending.map((piece) => (typeof piece === 'string' ? Buffer.from(piece) : piece))));
+    pending = [];
+    pendingBytes = 0;
+  };
+  const close = () => {
+    if (source !== undefined) closeSync(source);
+    if (out !== undefined) closeSync(out);
+    source = undefined;
+    out = undefined;
+  };
+  return {
+    unit(name, fingerprintOf, make) {
+      units++;
+      const fingerprint = fingerprintOf();
+      const entry = entries.get(name);
+      if (entry && entry.fingerprint === fingerprint) {
+        const line = Buffer.allocUnsafe(entry.length);
+        const kept = readSync(source!, line, 0, line.length, entry.offset) === line.length ? keptOutput(line.toString('utf8', entry.output)) : undefined;
+        if (kept) {
+          write(line);
+          write(NEWLINE);
+          return kept as unknown as Kept<ReturnType<typeof make>, BuiltFile>;
+        }
+      }
+      rendered++;
+      const output: ReturnType<typeof make> & { paths?: Record<string, PathTarget>; pathLines?: readonly string[] } = make();
+      output.files.forEach(measured);
+      const { paths, ...rest } = output;
+      const pathLines = paths ? Object.keys(paths).map((path) => spillLine(path, paths[path]!)) : [];
+      const kept = [JSON.stringify({ ...rest, files: output.files.map(recordOf) }), ...pathLines].join('\t');
+      write(`${JSON.stringify(name)}\t${fingerprint}\t${digestOf(kept)}\t${kept}\n`);
+      if (paths) output.pathLines = pathLines;
+      return output;
+    },
+    finish(): RenderStats {
+      if (out !== undefined) flush();
+      close();
+      return { units, rendered };
+    },
+    save() {
+      if (out !== undefined) flush();
+      close();
+      renameSync(temporary, file);
+    },
+    discard() {
+      close();
+      rmSync(temporary, { force: true });
+    },
+  };
+}
+
+const NEWLINE = Buffer.from('\n');
+
+function openIfExists(file: string): number | undefined {
+  try {
+    return openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The units of the memo open as `fd`, by name; none unless its header is `header` (this format, this code, the build served). */
+function readEntries(fd: number, header: string): Map<string, Entry> {
+  const entries = new Map<string, Entry>();
+  let first = true;
+  for (const { bytes, at } of fileLines(fd)) {
+    if (first) {
+      if (bytes.toString('utf8') !== header.slice(0, -1)) return entries;
+      first = false;
+      continue;
+    }
+    const nameEnd = bytes.indexOf(TAB);
+    const fingerprintEnd = nameEnd === -1 ? -1 : bytes.indexOf(TAB, nameEnd + 1);
+    // A damaged line: its unit is rendered again.
+    if (fingerprintEnd === -1) continue;
+    let name: unknown;
+    try {
+      name = JSON.parse(bytes.toString('utf8', 0, nameEnd));
+    } catch {
+      continue;
+    }
+    if (typeof name !== 'string') continue;
+    entries.set(name, { fingerprint: bytes.toString('latin1', nameEnd + 1, fingerprintEnd), offset: at, length: bytes.length, output: fingerprintEnd + 1 });
+  }
+  return entries;
+}
+
+/**
+ * A unit's output as the memo kept it (its JSON without the paths, then its paths' spill lines,
+ * tab-separated), when its digest and JSON hold; undefined otherwise. Its paths are read from
+ * their lines only when asked for: a build that spills its route table writes the lines as they are.
+ */
+function keptOutput(text: string): { files: WrittenFile[]; pathLines: string[] } | undefined {
+  const digestEnd = text.indexOf('\t');
+  const kept = text.slice(digestEnd + 1);
+  // A line cut short or overwritten: its unit is rendered again.
+  if (digestEnd === -1 || text.slice(0, digestEnd) !== digestOf(kept)) return undefined;
+  const [json, ...pathLines] = kept.split('\t');
+  let output: { files?: unknown };
+  try {
+    output = JSON.parse(json!) as { files?: unknown };
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(output.files)) return undefined;
+  const files = output.files as WrittenFile[];
+  if (!files.every((file) => typeof file.key === 'string' && typeof file.sha256 === 'string')) return undefined;
+  let paths: Record<string, PathTarget> | undefined;
+  return Object.defineProperties(output as { files: WrittenFile[]; pathLines: string[] }, {
+    pathLines: { value: pathLines, enumerable: true },
+    paths: { get: () => (paths ??= JSON.parse(`{${pathLines.map((line) => line.slice(8)).join(',')}}`) as Record<string, PathTarget>), enumerable: true },
+  });
+}
+
+/** What a unit's line holds past its name and fingerprint, as a digest: SHA-256, 128 bits of it. */
+function digestOf(kept: string): string {
+  return createHash('sha256').update(kept).digest('base64url').slice(0, 22);
+}
+
+/** A rendered file as the memo keeps it: everything but its body. */
+function recordOf(file: SiteFile): WrittenFile {
+  const { body, ...record } = measured(file);
+  return record;
+}
+
+let code: string | undefined;
+
+/**
+ * The code that renders, as a fingerprint: the running code's own files (dist/ when it runs from
+ * there, the generator's sources otherwise), the versions of the libraries the renderer uses, and
+ * Node's zlib, which gzips apt's package lists.
+ */
+export function renderCode(): string {
+  if (code !== undefined) return code;
+  const hash = createHash('sha256');
+  const here = fileURLToPath(import.meta.url);
+  const dist = path.join(PACKAGE_ROOT, 'dist');
+  const root = here.startsWith(`${dist}${path.sep}`) ? dist : path.join(PACKAGE_ROOT, 'generator');
+  for (const file of codeFiles(root)) hash.update(`${path.relative(root, file)}\0`).update(readFileSync(file)).update('\0');
+  const require = createRequire(import.meta.url);
+  for (const library of ['handlebars', 'markdown-it', 'sanitize-html', 'semver']) hash.update(`${library}@${libraryVersion(require, library)}\0`);
+  hash.update(`zlib@${process.versions.zlib}`);
+  code = hash.digest('base64url');
+  return code;
+}
+
+function codeFiles(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && /\.(?:[cm]?js|ts)$/.test(entry.name))
+    .map((entry) => path.join(entry.parentPath, entry.name))
+    .sort();
+}
+
+/** The version in the package.json of the folder `library` resolves from. */
+function libraryVersion(require: NodeRequire, library: string): string {
+  for (let dir = path.dirname(require.resolve(library)); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const { name, version } = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
+    if (name === library) return version ?? 'unknown';
+  }
+  return 'unknown';
+}

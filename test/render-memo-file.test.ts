@@ -1,0 +1,94 @@
+// The render memo `mirror build` keeps beside the site: a rebuild renders only the units a change
+// touches; a memo of another build, of other code, or left by a failed build is never used.
+import assert from 'node:assert/strict';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { build, createBuildMemory } from '../generator/pipeline.ts';
+import { currentBuild } from '../generator/publish/local-dir.ts';
+import { renderMemoFile } from '../generator/publish/render-memo-file.ts';
+import { copySampleStore, removeDir, tempDir } from './helpers/store.ts';
+
+let work: string;
+before(async () => {
+  work = await tempDir('mirror-render-memo-');
+});
+after(async () => {
+  await removeDir(work);
+});
+
+async function sampleStore(name: string): Promise<string> {
+  const store = path.join(work, name);
+  await copySampleStore(store, { releases: true });
+  return store;
+}
+
+/** A patch release of agent-as-code 1.12, copied from 1.12.2 under a new version. */
+async function addPatch(store: string, patch: number): Promise<void> {
+  const product = path.join(store, 'agent-as-code');
+  const text = await readFile(path.join(product, '1.12.2.json'), 'utf8');
+  await writeFile(path.join(product, `1.12.${patch}.json`), text.replaceAll('1.12.2', `1.12.${patch}`));
+}
+
+/** Every public file of the build a site serves, by key. */
+async function servedFiles(site: string): Promise<Map<string, Buffer>> {
+  const root = path.join((await currentBuild(site))!, 'public');
+  const files = new Map<string, Buffer>();
+  for (const entry of (await readdir(root, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile())) {
+    const file = path.join(entry.parentPath, entry.name);
+    files.set(path.relative(root, file), await readFile(file));
+  }
+  return files;
+}
+
+describe('the render memo of a one-off build', () => {
+  test('a rebuild renders only the units the new release touches, and publishes what a fresh build does', async () => {
+    const store = await sampleStore('store');
+    const site = path.join(work, 'site', 'site');
+    const first = await build({ releasesDir: store, site });
+    assert.equal(first.units!.rendered, first.units!.units, 'the first build renders every unit');
+    const unchanged = await build({ releasesDir: store, site });
+    assert.equal(unchanged.units!.rendered, 0, 'nothing changed: nothing rendered');
+
+    await addPatch(store, 7);
+    const rebuilt = await build({ releasesDir: store, site });
+    // The product's listing, the 1.12 minor, and the product's install script, formula and Scoop manifest.
+    assert.equal(rebuilt.units!.rendered, 5, `units rendered: ${JSON.stringify(rebuilt.units)}`);
+    const fresh = path.join(work, 'fresh', 'site');
+    await build({ releasesDir: store, site: fresh, incremental: false });
+    assert.deepEqual(await servedFiles(site), await servedFiles(fresh));
+    const routes = async (at: string) => readFile(path.join((await currentBuild(at))!, 'routes.json'), 'utf8');
+    assert.equal(await routes(site), await routes(fresh), 'the same route table');
+  });
+
+  test('is not used once another build was swapped in, or by other code', async () => {
+    const store = await sampleStore('store-2');
+    const site = path.join(work, 'site-2', 'site');
+    await build({ releasesDir: store, site });
+    // A builder with its own memory (the sidecar's build thread) publishes the next build.
+    await addPatch(store, 8);
+    await build({ releasesDir: store, site }, createBuildMemory());
+    const afterOther = await build({ releasesDir: store, site });
+    assert.equal(afterOther.units!.rendered, afterOther.units!.units, 'the memo describes a build the site no longer serves');
+
+    const memo = renderMemoFile(site);
+    const [header, ...units] = (await readFile(memo, 'utf8')).split('\n');
+    const other = { ...(JSON.parse(header!) as { code: string }), code: 'other code' };
+    await writeFile(memo, [JSON.stringify(other), ...units].join('\n'));
+    const afterCode = await build({ releasesDir: store, site });
+    assert.equal(afterCode.units!.rendered, afterCode.units!.units, 'a memo of other code');
+    assert.equal((await build({ releasesDir: store, site })).units!.rendered, 0, 'the memo written since is used');
+  });
+
+  test('a failed build leaves the memo as it was, and no file of its own', async () => {
+    const store = await sampleStore('store-3');
+    const site = path.join(work, 'site-3', 'site');
+    await build({ releasesDir: store, site });
+    const memo = renderMemoFile(site);
+    const before = await readFile(memo);
+    await writeFile(path.join(store, 'agent-as-code', '1.12.9.json'), '{ not json');
+    await assert.rejects(build({ releasesDir: store, site }), /1\.12\.9\.json/);
+    assert.ok((await readFile(memo)).equals(before));
+    assert.deepEqual((await readdir(path.dirname(site))).filter((name) => name.includes('render-memo')), [path.basename(memo)]);
+  });
+});
