@@ -8,7 +8,7 @@ import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
 import { PUBLIC_DIR, currentBuild, withLocalPublish, type LocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
-import { KvsLimitError, checkKvsLimits, kvsEntryStream } from './publish/cloudfront/kvs-entries.ts';
+import { KvsLimitError, KvsReplayError, checkKvsLimits, kvsEntriesOfParts, kvsEntryStream, kvsPart, type KvsPart } from './publish/cloudfront/kvs-entries.ts';
 import { isSpilled, render, type PathsSink, type RenderedSite, type SpilledSite } from './render/index.ts';
 import { NO_MEMO, createRenderMemo, type KeptRenderMemo, type RenderStats } from './render/memo.ts';
 import { openRenderMemoFile, renderMemoFile, type RenderMemoFile } from './publish/render-memo-file.ts';
@@ -90,6 +90,8 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
   });
 
   async function buildUnder(under: LocalPublish, saved: RenderMemoFile | undefined): Promise<BuildReport> {
+    // A spilled table's KeyValueStore entries, a part's as it renders (or as the render memo kept them), for the check.
+    const kvsParts: KvsPart[] | undefined = spills && options.checkCloudFront !== false ? [] : undefined;
     const { summary, site: rendered, cache, units } = await renderStore(options.releasesDir, step, {
       cacheFile,
       memory,
@@ -99,13 +101,13 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
         under.put(file);
         return memory ? file : writtenRecord(file);
       },
-      paths: spills ? under.paths : undefined,
+      paths: spills ? spillSink(under.paths, kvsParts) : undefined,
     });
     // 5. Sign checksum files and the snapshot, against the snapshot the site serves now; a body
     //    the build did not keep is read back from the new build folder.
     const { site, report: signing } = await step('sign', async () => (isSpilled(rendered) ? { site: rendered, report: UNSIGNED } : sign(rendered, options.signing, { snapshot: await localSnapshot(options.site) }, under.read)));
     // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
-    const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => (isSpilled(site) ? kvsProblem(site.routes, under.spilledParts()) : kvsProblem(site.routes, [site.routes.paths])));
+    const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => (isSpilled(site) ? kvsProblemOfParts(site.routes, kvsParts!, () => under.spilledParts()) : kvsProblem(site.routes, [site.routes.paths])));
     // 7. Publish: write what is left (signing's files, the route table, the manifest) and swap the build in atomically.
     const publish = await step('publish', () => under.finish(site, { partsKept: memory !== undefined }));
     saved?.save();
@@ -166,13 +168,41 @@ export async function localSnapshot(site: string): Promise<string | undefined> {
 
 /** Why the table, its paths given a part at a time, would not fit CloudFront's KeyValueStore; undefined when it fits. */
 function kvsProblem(rules: RouteRules, parts: Iterable<Record<string, PathTarget>>): string | undefined {
+  return limitProblem(() => checkKvsLimits(kvsEntryStream(rules, parts)));
+}
+
+/** The same from each part's entries as made when it rendered; from the parts themselves when two collide. */
+function kvsProblemOfParts(rules: RouteRules, kvsParts: KvsPart[], parts: () => Iterable<Record<string, PathTarget>>): string | undefined {
   try {
-    checkKvsLimits(kvsEntryStream(rules, parts));
+    return limitProblem(() => checkKvsLimits(kvsEntriesOfParts(rules, kvsParts)));
+  } catch (error) {
+    if (error instanceof KvsReplayError) return kvsProblem(rules, parts());
+    throw error;
+  }
+}
+
+function limitProblem(check: () => void): string | undefined {
+  try {
+    check();
     return undefined;
   } catch (error) {
     if (error instanceof KvsLimitError) return error.message;
     throw error;
   }
+}
+
+/** A render's paths into the build's route spill, with each part's KeyValueStore entries kept in `kvsParts`. */
+function spillSink(spill: LocalPublish['paths'], kvsParts: KvsPart[] | undefined): PathsSink {
+  return {
+    add(part) {
+      spill.add(part);
+      kvsParts?.push(kvsPart(part));
+    },
+    addKept({ lines, kvs }) {
+      spill.addLines(lines);
+      kvsParts?.push(kvs);
+    },
+  };
 }
 
 /** The deploy's options, with the manifest store to render in place of a rendered site. */

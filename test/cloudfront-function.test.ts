@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadCatalog } from '../generator/load/index.ts';
 import { loadTemplates } from '../generator/load/templates.ts';
 import { kvsSource } from '../generator/publish/cloudfront/kvs-format.ts';
-import { checkKvsLimits, kvsEntries, kvsEntryStream, KvsLimitError } from '../generator/publish/cloudfront/kvs-entries.ts';
+import { checkKvsLimits, kvsEntries, kvsEntriesOfParts, kvsEntryStream, kvsPart, KvsLimitError, KvsReplayError } from '../generator/publish/cloudfront/kvs-entries.ts';
 import { FUNCTION_CODE_LIMIT, cloudFrontFunctionCode } from '../generator/publish/cloudfront/function-code.ts';
 import { deployObjects, type DeployObject } from '../generator/publish/deploy-plan.ts';
 import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
@@ -212,6 +212,20 @@ describe('the CloudFront function', () => {
     const [listing, rest] = [Object.entries(parts[minor]!).filter(([path]) => isListing(path)), Object.entries(parts[minor]!).filter(([path]) => !isListing(path))];
     const split = [...parts.slice(0, minor), Object.fromEntries(listing), Object.fromEntries(rest), ...parts.slice(minor + 1)];
     assert.throws(() => [...kvsEntryStream(site.routes, split)], /The paths of \/binary\/releases\/[^ ]+ come from two parts of the route table/);
+  });
+
+  test('each part\'s entries, made on their own (kept in a render memo), replay to the stream\'s in order; files shared under one key with other files are refused', async () => {
+    const renderedSample = render(await loadCatalog(SAMPLE_RELEASES), await loadTemplates());
+    const parts = renderedSample.routeParts!;
+    const kept = parts.map(kvsPart);
+    assert.deepEqual([...kvsEntriesOfParts(renderedSample.routes, kept)], [...kvsEntryStream(renderedSample.routes, parts)]);
+    // The replay leaves out what an earlier part shared: the sample's minors share their files' groups.
+    const sharing = kept.filter((part) => part.entries.some(([, , shared]) => shared));
+    assert.ok(sharing.length >= 2, `parts with shared files: ${sharing.length}`);
+    const [key, value] = sharing[0]!.entries.find(([, , shared]) => shared)!;
+    assert.ok(sharing.slice(1).some((part) => part.entries.some(([other, files]) => other === key && files === value)), 'a later part names the same shared files');
+    assert.throws(() => [...kvsEntriesOfParts(renderedSample.routes, [...kept, { folders: [], entries: [[key, `${value}x`, 1]] }])], KvsReplayError);
+    assert.throws(() => [...kvsEntriesOfParts(renderedSample.routes, [...kept, { folders: [kept.find((part) => part.folders.length > 0)!.folders[0]!], entries: [] }])], /come from two parts of the route table/);
   });
 
   test('the store\'s limits are checked: key, value and total size, with the offender named', () => {

@@ -61,6 +61,25 @@ describe('the render memo of a one-off build', () => {
     assert.equal(await routes(site), await routes(fresh), 'the same route table');
   });
 
+  test('the CloudFront check of a rebuild finds, from the entries the memo kept, what a fresh build finds', async () => {
+    const store = await sampleStore('store-kvs');
+    const site = path.join(work, 'site-kvs', 'site');
+    await build({ releasesDir: store, site });
+    // An artifact served from a blob key of 1,024 characters: its KeyValueStore value is one byte over the quota.
+    const file = path.join(store, 'agent-as-code', '1.12.2.json');
+    const release = JSON.parse(await readFile(file, 'utf8')) as { artifacts: { blob: string }[] };
+    release.artifacts[0]!.blob = [...Array.from({ length: 10 }, () => 'x'.repeat(100)), 'y'.repeat(14)].join('/');
+    await writeFile(file, JSON.stringify(release));
+    const rebuilt = await build({ releasesDir: store, site });
+    assert.ok(rebuilt.units!.rendered < rebuilt.units!.units);
+    assert.match(rebuilt.cloudFrontProblem ?? '', /the value of `\/binary\/releases\/agent-as-code\/1\/12\/[^`]+` is 1025 bytes, over 1024/);
+    const fresh = await build({ releasesDir: store, site: path.join(work, 'fresh-kvs', 'site'), incremental: false });
+    assert.equal(rebuilt.cloudFrontProblem, fresh.cloudFrontProblem);
+    const fromMemo = await build({ releasesDir: store, site });
+    assert.equal(fromMemo.units!.rendered, 0);
+    assert.equal(fromMemo.cloudFrontProblem, fresh.cloudFrontProblem, 'every unit from the memo');
+  });
+
   test('is not used once another build was swapped in, or by other code', async () => {
     const store = await sampleStore('store-2');
     const site = path.join(work, 'site-2', 'site');

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fingerprintFromSource } from '../model/fingerprint.ts';
 import { fileLines } from '../stores/lines.ts';
 import { readBytes } from './json-file.ts';
 import type { Release } from '../model/catalog.ts';
@@ -109,7 +110,7 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
       const { entry, line } = previous?.entries.get(key) ?? {};
       if (stat && entry && isEntry(entry) && unchangedSince(entry, stat, previous!.loadedAt)) {
         kept.set(key, { entry, line });
-        return entry.value as T;
+        return fingerprinted(entry.value as T, entry.sha256);
       }
       changed = true;
       stats.read[kind]++;
@@ -119,7 +120,7 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
       const value = entry && isEntry(entry) && entry.sha256 === sha256 ? (entry.value as T) : parse(bytes.toString('utf8'));
       // A file replaced while it was read has another stat now; it is read again next time.
       if (value !== undefined && stat) kept.set(key, { entry: { ...statFields(stat), sha256, value } });
-      return value;
+      return value === undefined ? value : fingerprinted(value, sha256);
     },
     async save() {
       if (released || (!changed && kept.size === previous?.entries.size)) return release();
@@ -177,6 +178,12 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
     kept.clear();
     previous = undefined;
   }
+}
+
+/** A value named by the hash of its file, which the cache has: a render memo need not hash it again (model/fingerprint.ts). */
+function fingerprinted<T>(value: T, sha256: string): T {
+  if (typeof value === 'object' && value !== null) fingerprintFromSource(value, sha256);
+  return value;
 }
 
 /** For a load without a cache: reads every file and counts it. */

@@ -12,13 +12,13 @@ import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, readFileSync, r
 import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { isSpilled, type PathsSink, type RenderedSite, type SpilledSite } from '../render/index.ts';
+import { isSpilled, type RenderedSite, type SpilledSite } from '../render/index.ts';
 import type { PathTarget, RouteTable } from '../render/route-table.ts';
 import { measured, sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
 import { ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTablePieces } from './route-shards.ts';
-import { openRouteSpill } from './route-spill.ts';
+import { openRouteSpill, type RouteSpill } from './route-spill.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
 export interface SiteManifest {
@@ -75,7 +75,7 @@ export interface LocalPublish {
   /** The body of a file put, as written into the new build. */
   read(key: string): Buffer;
   /** Spills the route table's paths into the new build, a part at a time, in order, for a render that does not keep them (route-spill.ts). Synchronous: render calls it. */
-  paths: PathsSink;
+  paths: Pick<RouteSpill, 'add' | 'addLines'>;
   /** The parts given to `paths`, read back one at a time. */
   spilledParts(): Iterable<Record<string, PathTarget>>;
   /**

@@ -2,8 +2,8 @@
 // renders only the units a change touches, as the sidecar's build thread does with its memo in
 // memory. One line a unit: its name, its inputs' fingerprint, a digest of the rest (a damaged
 // line's unit is rendered again), its output with each file as its record (key, hash, size,
-// headers) rather than its body, and its route paths as the route spill's lines (route-spill.ts),
-// which a build that spills its table writes as they are. The memo names the build it describes
+// headers) rather than its body, and its route paths as the route spill's lines (route-spill.ts)
+// with their KeyValueStore entries, which a build that spills its table takes as they are. The memo names the build it describes
 // and is read only while the site serves that build, which holds every file it records: the
 // publish links them from there. It names the code that rendered it too: other code (another
 // version, another dependency) renders every unit again. A build writes the next memo as it renders, copying the
@@ -18,7 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { measured, type BuiltFile, type SiteFile, type WrittenFile } from '../render/site-file.ts';
 import type { Kept, KeptRenderMemo, RenderStats } from '../render/memo.ts';
+import type { KeptPaths } from '../render/binary.ts';
 import type { PathTarget } from '../render/route-table.ts';
+import { kvsPart, type KvsPart } from './cloudfront/kvs-entries.ts';
 import { fileLines } from '../stores/lines.ts';
 import { spillLine } from './route-spill.ts';
 
@@ -101,13 +103,14 @@ export function openRenderMemoFile(file: string, { from, to }: { from: string | 
         }
       }
       rendered++;
-      const output: ReturnType<typeof make> & { paths?: Record<string, PathTarget>; pathLines?: readonly string[] } = make();
+      const output: ReturnType<typeof make> & { paths?: Record<string, PathTarget>; kept?: KeptPaths } = make();
       output.files.forEach(measured);
       const { paths, ...rest } = output;
-      const pathLines = paths ? Object.keys(paths).map((path) => spillLine(path, paths[path]!)) : [];
-      const kept = [JSON.stringify({ ...rest, files: output.files.map(recordOf) }), ...pathLines].join('\t');
+      const lines = paths ? Object.keys(paths).map((path) => spillLine(path, paths[path]!)) : [];
+      const kvs = paths ? kvsPart(paths) : { folders: [], entries: [] };
+      const kept = [JSON.stringify({ ...rest, files: output.files.map(recordOf) }), JSON.stringify(kvs), ...lines].join('\t');
       write(`${JSON.stringify(name)}\t${fingerprint}\t${digestOf(kept)}\t${kept}\n`);
-      if (paths) output.pathLines = pathLines;
+      if (paths) output.kept = { lines, kvs };
       return output;
     },
     finish(): RenderStats {
@@ -164,19 +167,22 @@ function readEntries(fd: number, header: string): Map<string, Entry> {
 }
 
 /**
- * A unit's output as the memo kept it (its JSON without the paths, then its paths' spill lines,
- * tab-separated), when its digest and JSON hold; undefined otherwise. Its paths are read from
- * their lines only when asked for: a build that spills its route table writes the lines as they are.
+ * A unit's output as the memo kept it (its JSON without the paths, its paths' KeyValueStore
+ * entries, then its paths' spill lines, tab-separated), when its digest and JSON hold; undefined
+ * otherwise. Its paths are read from their lines only when asked for: a build that spills its
+ * route table takes the lines and entries as they are.
  */
-function keptOutput(text: string): { files: WrittenFile[]; pathLines: string[] } | undefined {
+function keptOutput(text: string): { files: WrittenFile[]; kept: KeptPaths } | undefined {
   const digestEnd = text.indexOf('\t');
   const kept = text.slice(digestEnd + 1);
   // A line cut short or overwritten: its unit is rendered again.
   if (digestEnd === -1 || text.slice(0, digestEnd) !== digestOf(kept)) return undefined;
-  const [json, ...pathLines] = kept.split('\t');
+  const [json, kvsJson, ...lines] = kept.split('\t');
   let output: { files?: unknown };
+  let kvs: KvsPart;
   try {
     output = JSON.parse(json!) as { files?: unknown };
+    kvs = JSON.parse(kvsJson!) as KvsPart;
   } catch {
     return undefined;
   }
@@ -184,9 +190,9 @@ function keptOutput(text: string): { files: WrittenFile[]; pathLines: string[] }
   const files = output.files as WrittenFile[];
   if (!files.every((file) => typeof file.key === 'string' && typeof file.sha256 === 'string')) return undefined;
   let paths: Record<string, PathTarget> | undefined;
-  return Object.defineProperties(output as { files: WrittenFile[]; pathLines: string[] }, {
-    pathLines: { value: pathLines, enumerable: true },
-    paths: { get: () => (paths ??= JSON.parse(`{${pathLines.map((line) => line.slice(8)).join(',')}}`) as Record<string, PathTarget>), enumerable: true },
+  return Object.defineProperties(output as { files: WrittenFile[]; kept: KeptPaths }, {
+    kept: { value: { lines, kvs } satisfies KeptPaths, enumerable: true },
+    paths: { get: () => (paths ??= JSON.parse(`{${lines.map((line) => line.slice(8)).join(',')}}`) as Record<string, PathTarget>), enumerable: true },
   });
 }
 

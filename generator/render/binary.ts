@@ -1,23 +1,31 @@
 // The binary-releases layout (seed 000): Terraform-style paths under /binary/releases/<product>.
 import type { Artifact, Product, Release } from '../model/catalog.ts';
+import type { KvsPart } from '../publish/cloudfront/kvs-entries.ts';
 import type { Crumb, PageRenderer } from './html.ts';
 import { blobTarget, type PathTarget } from './route-table.ts';
-import { NO_MEMO, combine, fingerprintOf, type RenderMemo } from './memo.ts';
+import { fingerprintOf } from '../model/fingerprint.ts';
+import { NO_MEMO, combine, type RenderMemo } from './memo.ts';
 import { CACHE_SHORT, TEXT_TYPE, jsonFile, type BuiltFile, type SiteFile } from './site-file.ts';
 
 export const BINARY_ROOT = 'binary/releases';
 /** The listing of every binary product: the first level of their pages' breadcrumbs. */
 export const BINARY_CRUMB: Crumb = { label: 'releases', href: `/${BINARY_ROOT}/` };
 
+/**
+ * A unit's paths as a render memo keeps them: the route spill's lines (route-spill.ts) and their
+ * KeyValueStore entries, so a unit it gives back need not be read and serialized again.
+ */
+export interface KeptPaths {
+  lines: readonly string[];
+  kvs: KvsPart;
+}
+
 /** What a layout renders: its files (as a memo gives them back: `BuiltFile`) and its route paths. */
 export interface LayoutOutput<File extends BuiltFile = SiteFile> {
   files: File[];
   paths: Record<string, PathTarget>;
-  /**
-   * The paths as a build's route spill writes them, one line a path (route-spill.ts), when a render
-   * memo kept them so: a unit it gives back need not be read and serialized again.
-   */
-  pathLines?: readonly string[];
+  /** The paths as a render memo kept them for a build that spills its route table: handed on unread. */
+  kept?: KeptPaths;
 }
 
 export function renderBinaryProduct(product: Product, pages: PageRenderer): LayoutOutput {

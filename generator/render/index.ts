@@ -1,9 +1,10 @@
 // Catalog → site files and the route table. Pure: no file system, network or clock.
 import { resolveChannel, type Catalog, type Product } from '../model/catalog.ts';
 import { AGENT_ROOT, DOWNLOADS_ROOT, renderAgentProduct } from './agent.ts';
-import { BINARY_CRUMB, BINARY_ROOT, binaryProductUnits, settingsFingerprint, type LayoutOutput } from './binary.ts';
+import { BINARY_CRUMB, BINARY_ROOT, binaryProductUnits, settingsFingerprint, type KeptPaths, type LayoutOutput } from './binary.ts';
 import { createPageRenderer, type Templates } from './html.ts';
-import { NO_MEMO, combine, fingerprintOf, type RenderMemo } from './memo.ts';
+import { fingerprintOf } from '../model/fingerprint.ts';
+import { NO_MEMO, combine, type RenderMemo } from './memo.ts';
 import { renderPackages } from './packages/index.ts';
 import { renderRegistry } from './registry.ts';
 import type { Endpoint, PathTarget, RouteRules, RouteTable } from './route-table.ts';
@@ -29,8 +30,8 @@ export interface SpilledSite<F extends BuiltFile = SiteFile> {
 /** Where a render that does not keep its route paths hands them, a unit at a time, in order (a build's route spill). */
 export interface PathsSink {
   add(part: Record<string, PathTarget>): void;
-  /** A unit's paths as a render memo kept them, in the sink's own lines (`LayoutOutput.pathLines`): handed on unread. */
-  addLines(lines: readonly string[]): void;
+  /** A unit's paths as a render memo kept them (`LayoutOutput.kept`). */
+  addKept(kept: KeptPaths): void;
 }
 
 export function isSpilled<F extends BuiltFile>(site: RenderedSite<F> | SpilledSite<F>): site is SpilledSite<F> {
@@ -70,7 +71,7 @@ export function render(
   const addPaths = (more: Record<string, PathTarget>) => (paths ? paths.add(more) : parts.push(more));
   const addUnit = (unit: LayoutOutput<BuiltFile>) => {
     for (const file of unit.files) add(file);
-    if (paths && unit.pathLines) paths.addLines(unit.pathLines);
+    if (paths && unit.kept) paths.addKept(unit.kept);
     else addPaths(unit.paths);
   };
 

@@ -63,21 +63,6 @@ export function createRenderMemo(): KeptRenderMemo {
   };
 }
 
-const fingerprints = new WeakMap<object, string>();
-
-/**
- * A model value's fingerprint: SHA-256 of its JSON, computed once per object. Model values are
- * never changed once loaded (a change is a new object), so an object's fingerprint stays true.
- */
-export function fingerprintOf(value: object): string {
-  let fingerprint = fingerprints.get(value);
-  if (fingerprint === undefined) {
-    fingerprint = hashOf(JSON.stringify(value));
-    fingerprints.set(value, fingerprint);
-  }
-  return fingerprint;
-}
-
 /** One fingerprint for several. */
 export function combine(parts: readonly string[]): string {
   return hashOf(parts.join('\n'));

@@ -31,19 +31,83 @@ export function kvsEntries(table: RouteTable): Map<string, string> {
  * no particular order.
  */
 export function* kvsEntryStream(table: RouteRules, parts: Iterable<Record<string, PathTarget>>): Generator<[key: string, value: string]> {
-  const meta: KvsMeta = { patterns: table.endpoints.map((endpoint) => endpoint.pattern), fallbacks: table.fallbacks, errorCacheControl: table.errorCacheControl };
-  yield [META_KEY, JSON.stringify(meta)];
+  yield metaEntry(table);
+  const shared = new Map<string, string>();
+  const done = new Set<string>();
+  for (const part of parts) for (const [key, value] of partEntries(part, shared, done)) yield [key, value];
+  yield* endpointEntries(table);
+}
+
+/**
+ * A part's entries as kvsEntryStream makes them, made without the parts before it, so that a
+ * build can keep them with the part (in its render memo) and replay them (kvsEntriesOfParts)
+ * instead of reading the part again. An entry of the files a minor's groups share is marked: the
+ * stream makes it only for the first part that names it.
+ */
+export interface KvsPart {
+  /** The binary minors' folders the part holds: no other part may hold paths in them. */
+  folders: string[];
+  entries: [key: string, value: string, shared?: 1][];
+}
+
+export function kvsPart(part: Record<string, PathTarget>): KvsPart {
+  const folders = new Set<string>();
+  return { entries: [...partEntries(part, new Map(), folders)], folders: [...folders] };
+}
+
+/** Two parts' groups whose files hash alike: only reading the parts again tells what kvsEntryStream makes then. */
+export class KvsReplayError extends Error {
+  constructor(key: string) {
+    super(`Two parts share the files key ${key} for different files`);
+    this.name = 'KvsReplayError';
+  }
+}
+
+/**
+ * kvsEntryStream's entries from each part's KvsPart, in the same order. A shared entry another part
+ * made first is left out; one another part made with other files (a collision of the groups'
+ * hashes, which changes what the stream makes) throws KvsReplayError.
+ */
+export function* kvsEntriesOfParts(table: RouteRules, parts: Iterable<KvsPart>): Generator<[key: string, value: string]> {
+  yield metaEntry(table);
   const shared = new Map<string, string>();
   const done = new Set<string>();
   for (const part of parts) {
-    const folders = new Map<string, Folder>();
-    yield* ownEntries(part, folders);
-    for (const [name, folder] of folders) {
-      if (done.has(name)) throw new Error(`The paths of ${name} come from two parts of the route table`);
-      done.add(name);
-      yield* folderEntries(name, folder, shared);
+    for (const folder of part.folders) claimFolder(folder, done);
+    for (const [key, value, isShared] of part.entries) {
+      if (isShared) {
+        const known = shared.get(key);
+        if (known === value) continue;
+        if (known !== undefined) throw new KvsReplayError(key);
+        shared.set(key, value);
+      }
+      yield [key, value];
     }
   }
+  yield* endpointEntries(table);
+}
+
+function metaEntry(table: RouteRules): [string, string] {
+  const meta: KvsMeta = { patterns: table.endpoints.map((endpoint) => endpoint.pattern), fallbacks: table.fallbacks, errorCacheControl: table.errorCacheControl };
+  return [META_KEY, JSON.stringify(meta)];
+}
+
+/** A part's entries, given the shared files and the folders of the parts before it; shared files' entries marked. */
+function* partEntries(part: Record<string, PathTarget>, shared: Map<string, string>, done: Set<string>): Generator<[key: string, value: string, shared?: 1]> {
+  const folders = new Map<string, Folder>();
+  yield* ownEntries(part, folders);
+  for (const [name, folder] of folders) {
+    claimFolder(name, done);
+    yield* folderEntries(name, folder, shared);
+  }
+}
+
+function claimFolder(name: string, done: Set<string>): void {
+  if (done.has(name)) throw new Error(`The paths of ${name} come from two parts of the route table`);
+  done.add(name);
+}
+
+function* endpointEntries(table: RouteRules): Generator<[string, string]> {
   for (const endpoint of table.endpoints) {
     const { entries: answers, html, scopes, ...rule } = endpoint;
     yield [line(endpointKey(endpoint.pattern)), JSON.stringify(rule satisfies EndpointRule)];
@@ -132,7 +196,7 @@ function* ownEntries(part: Record<string, PathTarget>, folders: Map<string, Fold
  * `folderTarget`, as the edge does; a minor where one reads back otherwise keeps every path. Groups
  * that would take a value past its quota keep theirs too.
  */
-function* folderEntries(name: string, folder: Folder, shared: Map<string, string>): Generator<[string, string]> {
+function* folderEntries(name: string, folder: Folder, shared: Map<string, string>): Generator<[key: string, value: string, shared?: 1]> {
   const { listing, files, pages } = folder;
   const covered = listing && readsBack(listing, decodePathValue(name, 'd')) ? minorValue(name, listing, files, pages, shared) : undefined;
   if (covered) yield* covered.entries;
@@ -141,7 +205,7 @@ function* folderEntries(name: string, folder: Folder, shared: Map<string, string
 }
 
 /** The value of a minor whose listing reads back, the new shared files it names, and the paths it covers; undefined when it covers none. */
-function minorValue(name: string, listing: PathTarget, files: Asked[], pages: Asked[], shared: Map<string, string>): { entries: [string, string][]; paths: Set<string> } | undefined {
+function minorValue(name: string, listing: PathTarget, files: Asked[], pages: Asked[], shared: Map<string, string>): { entries: [key: string, value: string, shared?: 1][]; paths: Set<string> } | undefined {
   const groups = new Map<string, { patches: string[]; releases: ReleaseFiles[] }>();
   for (const release of folderReleases(files, pages)) {
     const files = [release.files.map((file) => file[1]).join(''), packFiles(release.files.map((file) => file[0])), ...release.files.filter((file) => file[1] === 'o').map((file) => file[2])].join('\n');
@@ -168,11 +232,11 @@ function minorValue(name: string, listing: PathTarget, files: Asked[], pages: As
   const read = (key: string) => sharing.get(key) ?? null;
   const asked = [{ path: name, ask: folderAsk(name)!, target: listing }, ...kept.flatMap((release) => release.paths)];
   if (!asked.every(({ path, ask, target }) => readsBack(target, folderTarget(path, ask, value, read)))) return undefined;
-  const entries: [string, string][] = [[releasesKey(name), value]];
+  const entries: [key: string, value: string, shared?: 1][] = [[releasesKey(name), value]];
   for (const [key, files] of sharing) {
     if (shared.has(key)) continue;
     shared.set(key, files);
-    entries.push([key, files]);
+    entries.push([key, files, 1]);
   }
   return { entries, paths: new Set(asked.map(({ path }) => path)) };
 }
