@@ -99,11 +99,13 @@ describe('the render memo of a one-off build', () => {
     assert.equal((await build({ releasesDir: store, site })).units!.rendered, 0, 'the memo written since is used');
   });
 
-  test('a failed build leaves the memo as it was, and no file of its own', async () => {
+  test('a failed build leaves the memo as it was, and no file of its own; a killed build\'s is removed by the next', async () => {
     const store = await sampleStore('store-3');
     const site = path.join(work, 'site-3', 'site');
-    await build({ releasesDir: store, site });
     const memo = renderMemoFile(site);
+    await build({ releasesDir: store, site });
+    await writeFile(`${memo}.4242.0123456789ab.tmp`, 'the next memo of a build killed as it rendered');
+    await build({ releasesDir: store, site });
     const before = await readFile(memo);
     await writeFile(path.join(store, 'agent-as-code', '1.12.9.json'), '{ not json');
     await assert.rejects(build({ releasesDir: store, site }), /1\.12\.9\.json/);

@@ -60,12 +60,14 @@ interface Entry {
 /**
  * Opens the memo in `file` when it describes the build `from` (the one the site serves; a missing,
  * damaged or foreign memo is an empty one), and starts the next one, of the build `to`, beside it.
+ * Called under the site's publish lock: a next memo already there is a killed build's, and removed.
  */
 export function openRenderMemoFile(file: string, { from, to }: { from: string | undefined; to: string }, { code = renderCode() }: { code?: string } = {}): RenderMemoFile {
   const headerOf = (build: string) => `${JSON.stringify({ format: FORMAT, code, build: path.basename(build) } satisfies Header)}\n`;
   const header = headerOf(to);
   let source = from === undefined ? undefined : openIfExists(file);
   const entries = source === undefined ? new Map<string, Entry>() : readEntries(source, headerOf(from!));
+  removeLeftovers(file);
   const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   let out: number | undefined = openSync(temporary, 'w');
   let pending: (string | Buffer)[] = [header];
@@ -131,6 +133,14 @@ export function openRenderMemoFile(file: string, { from, to }: { from: string | 
 }
 
 const NEWLINE = Buffer.from('\n');
+
+/** The next memos of builds killed before they could save or discard them. */
+function removeLeftovers(file: string): void {
+  const prefix = `${path.basename(file)}.`;
+  for (const name of readdirSync(path.dirname(file))) {
+    if (name.startsWith(prefix) && name.endsWith('.tmp')) rmSync(path.join(path.dirname(file), name), { force: true });
+  }
+}
 
 function openIfExists(file: string): number | undefined {
   try {
