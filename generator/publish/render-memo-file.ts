@@ -110,8 +110,8 @@ export function openRenderMemoFile(file: string, { from, to }: { from: string | 
       const { paths, ...rest } = output;
       const lines = paths ? Object.keys(paths).map((path) => spillLine(path, paths[path]!)) : [];
       const kvs = paths ? kvsPart(paths) : { folders: [], entries: [] };
-      const kept = [JSON.stringify({ ...rest, files: output.files.map(recordOf) }), JSON.stringify(kvs), ...lines].join('\t');
-      write(`${JSON.stringify(name)}\t${fingerprint}\t${digestOf(kept)}\t${kept}\n`);
+      const body = [JSON.stringify({ ...rest, files: output.files.map(recordOf) }), JSON.stringify(kvs), ...lines].join('\t');
+      write(`${JSON.stringify(name)}\t${fingerprint}\t${digestOf(body)}\t${body}\n`);
       if (paths) output.kept = { lines, kvs };
       return output;
     },
@@ -184,10 +184,10 @@ function readEntries(fd: number, header: string): Map<string, Entry> {
  */
 function keptOutput(text: string): { files: WrittenFile[]; kept: KeptPaths } | undefined {
   const digestEnd = text.indexOf('\t');
-  const kept = text.slice(digestEnd + 1);
+  const body = text.slice(digestEnd + 1);
   // A line cut short or overwritten: its unit is rendered again.
-  if (digestEnd === -1 || text.slice(0, digestEnd) !== digestOf(kept)) return undefined;
-  const [json, kvsJson, ...lines] = kept.split('\t');
+  if (digestEnd === -1 || text.slice(0, digestEnd) !== digestOf(body)) return undefined;
+  const [json, kvsJson, ...lines] = body.split('\t');
   let output: { files?: unknown };
   let kvs: KvsPart;
   try {
@@ -206,9 +206,9 @@ function keptOutput(text: string): { files: WrittenFile[]; kept: KeptPaths } | u
   });
 }
 
-/** What a unit's line holds past its name and fingerprint, as a digest: SHA-256, 128 bits of it. */
-function digestOf(kept: string): string {
-  return createHash('sha256').update(kept).digest('base64url').slice(0, 22);
+/** What a unit's line holds past its name, fingerprint and digest, as a digest: SHA-256, 128 bits of it. */
+function digestOf(body: string): string {
+  return createHash('sha256').update(body).digest('base64url').slice(0, 22);
 }
 
 /** A rendered file as the memo keeps it: everything but its body. */
