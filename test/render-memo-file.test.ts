@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { build, createBuildMemory } from '../generator/pipeline.ts';
 import { currentBuild } from '../generator/publish/local-dir.ts';
 import { renderMemoFile } from '../generator/publish/render-memo-file.ts';
+import { keysDir, loadSigning } from '../generator/trust/index.ts';
+import { createKey } from '../generator/trust/keyring.ts';
 import { copySampleStore, removeDir, tempDir } from './helpers/store.ts';
 
 let work: string;
@@ -78,6 +80,27 @@ describe('the render memo of a one-off build', () => {
     const fromMemo = await build({ releasesDir: store, site });
     assert.equal(fromMemo.units!.rendered, 0);
     assert.equal(fromMemo.cloudFrontProblem, fresh.cloudFrontProblem, 'every unit from the memo');
+  });
+
+  test('a signed rebuild from the memo publishes what a fresh signed build does, the snapshot apart', async () => {
+    const store = await sampleStore('store-signed');
+    const dataDir = path.join(work, 'data-signed');
+    await createKey(keysDir(dataDir), { name: 'Memo' }, new Date('2024-01-01T00:00:00Z'));
+    const now = new Date('2025-06-01T00:00:00Z');
+    const signing = async () => ({ ...(await loadSigning(dataDir, {})), now: () => now });
+    const site = path.join(work, 'site-signed', 'site');
+    await build({ releasesDir: store, site, signing: await signing() });
+    await addPatch(store, 9);
+    const rebuilt = await build({ releasesDir: store, site, signing: await signing() });
+    assert.ok(rebuilt.units!.rendered < rebuilt.units!.units, `units: ${JSON.stringify(rebuilt.units)}`);
+    assert.equal(rebuilt.signing.signaturesMade, 1, 'the new release\'s checksum file');
+    const fresh = path.join(work, 'fresh-signed', 'site');
+    await build({ releasesDir: store, site: fresh, incremental: false, signing: await signing() });
+    const [served, expected] = [await servedFiles(site), await servedFiles(fresh)];
+    for (const files of [served, expected]) files.delete('.well-known/mirror/snapshot.json');
+    assert.deepEqual(served, expected);
+    const routes = async (at: string) => readFile(path.join((await currentBuild(at))!, 'routes.json'), 'utf8');
+    assert.equal(await routes(site), await routes(fresh), 'the same route table');
   });
 
   test('is not used once another build was swapped in, or by other code', async () => {
