@@ -14,7 +14,7 @@ import { BATCH_SHARDS, member, pathHash, routeTableEnds, shardCount, shardFiles 
 export interface RouteSpill {
   /** Writes a unit's paths; throws on a path an earlier part has (`Two routes for …`). Synchronous: render calls it. */
   add(part: Record<string, PathTarget>): void;
-  /** The same for a part given as its spill lines (`spillLines`), as a render memo keeps them: written as they are. */
+  /** The same for a part given as its spill lines (`spillLine`), as a render memo keeps them: written as they are. */
   addLines(lines: readonly string[]): void;
   /** The parts added, read back one at a time, each a new object. */
   parts(): Generator<Record<string, PathTarget>>;

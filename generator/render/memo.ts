@@ -3,7 +3,8 @@
 // each a pure function of inputs named by a fingerprint. A memo kept from one render to the next
 // gives a unit's previous output back while its fingerprint is unchanged, so a rebuild renders only
 // the units a change touches, and hashes only their files. Without a memo every unit is rendered:
-// the result is the same site either way (test/incremental-render.test.ts).
+// the result is the same site either way (test/incremental-render.test.ts). The sidecar's build
+// thread keeps its memo in memory; `mirror build` keeps one in a file (publish/render-memo-file.ts).
 import { createHash } from 'node:crypto';
 import { measured, type BuiltFile, type SiteFile } from './site-file.ts';
 
