@@ -43,6 +43,11 @@ async function servedFiles(site: string): Promise<Map<string, Buffer>> {
   return files;
 }
 
+/** The route table of the build a site serves. */
+async function servedRoutes(site: string): Promise<string> {
+  return readFile(path.join((await currentBuild(site))!, 'routes.json'), 'utf8');
+}
+
 describe('the render memo of a one-off build', () => {
   test('a rebuild renders only the units the new release touches, and publishes what a fresh build does', async () => {
     const store = await sampleStore('store');
@@ -59,8 +64,7 @@ describe('the render memo of a one-off build', () => {
     const fresh = path.join(work, 'fresh', 'site');
     await build({ releasesDir: store, site: fresh, incremental: false });
     assert.deepEqual(await servedFiles(site), await servedFiles(fresh));
-    const routes = async (at: string) => readFile(path.join((await currentBuild(at))!, 'routes.json'), 'utf8');
-    assert.equal(await routes(site), await routes(fresh), 'the same route table');
+    assert.equal(await servedRoutes(site), await servedRoutes(fresh), 'the same route table');
   });
 
   test('the CloudFront check of a rebuild finds, from the entries the memo kept, what a fresh build finds', async () => {
@@ -99,8 +103,7 @@ describe('the render memo of a one-off build', () => {
     const [served, expected] = [await servedFiles(site), await servedFiles(fresh)];
     for (const files of [served, expected]) files.delete('.well-known/mirror/snapshot.json');
     assert.deepEqual(served, expected);
-    const routes = async (at: string) => readFile(path.join((await currentBuild(at))!, 'routes.json'), 'utf8');
-    assert.equal(await routes(site), await routes(fresh), 'the same route table');
+    assert.equal(await servedRoutes(site), await servedRoutes(fresh), 'the same route table');
   });
 
   test('is not used once another build was swapped in, or by other code', async () => {
