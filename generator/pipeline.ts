@@ -7,6 +7,7 @@ import { LOADER_FINGERPRINT, loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
+import type { FileWriterOptions } from './publish/file-writer.ts';
 import { PUBLIC_DIR, currentBuild, withLocalPublish, type LocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, KvsReplayError, checkKvsLimits, kvsEntriesOfParts, kvsEntryStream, kvsPart, type KvsPart } from './publish/cloudfront/kvs-entries.ts';
 import { isSpilled, render, type PathsSink, type RenderedSite, type SpilledSite } from './render/index.ts';
@@ -36,6 +37,8 @@ export interface BuildOptions {
   incremental?: boolean | undefined;
   /** Check the route table against CloudFront's KeyValueStore limits (default true); the sidecar, whose remote deploy checks them itself, does not. */
   checkCloudFront?: boolean | undefined;
+  /** How the new build's files are written (local-dir.ts): past the first few thousand, by a thread of their own. */
+  writing?: FileWriterOptions | undefined;
 }
 
 export interface BuildReport {
@@ -79,7 +82,7 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
   // not grow with the rendered site. Nor with its route table, which without a memory, and
   // unless signing adds to it, is spilled into the new build folder as it renders.
   const spills = !memory && !signs(options.signing);
-  return withLocalPublish({ site: options.site }, async (under) => {
+  return withLocalPublish({ site: options.site, writing: options.writing }, async (under) => {
     // Without a memory, the units rendered last time come from the render memo beside the site.
     const saved = !memory && incremental ? openRenderMemoFile(renderMemoFile(options.site), { from: under.current, to: under.build }) : undefined;
     try {

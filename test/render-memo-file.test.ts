@@ -1,7 +1,7 @@
 // The render memo `mirror build` keeps beside the site: a rebuild renders only the units a change
 // touches; a memo of another build, of other code, or left by a failed build is never used.
 import assert from 'node:assert/strict';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build, createBuildMemory } from '../generator/pipeline.ts';
@@ -137,5 +137,26 @@ describe('the render memo of a one-off build', () => {
     await assert.rejects(build({ releasesDir: store, site }), /1\.12\.9\.json/);
     assert.ok((await readFile(memo)).equals(before));
     assert.deepEqual((await readdir(path.dirname(site))).filter((name) => name.includes('render-memo')), [path.basename(memo)]);
+  });
+
+  test('a file lost from the served build fails the rebuild that would link it, by name, in place and by the writer thread', async () => {
+    for (const [name, writing] of [
+      ['in place', undefined],
+      ['threaded', { threadAfter: 0 }],
+    ] as const) {
+      const store = await sampleStore(`store-lost-${name}`);
+      const site = path.join(work, `site-lost-${name}`, 'site');
+      await build({ releasesDir: store, site, writing });
+      const served = (await currentBuild(site))!;
+      const lost = 'binary/releases/agent-as-code/1/12/index.json';
+      await rm(path.join(served, 'public', lost));
+      await assert.rejects(build({ releasesDir: store, site, writing }), new RegExp(`The site file ${lost} was not rendered again \\(the render memo had it\\), but the current build lost it: ENOENT`), name);
+      assert.equal(await currentBuild(site), served, `${name}: the site still serves the build it served`);
+      // Without the memo, every unit is rendered again.
+      await rm(renderMemoFile(site));
+      const again = await build({ releasesDir: store, site, writing });
+      assert.equal(again.units!.rendered, again.units!.units, name);
+      assert.ok((await servedFiles(site)).has(lost), name);
+    }
   });
 });

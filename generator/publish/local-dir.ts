@@ -17,6 +17,7 @@ import type { PathTarget, RouteTable } from '../render/route-table.ts';
 import { measured, sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
+import { openFileWriter, type FileWriter, type FileWriterOptions } from './file-writer.ts';
 import { ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTablePieces } from './route-shards.ts';
 import { openRouteSpill, type RouteSpill } from './route-spill.ts';
 
@@ -49,6 +50,8 @@ const WRITE_CONCURRENCY = 32;
 export interface LocalDirTargetOptions {
   /** The path clients of the site use; becomes a symlink to the current build. */
   site: string;
+  /** How the files put are written: past the first few thousand, by a thread of their own (file-writer.ts). */
+  writing?: FileWriterOptions | undefined;
 }
 
 /** Two publishes of one site (two `mirror build`s, say) take turns: each changes builds the other may be reusing. */
@@ -88,11 +91,18 @@ export interface LocalPublish {
 }
 
 /** Runs `publish` with a publish of the site under way, holding the site's publish lock throughout. */
-export async function withLocalPublish<T>({ site }: LocalDirTargetOptions, publish: (under: LocalPublish) => Promise<T>): Promise<T> {
-  return fileLocks({ dir: `${site}.lock` }).withLock('publish', async () => publish(await openPublish(site)));
+export async function withLocalPublish<T>({ site, writing }: LocalDirTargetOptions, publish: (under: LocalPublish) => Promise<T>): Promise<T> {
+  return fileLocks({ dir: `${site}.lock` }).withLock('publish', async () => {
+    const under = await openPublish(site, writing);
+    try {
+      return await publish(under);
+    } finally {
+      await under.close();
+    }
+  });
 }
 
-async function openPublish(site: string): Promise<LocalPublish> {
+async function openPublish(site: string, writing: FileWriterOptions | undefined): Promise<LocalPublish & { close(): Promise<void> }> {
   const buildsDir = `${site}.builds`;
   const current = await currentBuild(site);
   const reusable = current ? await oldestComplete(buildsDir, current) : undefined;
@@ -112,6 +122,15 @@ async function openPublish(site: string): Promise<LocalPublish> {
   const spill = openRouteSpill(path.join(build, `${ROUTES_FILE}.spill`));
   let written = 0;
   let unchanged = 0;
+  const writer = openFileWriter(writing);
+  let unlinkedCounted = 0;
+  /** Waits for the files put so far; those the base had lost, so written rather than linked, move to `written`. */
+  const drain = () => {
+    const { unlinked } = writer.drain();
+    unchanged -= unlinked - unlinkedCounted;
+    written += unlinked - unlinkedCounted;
+    unlinkedCounted = unlinked;
+  };
   return {
     put(file) {
       if (put.has(file.key)) throw new Error(`Two site files with the key ${file.key}`);
@@ -125,40 +144,38 @@ async function openPublish(site: string): Promise<LocalPublish> {
       const target = path.join(build, PUBLIC_DIR, file.key);
       const directory = path.dirname(target);
       if (!made.has(directory)) {
-        mkdirSync(directory, { recursive: true });
+        writer.make({ kind: 'folder', path: directory });
         made.add(directory);
       }
+      // Nothing serves a fresh folder: written in place. A reused one may still have a slow reader.
+      const replacing = reusable !== undefined;
       if (file.body === undefined) {
         if (current === undefined) throw new Error(`The site file ${file.key} has no body, and there is no current build to take it from`);
-        const source = path.join(current, PUBLIC_DIR, file.key);
-        try {
-          if (reusable) linkReplacingSync(source, target);
-          else if (!tryLinkSync(source, target)) copyFileSync(source, target);
-        } catch (error) {
-          throw new Error(`The site file ${file.key} was not rendered again (the render memo had it), but the current build lost it: ${(error as Error).message}`);
-        }
+        const failure = `The site file ${file.key} was not rendered again (the render memo had it), but the current build lost it`;
+        writer.make({ kind: 'link', source: path.join(current, PUBLIC_DIR, file.key), target, replacing, failure });
         if (reusable) written++;
         else unchanged++;
-        return;
-      }
-      if (!reusable && base?.manifest?.files[file.key]?.sha256 === sha256 && tryLinkSync(path.join(base.build, PUBLIC_DIR, file.key), target)) {
+      } else if (!reusable && base?.manifest?.files[file.key]?.sha256 === sha256) {
+        // Linked from the base, or written where the base lost it: counted once the writer says which.
+        writer.make({ kind: 'link', source: path.join(base.build, PUBLIC_DIR, file.key), target, replacing, otherwise: file.body });
         unchanged++;
-        return;
+      } else {
+        writer.make({ kind: 'write', target, body: file.body, replacing });
+        written++;
       }
-      // Nothing serves a fresh folder: written in place. A reused one may still have a slow reader.
-      if (reusable) writeReplacingSync(target, file.body);
-      else writeFileSync(target, file.body);
-      written++;
     },
     current,
     build,
+    close: () => writer.close(),
     read(key) {
       if (!put.has(key)) throw new Error(`The site file ${key} was not put`);
+      drain();
       return readFileSync(path.join(build, PUBLIC_DIR, key));
     },
     paths: spill,
     spilledParts: () => spill.parts(),
     async finish(rendered, { partsKept = true } = {}) {
+      drain();
       const manifest: SiteManifest = { files: {}, shards: {} };
       const outputs: Output[] = [];
       for (const file of rendered.files) {
@@ -172,7 +189,7 @@ async function openPublish(site: string): Promise<LocalPublish> {
       const shardBase = base && { ...base, reused: reusable !== undefined };
       if (isSpilled(rendered)) {
         writePiecesSync(path.join(build, ROUTES_FILE), spill.table(rendered.routes));
-        writeShardsOnce(build, spill.shards(rendered.routes), manifest, shardBase);
+        writeShardsOnce(writer, build, spill.shards(rendered.routes), manifest, shardBase);
         spill.close();
       } else if (partsKept) {
         writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
@@ -182,8 +199,9 @@ async function openPublish(site: string): Promise<LocalPublish> {
         }
       } else {
         writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
-        writeShardsOnce(build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest, shardBase);
+        writeShardsOnce(writer, build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest, shardBase);
       }
+      writer.drain();
 
       const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
       const directories = new Set(pending.map((output) => path.dirname(path.join(build, output.relative))));
@@ -221,17 +239,17 @@ async function openPublish(site: string): Promise<LocalPublish> {
  * to `manifest`. Only those that differ from the build's `base` are written: in a build brought up
  * to date (`reused`) the others are there already; in a fresh folder they are linked from the base.
  */
-function writeShardsOnce(build: string, shards: Iterable<[name: string, body: string]>, manifest: SiteManifest, base: { build: string; manifest?: SiteManifest | undefined; reused: boolean } | undefined): void {
-  mkdirSync(path.join(build, ROUTE_SHARDS_DIR), { recursive: true });
+function writeShardsOnce(writer: FileWriter, build: string, shards: Iterable<[name: string, body: string]>, manifest: SiteManifest, base: { build: string; manifest?: SiteManifest | undefined; reused: boolean } | undefined): void {
+  writer.make({ kind: 'folder', path: path.join(build, ROUTE_SHARDS_DIR) });
   for (const [name, body] of shards) {
     const sha256 = sha256Hex(body);
     manifest.shards![name] = sha256;
-    const target = path.join(build, ROUTE_SHARDS_DIR, name);
     const same = base?.manifest?.shards?.[name] === sha256;
-    if (same && (base.reused || tryLinkSync(path.join(base.build, ROUTE_SHARDS_DIR, name), target))) continue;
+    if (same && base.reused) continue;
+    const target = path.join(build, ROUTE_SHARDS_DIR, name);
     // Nothing serves a fresh folder: written in place. A reused one may still have a slow reader.
-    if (base?.reused) writeReplacingSync(target, body);
-    else writeFileSync(target, body);
+    if (same) writer.make({ kind: 'link', source: path.join(base.build, ROUTE_SHARDS_DIR, name), target, replacing: false, otherwise: body });
+    else writer.make({ kind: 'write', target, body, replacing: base?.reused === true });
   }
 }
 
@@ -366,29 +384,6 @@ async function writeReplacing(target: string, body: string | Uint8Array): Promis
   }
 }
 
-/** Links `source` over `target` by a rename (a copy where it cannot be linked), so a reader of the old file keeps reading it whole. */
-function linkReplacingSync(source: string, target: string): void {
-  const temporary = `${target}.${randomUUID().slice(0, 8)}.tmp`;
-  try {
-    if (!tryLinkSync(source, temporary)) copyFileSync(source, temporary);
-    renameSync(temporary, target);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw error;
-  }
-}
-
-function writeReplacingSync(target: string, body: string | Uint8Array): void {
-  const temporary = `${target}.${randomUUID().slice(0, 8)}.tmp`;
-  try {
-    writeFileSync(temporary, body);
-    renameSync(temporary, target);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw error;
-  }
-}
-
 async function sameBytes(file: string, body: string | Uint8Array): Promise<boolean> {
   const bytes = await readFile(file).catch(() => undefined);
   return bytes !== undefined && bytes.equals(typeof body === 'string' ? Buffer.from(body) : body);
@@ -423,15 +418,6 @@ async function pruneBuilds(buildsDir: string, current: string, previous: string 
 async function tryLink(from: string, to: string): Promise<boolean> {
   try {
     await link(from, to);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function tryLinkSync(from: string, to: string): boolean {
-  try {
-    linkSync(from, to);
     return true;
   } catch {
     return false;

@@ -1,0 +1,110 @@
+// The file writer: the same changes made in place and by its thread, failures that surface where
+// the caller can see them, and a backlog that bounds what waits.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { openFileWriter, type FileChange, type FileWriterOptions } from '../generator/publish/file-writer.ts';
+
+let work: string;
+before(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'mirror-writer-'));
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const IN_PLACE: FileWriterOptions = { threadAfter: Number.POSITIVE_INFINITY };
+const THREADED: FileWriterOptions = { threadAfter: 0 };
+
+async function files(dir: string): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) found[path.relative(dir, path.join(entry.parentPath, entry.name))] = await readFile(path.join(entry.parentPath, entry.name), 'utf8');
+  }
+  return found;
+}
+
+/** A source folder to link from, and the changes that make a tree beside it. */
+async function changesInto(dir: string): Promise<{ changes: FileChange[]; source: string }> {
+  const source = path.join(dir, 'source');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(source, { recursive: true });
+  await writeFile(path.join(source, 'kept.txt'), 'kept\n');
+  await writeFile(path.join(dir, 'replaced.txt'), 'old\n');
+  const out = path.join(dir, 'out');
+  return {
+    source,
+    changes: [
+      { kind: 'folder', path: path.join(out, 'a', 'b') },
+      { kind: 'write', target: path.join(out, 'a', 'b', 'text.txt'), body: 'text\n', replacing: false },
+      { kind: 'write', target: path.join(out, 'a', 'bytes.bin'), body: new Uint8Array([104, 105, 10]), replacing: false },
+      { kind: 'write', target: path.join(dir, 'replaced.txt'), body: 'new\n', replacing: true },
+      { kind: 'link', source: path.join(source, 'kept.txt'), target: path.join(out, 'linked.txt'), replacing: false },
+      { kind: 'link', source: path.join(source, 'kept.txt'), target: path.join(out, 'a', 'b', 'text.txt'), replacing: true },
+      { kind: 'link', source: path.join(source, 'lost.txt'), target: path.join(out, 'written.txt'), replacing: false, otherwise: 'from its body\n' },
+      ...Array.from({ length: 300 }, (_, i): FileChange => ({ kind: 'write', target: path.join(out, `many-${i}.txt`), body: `${i}\n`.repeat(i), replacing: false })),
+    ],
+  };
+}
+
+describe('file writer', () => {
+  test('its thread makes the same tree as changes made in place, links included', async () => {
+    const trees: Record<string, string>[] = [];
+    for (const [name, options] of [
+      ['in-place', IN_PLACE],
+      ['threaded', THREADED],
+      ['small backlog', { threadAfter: 3, backlog: 1 }],
+    ] as const) {
+      const dir = path.join(work, name);
+      const { changes, source } = await changesInto(dir);
+      const writer = openFileWriter(options);
+      for (const change of changes) writer.make(change);
+      assert.deepEqual(writer.drain(), { unlinked: 1 }, name);
+      await writer.close();
+      trees.push(await files(dir));
+      // A link is the same file; the replacing one renamed over the file that was there.
+      assert.equal((await stat(path.join(dir, 'out', 'linked.txt'))).ino, (await stat(path.join(source, 'kept.txt'))).ino, name);
+      assert.equal((await stat(path.join(dir, 'out', 'a', 'b', 'text.txt'))).ino, (await stat(path.join(source, 'kept.txt'))).ino, name);
+      assert.deepEqual((await readdir(dir)).filter((entry) => entry.endsWith('.tmp')), [], name);
+    }
+    assert.equal(trees[0]!['replaced.txt'], 'new\n');
+    assert.equal(trees[0]!['out/written.txt'], 'from its body\n');
+    assert.equal(trees[0]!['out/many-299.txt'], '299\n'.repeat(299));
+    assert.equal(Object.keys(trees[0]!).length, 306);
+    assert.deepEqual(trees[1], trees[0]);
+    assert.deepEqual(trees[2], trees[0]);
+  });
+
+  test('a link that can be neither made nor copied fails with its message, from make in place and from drain by the thread', async () => {
+    for (const [name, options] of [
+      ['in-place', IN_PLACE],
+      ['threaded', THREADED],
+    ] as const) {
+      const dir = path.join(work, `failing-${name}`);
+      await rm(dir, { recursive: true, force: true });
+      const writer = openFileWriter(options);
+      const lost: FileChange = { kind: 'link', source: path.join(dir, 'lost'), target: path.join(dir, 'target'), replacing: true, failure: 'The file lost went' };
+      const after: FileChange = { kind: 'write', target: path.join(dir, 'after.txt'), body: 'after\n', replacing: false };
+      writer.make({ kind: 'folder', path: dir });
+      if (name === 'in-place') {
+        assert.throws(() => writer.make(lost), /^Error: The file lost went: ENOENT/);
+      } else {
+        writer.make(lost);
+        writer.make(after);
+        assert.throws(() => writer.drain(), /^Error: The file lost went: ENOENT/);
+        // Once a change failed, the thread makes no other, and every later call says why.
+        assert.throws(() => writer.make(after), /The file lost went/);
+      }
+      await writer.close();
+      assert.deepEqual(await readdir(dir), [], `${name}: neither the target, a temporary file nor a later change`);
+    }
+  });
+
+  test('a writer that never started its thread has nothing to close', async () => {
+    const writer = openFileWriter();
+    assert.deepEqual(writer.drain(), { unlinked: 0 });
+    await writer.close();
+  });
+});
