@@ -56,6 +56,8 @@ interface KvsSize {
 }
 
 interface Scale {
+  /** Where the store, its builds and copies are: removed once every store is measured. */
+  folder: string;
   releases: number;
   shape: StoreShape;
   full: Measured;
@@ -74,14 +76,23 @@ export async function benchScale(work: string, repo: string, progress: (line: st
   const sidecar: Row[] = [];
   // Smallest store first: each row's reference is the next smaller store of the same shape.
   const previous = new Map<number, Scale>();
-  for (const releases of sizes) {
-    for (const products of shapes) {
-      const scale = await measure(work, repo, progress, shapeOf(releases, products));
-      rows.push(...scaleRows(scale, previous.get(products)));
-      notes.push(...stepNotes(scale), ...growthNotes(scale, previous.get(products)));
-      previous.set(products, scale);
-      if (SIDECAR_SIZES.has(releases)) sidecar.push(...(await benchRebuild(work, repo, progress, { shape: scale.shape, label: `scale-${products}-${releases}`, serverNumber: SERVER_NUMBER + products * 1000 + releases / 1000 })));
+  const folders: string[] = [];
+  try {
+    for (const releases of sizes) {
+      for (const products of shapes) {
+        const scale = await measure(work, repo, progress, shapeOf(releases, products));
+        folders.push(scale.folder);
+        rows.push(...scaleRows(scale, previous.get(products)));
+        notes.push(...stepNotes(scale), ...growthNotes(scale, previous.get(products)));
+        previous.set(products, scale);
+        if (SIDECAR_SIZES.has(releases)) sidecar.push(...(await benchRebuild(work, repo, progress, { shape: scale.shape, label: `scale-${products}-${releases}`, serverNumber: SERVER_NUMBER + products * 1000 + releases / 1000 })));
+      }
     }
+  } finally {
+    // Removed once every store is measured: on a file system without a journal (ext4 can run
+    // without), files made within minutes of deleting many take several times longer, as the
+    // allocator skips each recently freed inode, and whichever build or copy came next would pay.
+    for (const folder of folders) await rm(folder, { recursive: true, force: true });
   }
   return { rows: [...rows, ...sidecar], notes };
 }
@@ -94,7 +105,7 @@ function listOf(value: string | undefined, fallback: number[]): number[] {
   return [...new Set(numbers)].sort((a, b) => a - b);
 }
 
-/** One store: written, built, copied, measured, rebuilt; then removed, so the largest sizes fit on the disk one at a time. */
+/** One store: written, built, copied, measured, rebuilt; its folder is left for benchScale to remove (removed here only if it fails). */
 async function measure(work: string, repo: string, progress: (line: string) => void, shape: StoreShape): Promise<Scale> {
   const folder = path.join(work, `scale-${shape.products ?? 1}-${releaseCount(shape)}`);
   const store = path.join(folder, 'releases');
@@ -110,7 +121,8 @@ async function measure(work: string, repo: string, progress: (line: string) => v
     const output = await currentBuild(site);
     if (!output) throw new Error(`\`${full.command}\` left no site at ${site}`);
     progress(`${label}: cp -r of the build folder`);
-    const copy = await bestOf(COPY_ATTEMPTS, () => copyFolder(output, path.join(folder, 'copy')));
+    // Each copy a folder of its own, none deleted in between (see benchScale).
+    const copy = await bestOf(COPY_ATTEMPTS, (attempt) => timed(['cp', '-r', output, path.join(folder, `copy-${attempt}`)], folder));
     const outputBytes = await diskBytes(output);
     progress(`${label}: KeyValueStore of the route table`);
     const kvs = kvsSize(kvsEntries(await readRoutes(output)));
@@ -121,9 +133,10 @@ async function measure(work: string, repo: string, progress: (line: string) => v
       await writeRelease(store, added.version, releases + i, { product: added.product });
       rebuilds.push(await build());
     }
-    return { releases, shape, full, copy, rebuilds, outputBytes, kvs };
-  } finally {
+    return { folder, releases, shape, full, copy, rebuilds, outputBytes, kvs };
+  } catch (error) {
     await rm(folder, { recursive: true, force: true });
+    throw error;
   }
 }
 
@@ -140,13 +153,6 @@ async function measuredBuild(repo: string, store: string, site: string, data: st
   if (!Number.isFinite(peakKiB) || peakKiB <= 0) throw new Error(`${GNU_TIME} wrote no peak RSS for \`${run.command}\``);
   // Shown as typed: `node`, not this Node binary's path.
   return { ...run, command: run.command.replace(process.execPath, 'node'), peakBytes: peakKiB * 1024 };
-}
-
-async function copyFolder(build: string, destination: string): Promise<Run> {
-  await rm(destination, { recursive: true, force: true });
-  const run = await timed(['cp', '-r', build, destination], path.dirname(build));
-  await rm(destination, { recursive: true, force: true });
-  return run;
 }
 
 /** `du -sb`: the bytes of the files under `folder`, as written (apparent sizes). */
