@@ -14,7 +14,8 @@ import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fingerprintFromSource } from '../model/fingerprint.ts';
 import { fileLines } from '../stores/lines.ts';
-import { readBytes } from './json-file.ts';
+import { readBytes, reportUnreadable } from './json-file.ts';
+import { readAhead, type AheadFile, type FileRead, type ReadAhead } from './read-ahead.ts';
 import type { Release } from '../model/catalog.ts';
 import type { Report } from './problems.ts';
 
@@ -43,6 +44,11 @@ export interface LoadCache {
   save(): Promise<void>;
   /** What a long-lived loader keeps from one load to the next; undefined for a one-off load. */
   readonly memory?: LoadCacheMemory | undefined;
+  /**
+   * The files `value` will be asked for next, in this order: when a few thousand or more of them
+   * are not in the cache, a thread reads them ahead (read-ahead.ts), which the caller closes once the load is done.
+   */
+  expect(files: string[], readAheadFrom?: number): { close(): Promise<void> } | undefined;
 }
 
 /** Bumped when the cache's layout or the meaning of a cached value changes. */
@@ -51,6 +57,8 @@ const FORMAT = 2;
 const SAVE_BATCH = 2048;
 /** A file modified this close to a load may have changed after it was read, within the same mtime tick (FAT and some network file systems tick in seconds). */
 const RACY_WINDOW_NS = 2_000_000_000n;
+/** Files to read, not in the cache, from which a thread reads them ahead: fewer are read before the thread would start (the default of `expect`). */
+const READ_AHEAD_FROM = 2048;
 
 interface Entry {
   size: number;
@@ -100,13 +108,25 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
   let changed = previous === undefined;
   let released = false;
 
+  let ahead: ReadAhead | undefined;
+  const keyOf = (file: string) => (file.startsWith(prefix) ? file.slice(prefix.length) : path.relative(store, file));
+
   return {
     stats,
     memory,
+    expect(files, readAheadFrom = READ_AHEAD_FROM) {
+      const trusted = previous && String(previous.loadedAt - RACY_WINDOW_NS);
+      const reads = files.map((file): AheadFile => {
+        const entry = previous?.entries.get(keyOf(file))?.entry;
+        return { path: file, unchanged: entry && isEntry(entry) ? { identity: entryIdentity(entry), beforeNs: trusted! } : undefined };
+      });
+      return (ahead = startReadAhead(reads, readAheadFrom));
+    },
     value<T>(file: string, kind: CachedKind, report: Report, parse: (text: string) => T | undefined): T | undefined {
       stats.files[kind]++;
-      const key = file.startsWith(prefix) ? file.slice(prefix.length) : path.relative(store, file);
-      const stat = statSync(file, { bigint: true, throwIfNoEntry: false });
+      const key = keyOf(file);
+      const read = ahead?.take(file);
+      const stat = read ? statOfIdentity(read.identity) : statSync(file, { bigint: true, throwIfNoEntry: false });
       const { entry, line } = previous?.entries.get(key) ?? {};
       if (stat && entry && isEntry(entry) && unchangedSince(entry, stat, previous!.loadedAt)) {
         kept.set(key, { entry, line });
@@ -114,9 +134,9 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
       }
       changed = true;
       stats.read[kind]++;
-      const bytes = readBytes(file, report);
+      const bytes = bytesOf(file, read, report);
       if (bytes === undefined) return undefined;
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const sha256 = read?.sha256 ?? createHash('sha256').update(bytes).digest('hex');
       const value = entry && isEntry(entry) && entry.sha256 === sha256 ? (entry.value as T) : parse(bytes.toString('utf8'));
       // A file replaced while it was read has another stat now; it is read again next time.
       if (value !== undefined && stat) kept.set(key, { entry: { ...statFields(stat), sha256, value } });
@@ -189,16 +209,46 @@ function fingerprinted<T>(value: T, sha256: string): T {
 /** For a load without a cache: reads every file and counts it. */
 export function noLoadCache(): LoadCache {
   const stats = emptyStats();
+  let ahead: ReadAhead | undefined;
   return {
     stats,
+    expect(files, readAheadFrom = READ_AHEAD_FROM) {
+      return (ahead = startReadAhead(files.map((file) => ({ path: file })), readAheadFrom));
+    },
     value(file, kind, report, parse) {
       stats.files[kind]++;
       stats.read[kind]++;
-      const bytes = readBytes(file, report);
+      const bytes = bytesOf(file, ahead?.take(file), report);
       return bytes === undefined ? undefined : parse(bytes.toString('utf8'));
     },
     async save() {},
   };
+}
+
+/** A thread reading `files` ahead, when at least `from` of them are to be read; none otherwise. */
+function startReadAhead(files: AheadFile[], from: number): ReadAhead | undefined {
+  let toRead = 0;
+  for (const file of files) if (!file.unchanged) toRead++;
+  return toRead >= from ? readAhead(files) : undefined;
+}
+
+/** A file's bytes: as the thread read them, or read now (the thread did not, or there is none); undefined once its problem is reported. */
+function bytesOf(file: string, read: FileRead | undefined, report: Report): Buffer | undefined {
+  if (read?.bytes) return read.bytes;
+  if (read?.error === undefined) return readBytes(file, report);
+  reportUnreadable(file, read.error, report);
+  return undefined;
+}
+
+/** The stat fields the cache compares, from the thread's `size:mtimeNs:ctimeNs:ino`. */
+function statOfIdentity(identity: string | undefined): StatIdentity | undefined {
+  if (identity === undefined) return undefined;
+  const [size, mtimeNs, ctimeNs, ino] = identity.split(':').map(BigInt) as [bigint, bigint, bigint, bigint];
+  return { size, mtimeNs, ctimeNs, ino };
+}
+
+function entryIdentity(entry: Entry): string {
+  return `${entry.size}:${entry.mtimeNs}:${entry.ctimeNs}:${entry.ino}`;
 }
 
 /** Where `mirror build` keeps the load cache of a site: beside the site path, with its builds. */
@@ -210,7 +260,7 @@ export function loadCacheFile(site: string): string {
  * Whether a cached entry still describes the file: same size, mtime, ctime and inode, and an mtime
  * far enough before the load that hashed it that a later write within the same tick is ruled out.
  */
-export function unchangedSince(entry: Entry, stat: Pick<BigIntStats, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>, loadedAt: bigint): boolean {
+export function unchangedSince(entry: Entry, stat: StatIdentity, loadedAt: bigint): boolean {
   return (
     BigInt(entry.size) === stat.size &&
     entry.mtimeNs === String(stat.mtimeNs) &&
@@ -248,7 +298,9 @@ function emptyStats(): LoadStats {
   return { files: { release: 0, settings: 0 }, read: { release: 0, settings: 0 } };
 }
 
-function statFields(stat: BigIntStats): Omit<Entry, 'sha256' | 'value'> {
+type StatIdentity = Pick<BigIntStats, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino'>;
+
+function statFields(stat: StatIdentity): Omit<Entry, 'sha256' | 'value'> {
   return { size: Number(stat.size), mtimeNs: String(stat.mtimeNs), ctimeNs: String(stat.ctimeNs), ino: String(stat.ino) };
 }
 

@@ -23,10 +23,12 @@ const RESERVED_DIRECTORIES = new Set([REGISTRY_DIRECTORY]);
 export interface LoadOptions {
   /** What the last load kept (openLoadCache with LOADER_FINGERPRINT): unchanged files are not read again. Every file is read without. */
   cache?: LoadCache | undefined;
+  /** Release files to read from which a thread reads them ahead (the cache's default: a few thousand; tests pass 0). */
+  readAheadFrom?: number | undefined;
 }
 
 /** Reads and validates the whole manifest store; throws LoadError listing every problem. */
-export async function loadCatalog(dir: string, { cache = noLoadCache() }: LoadOptions = {}): Promise<Catalog> {
+export async function loadCatalog(dir: string, { cache = noLoadCache(), readAheadFrom }: LoadOptions = {}): Promise<Catalog> {
   const problems: Problem[] = [];
   const report = reportInto(problems);
 
@@ -36,15 +38,29 @@ export async function loadCatalog(dir: string, { cache = noLoadCache() }: LoadOp
     throw new LoadError([{ file: dir, path: '', message: `cannot read the manifest store (${error.code ?? error.message})` }]);
   });
 
-  const products: Product[] = [];
+  const listed: { dir: string; name: string; files: string[] }[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     if (entry.name.startsWith('.') || entry.name === 'mirror.json' || RESERVED_DIRECTORIES.has(entry.name)) continue;
     if (!entry.isDirectory()) {
       report(path.join(dir, entry.name), '', 'unexpected file: the store holds mirror.json and one directory per product');
       continue;
     }
-    const product = await loadProduct(path.join(dir, entry.name), entry.name, cache, report);
-    if (product) products.push(product);
+    const productDir = path.join(dir, entry.name);
+    listed.push({ dir: productDir, name: entry.name, files: (await readdir(productDir)).filter((name) => name !== 'product.json' && !name.startsWith('.')).sort() });
+  }
+  // Every release file, in the order they are loaded: read ahead when there are many to read.
+  const ahead = cache.expect(
+    listed.flatMap(({ dir, files }) => files.filter((name) => name.endsWith('.json')).map((name) => path.join(dir, name))),
+    readAheadFrom,
+  );
+  const products: Product[] = [];
+  try {
+    for (const { dir: productDir, name, files } of listed) {
+      const product = loadProduct(productDir, name, files, cache, report);
+      if (product) products.push(product);
+    }
+  } finally {
+    await ahead?.close();
   }
   const registry = await readRegistry(dir, report);
   checkBlobKeys(blobUses(products, registry, dir), report);
@@ -115,12 +131,12 @@ export function validateRelease(file: string, data: unknown, product: Pick<Produ
   return problems;
 }
 
-async function loadProduct(dir: string, dirName: string, cache: LoadCache, report: Report): Promise<Product | undefined> {
+/** A product directory's settings and releases; `names` are the directory's files but product.json, sorted. */
+function loadProduct(dir: string, dirName: string, names: string[], cache: LoadCache, report: Report): Product | undefined {
   const productPath = path.join(dir, 'product.json');
   const settings = cache.value(productPath, 'settings', report, (text) => parseValid(productPath, productFile, text, report));
   if (settings && settings.name !== dirName) report(productPath, 'name', `must equal the directory name \`${dirName}\`, got \`${settings.name}\``);
 
-  const names = (await readdir(dir)).filter((name) => name !== 'product.json' && !name.startsWith('.')).sort();
   const product = settings && productOf(settings);
   const checkedAgainst = product && JSON.stringify([product.layout, product.filePrefix, product.packages]);
   const releases: Release[] = [];

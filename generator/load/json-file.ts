@@ -23,10 +23,14 @@ export function readBytes(file: string, report: Report): Buffer | undefined {
     // Synchronous: thousands of small files read several times faster than through the thread pool.
     return readFileSync(file);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    report(file, '', code === 'ENOENT' ? 'missing' : `cannot read (${code})`);
+    reportUnreadable(file, (error as NodeJS.ErrnoException).code, report);
     return undefined;
   }
+}
+
+/** Reports a file that could not be read, by the error's code. */
+export function reportUnreadable(file: string, code: string | undefined, report: Report): void {
+  report(file, '', code === 'ENOENT' ? 'missing' : `cannot read (${code})`);
 }
 
 export function parseJson(file: string, text: string, report: Report): { data: unknown } | undefined {
