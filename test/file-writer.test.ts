@@ -1,6 +1,7 @@
 // The file writer: the same changes made in place and by its thread, failures that surface where
 // the caller can see them, and a backlog that bounds what waits.
 import assert from 'node:assert/strict';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,8 +27,8 @@ async function files(dir: string): Promise<Record<string, string>> {
   return found;
 }
 
-/** A source folder to link from, and the changes that make a tree beside it. */
-async function changesInto(dir: string): Promise<{ changes: FileChange[]; source: string }> {
+/** A source folder to link from, and the changes that make a tree beside it; `fd` is a file they append to. */
+async function changesInto(dir: string, fd: number): Promise<{ changes: FileChange[]; source: string }> {
   const source = path.join(dir, 'source');
   await rm(dir, { recursive: true, force: true });
   await mkdir(source, { recursive: true });
@@ -45,6 +46,7 @@ async function changesInto(dir: string): Promise<{ changes: FileChange[]; source
       { kind: 'link', source: path.join(source, 'kept.txt'), target: path.join(out, 'a', 'b', 'text.txt'), replacing: true },
       { kind: 'link', source: path.join(source, 'lost.txt'), target: path.join(out, 'written.txt'), replacing: false, otherwise: 'from its body\n' },
       ...Array.from({ length: 300 }, (_, i): FileChange => ({ kind: 'write', target: path.join(out, `many-${i}.txt`), body: `${i}\n`.repeat(i), replacing: false })),
+      ...Array.from({ length: 300 }, (_, i): FileChange => ({ kind: 'append', fd, body: `line ${i}\n` })),
     ],
   };
 }
@@ -58,11 +60,15 @@ describe('file writer', () => {
       ['small backlog', { threadAfter: 3, backlog: 1 }],
     ] as const) {
       const dir = path.join(work, name);
-      const { changes, source } = await changesInto(dir);
+      const appended = path.join(work, `${name}.appended`);
+      const fd = openSync(appended, 'w');
+      const { changes, source } = await changesInto(dir, fd);
       const writer = openFileWriter(options);
       for (const change of changes) writer.make(change);
       assert.deepEqual(writer.drain(), { unlinked: 1 }, name);
+      closeSync(fd);
       await writer.close();
+      assert.equal(await readFile(appended, 'utf8'), Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join(''), `${name}: appended in order`);
       trees.push(await files(dir));
       // A link is the same file; the replacing one renamed over the file that was there.
       assert.equal((await stat(path.join(dir, 'out', 'linked.txt'))).ino, (await stat(path.join(source, 'kept.txt'))).ino, name);

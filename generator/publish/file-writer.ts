@@ -20,7 +20,9 @@ export type FileChange =
    * A hard link to `source`; where none can be made, `otherwise` is written, or without it the
    * source is copied. `failure` begins the message of a link that can be neither.
    */
-  | { kind: 'link'; source: string; target: string; replacing: boolean; otherwise?: FileBody; failure?: string };
+  | { kind: 'link'; source: string; target: string; replacing: boolean; otherwise?: FileBody; failure?: string }
+  /** The body written after what came before it to `fd`: a file the caller opened, and closes once the writer is drained. */
+  | { kind: 'append'; fd: number; body: string };
 
 export interface FileWriterOptions {
   /** Changes made in place, on the calling thread, before a writer thread takes the rest (default 2,048). */
@@ -105,6 +107,10 @@ function makeChange(files: typeof fs, random: typeof crypto, change: FileChange)
     files.mkdirSync(change.path, { recursive: true });
     return 0;
   }
+  if (change.kind === 'append') {
+    files.writeSync(change.fd, change.body);
+    return 0;
+  }
   const into = change.replacing ? `${change.target}.${random.randomUUID().slice(0, 8)}.tmp` : change.target;
   let unlinked = 0;
   try {
@@ -131,7 +137,7 @@ function makeChange(files: typeof fs, random: typeof crypto, change: FileChange)
 }
 
 function weightOf(change: FileChange): number {
-  const body = change.kind === 'write' ? change.body : change.kind === 'link' ? change.otherwise : undefined;
+  const body = change.kind === 'write' || change.kind === 'append' ? change.body : change.kind === 'link' ? change.otherwise : undefined;
   return CHANGE_WEIGHT + (body === undefined ? 0 : typeof body === 'string' ? body.length : body.byteLength);
 }
 

@@ -119,10 +119,10 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
   }
   const put = new Set<string>();
   const made = new Set<string>();
-  const spill = openRouteSpill(path.join(build, `${ROUTES_FILE}.spill`));
+  const writer = openFileWriter(writing);
+  const spill = openRouteSpill(path.join(build, `${ROUTES_FILE}.spill`), { writer });
   let written = 0;
   let unchanged = 0;
-  const writer = openFileWriter(writing);
   let unlinkedCounted = 0;
   /** Waits for the files put so far; those the base had lost, so written rather than linked, move to `written`. */
   const drain = () => {
@@ -188,17 +188,17 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
       }
       const shardBase = base && { ...base, reused: reusable !== undefined };
       if (isSpilled(rendered)) {
-        writePiecesSync(path.join(build, ROUTES_FILE), spill.table(rendered.routes));
+        writePiecesSync(writer, path.join(build, ROUTES_FILE), spill.table(rendered.routes));
         writeShardsOnce(writer, build, spill.shards(rendered.routes), manifest, shardBase);
         spill.close();
       } else if (partsKept) {
-        writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
+        writePiecesSync(writer, path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
         for (const [name, { body, sha256 }] of routeShards(rendered.routes, rendered.routeParts)) {
           manifest.shards![name] = sha256;
           outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: name, sha256 });
         }
       } else {
-        writePiecesSync(path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
+        writePiecesSync(writer, path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
         writeShardsOnce(writer, build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest, shardBase);
       }
       writer.drain();
@@ -253,16 +253,20 @@ function writeShardsOnce(writer: FileWriter, build: string, shards: Iterable<[na
   }
 }
 
-/** Writes a text file from pieces and a final newline, by a rename, without joining them. */
-function writePiecesSync(target: string, pieces: Iterable<string>): void {
+/** Writes a text file from pieces and a final newline, by a rename, without joining them; the writer writes the pieces as they come. */
+function writePiecesSync(writer: FileWriter, target: string, pieces: Iterable<string>): void {
   const temporary = `${target}.${randomUUID().slice(0, 8)}.tmp`;
   try {
     const fd = openSync(temporary, 'w');
     try {
-      for (const piece of pieces) writeSync(fd, piece);
-      writeSync(fd, '\n');
+      for (const piece of pieces) writer.make({ kind: 'append', fd, body: piece });
+      writer.make({ kind: 'append', fd, body: '\n' });
     } finally {
-      closeSync(fd);
+      try {
+        writer.drain();
+      } finally {
+        closeSync(fd);
+      }
     }
     renameSync(temporary, target);
   } catch (error) {

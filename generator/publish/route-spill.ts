@@ -6,9 +6,10 @@
 // number depends on how many paths there are) and the CloudFront check read the spill back, a
 // megabyte, a batch of shards or a unit at a time: the same bytes as routeTablePieces and
 // routeShardsOnce give for the same parts.
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import type { PathTarget, RouteRules } from '../render/route-table.ts';
 import { fileLines } from '../stores/lines.ts';
+import { openFileWriter, type FileWriter } from './file-writer.ts';
 import { BATCH_SHARDS, member, pathHash, routeTableEnds, shardCount, shardFiles } from './route-shards.ts';
 
 export interface RouteSpill {
@@ -31,9 +32,10 @@ const WRITE_AT = 1 << 20;
 
 /**
  * A spill in `file`, created at the first part. `hash` is the 64-bit hash that tells paths apart
- * before the spill is searched (a test passes one under which all paths collide).
+ * before the spill is searched (a test passes one under which all paths collide). `writer` writes
+ * it (a build's, whose thread takes the writes once it has one); in place by default.
  */
-export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: string) => [number, number] } = {}): RouteSpill {
+export function openRouteSpill(file: string, { hash = hash64, writer = openFileWriter({ threadAfter: Number.POSITIVE_INFINITY }) }: { hash?: (path: string) => [number, number]; writer?: FileWriter } = {}): RouteSpill {
   let fd: number | undefined;
   let pending: string[] = [];
   let pendingBytes = 0;
@@ -47,7 +49,7 @@ export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: 
   const flush = () => {
     if (pending.length === 0) return;
     fd ??= openSync(file, 'w');
-    writeSync(fd, pending.join(''));
+    writer.make({ kind: 'append', fd, body: pending.join('') });
     pending = [];
     pendingBytes = 0;
   };
@@ -59,6 +61,7 @@ export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: 
   /** The spill's lines, each a path's hash (8 hex digits) and member; a blank line ends a part. */
   const spilled = (): Iterable<string> => {
     flush();
+    writer.drain();
     return fd === undefined ? [] : lines(file);
   };
   return {
@@ -120,7 +123,13 @@ export function openRouteSpill(file: string, { hash = hash64 }: { hash?: (path: 
       });
     },
     close() {
-      if (fd !== undefined) closeSync(fd);
+      if (fd !== undefined) {
+        try {
+          writer.drain();
+        } finally {
+          closeSync(fd);
+        }
+      }
       fd = undefined;
       pending = [];
       rmSync(file, { force: true });
