@@ -43,6 +43,9 @@ describe('publish to a local directory', () => {
     assert.ok(a.size > 30);
     assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
     for (const [file, bytes] of a) assert.ok(bytes.equals(b.get(file)!), file);
+    // Written a piece at a time, the manifest is what JSON.stringify makes of it.
+    const manifest = a.get(MANIFEST_FILE)!.toString();
+    assert.equal(manifest, `${JSON.stringify(JSON.parse(manifest))}\n`);
   });
 
   test('a build writes each file into its new folder as it renders; one that fails before the swap leaves the site as it was', async () => {

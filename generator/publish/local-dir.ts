@@ -224,7 +224,7 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
         ),
       );
       const deleted = reusable ? await deleteMissing(build, reusable.manifest, manifest) : 0;
-      await writeReplacing(path.join(build, MANIFEST_FILE), `${JSON.stringify(manifest)}\n`);
+      writePiecesSync(writer, path.join(build, MANIFEST_FILE), manifestPieces(manifest));
       await keepManifest(build, manifest);
 
       await swapSymlink(site, build);
@@ -251,6 +251,30 @@ function writeShardsOnce(writer: FileWriter, build: string, shards: Iterable<[na
     if (same) writer.make({ kind: 'link', source: path.join(base.build, ROUTE_SHARDS_DIR, name), target, replacing: false, otherwise: body });
     else writer.make({ kind: 'write', target, body, replacing: base?.reused === true });
   }
+}
+
+/**
+ * JSON.stringify(manifest) a megabyte at a time: at 100,000 releases the manifest is 29 MB of JSON,
+ * which written whole would be held twice more (the text and its bytes) at the end of the build.
+ */
+function* manifestPieces({ files, shards }: SiteManifest): Generator<string> {
+  let piece = ['{"files":{'];
+  let size = 0;
+  let first = true;
+  // The order JSON.stringify writes the keys in.
+  for (const key of Object.keys(files)) {
+    const member = `${first ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(files[key])}`;
+    first = false;
+    piece.push(member);
+    size += member.length;
+    if (size >= 1 << 20) {
+      yield piece.join('');
+      piece = [];
+      size = 0;
+    }
+  }
+  piece.push(shards === undefined ? '}}' : `},"shards":${JSON.stringify(shards)}}`);
+  yield piece.join('');
 }
 
 /** Writes a text file from pieces and a final newline, by a rename, without joining them; the writer writes the pieces as they come. */
