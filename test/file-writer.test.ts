@@ -27,6 +27,9 @@ async function files(dir: string): Promise<Record<string, string>> {
   return found;
 }
 
+/** What the changes append to their file: short lines, and one line of 200,000 characters among them. */
+const appended = Array.from({ length: 300 }, (_, i) => (i === 150 ? `${'0123456789'.repeat(20_000)}\n` : `line ${i}\n`));
+
 /** A source folder to link from, and the changes that make a tree beside it; `fd` is a file they append to. */
 async function changesInto(dir: string, fd: number): Promise<{ changes: FileChange[]; source: string }> {
   const source = path.join(dir, 'source');
@@ -46,7 +49,8 @@ async function changesInto(dir: string, fd: number): Promise<{ changes: FileChan
       { kind: 'link', source: path.join(source, 'kept.txt'), target: path.join(out, 'a', 'b', 'text.txt'), replacing: true },
       { kind: 'link', source: path.join(source, 'lost.txt'), target: path.join(out, 'written.txt'), replacing: false, otherwise: 'from its body\n' },
       ...Array.from({ length: 300 }, (_, i): FileChange => ({ kind: 'write', target: path.join(out, `many-${i}.txt`), body: `${i}\n`.repeat(i), replacing: false })),
-      ...Array.from({ length: 300 }, (_, i): FileChange => ({ kind: 'append', fd, body: `line ${i}\n` })),
+      // Long text is handed to the thread in pieces: they still land in order.
+      ...appended.map((body): FileChange => ({ kind: 'append', fd, body })),
     ],
   };
 }
@@ -60,15 +64,15 @@ describe('file writer', () => {
       ['small backlog', { threadAfter: 3, backlog: 1 }],
     ] as const) {
       const dir = path.join(work, name);
-      const appended = path.join(work, `${name}.appended`);
-      const fd = openSync(appended, 'w');
+      const appendedFile = path.join(work, `${name}.appended`);
+      const fd = openSync(appendedFile, 'w');
       const { changes, source } = await changesInto(dir, fd);
       const writer = openFileWriter(options);
       for (const change of changes) writer.make(change);
       assert.deepEqual(writer.drain(), { unlinked: 1 }, name);
       closeSync(fd);
       await writer.close();
-      assert.equal(await readFile(appended, 'utf8'), Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join(''), `${name}: appended in order`);
+      assert.equal(await readFile(appendedFile, 'utf8'), appended.join(''), `${name}: appended in order`);
       trees.push(await files(dir));
       // A link is the same file; the replacing one renamed over the file that was there.
       assert.equal((await stat(path.join(dir, 'out', 'linked.txt'))).ino, (await stat(path.join(source, 'kept.txt'))).ino, name);

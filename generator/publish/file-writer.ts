@@ -45,6 +45,12 @@ const BACKLOG = 8 * 1024 * 1024;
 /** Changes sent to the thread in one message, so that a message costs little next to its writes. */
 const BATCH_CHANGES = 256;
 const BATCH_BYTES = 1024 * 1024;
+/**
+ * Appended text is handed over in pieces this long: the thread's copy of a smaller string is made in
+ * its young generation, collected within moments, where a megabyte would go to its large-object
+ * space and wait for a full collection, which a thread that holds nothing seldom runs.
+ */
+const APPEND_PIECE = 64 * 1024;
 /** What a change weighs besides its body: a tree of empty files is bounded too. */
 const CHANGE_WEIGHT = 256;
 /**
@@ -81,6 +87,10 @@ export function openFileWriter({ threadAfter = THREAD_AFTER, backlog = BACKLOG }
       }
       thread ??= startThread();
       thread.throwFailure();
+      if (change.kind === 'append' && change.body.length > APPEND_PIECE) {
+        for (let at = 0; at < change.body.length; at += APPEND_PIECE) this.make({ ...change, body: change.body.slice(at, at + APPEND_PIECE) });
+        return;
+      }
       batch.push(change);
       batchWeight += weightOf(change);
       if (batch.length >= BATCH_CHANGES || batchWeight >= BATCH_BYTES) send();
