@@ -8,7 +8,7 @@
 // unchanged files hard-linked from the current build. A build puts each file as it is rendered
 // (withLocalPublish), so the rendered site need never be held whole in memory.
 import { randomUUID } from 'node:crypto';
-import { closeSync, copyFileSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
