@@ -6,7 +6,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { openFileWriter, type FileChange, type FileWriterOptions } from '../generator/publish/file-writer.ts';
+import { existsSync } from 'node:fs';
+import { IN_PLACE, openFileWriter, type FileChange, type FileWriterOptions } from '../generator/publish/file-writer.ts';
 
 let work: string;
 before(async () => {
@@ -16,7 +17,6 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const IN_PLACE: FileWriterOptions = { threadAfter: Number.POSITIVE_INFINITY };
 const THREADED: FileWriterOptions = { threadAfter: 0 };
 
 async function files(dir: string): Promise<Record<string, string>> {
@@ -110,6 +110,19 @@ describe('file writer', () => {
       await writer.close();
       assert.deepEqual(await readdir(dir), [], `${name}: neither the target, a temporary file nor a later change`);
     }
+  });
+
+  test('past its bytes made in place, the thread takes the rest, however few the changes', async () => {
+    const dir = path.join(work, 'bytes');
+    await mkdir(dir, { recursive: true });
+    const writer = openFileWriter({ threadAfter: 1000, threadAfterBytes: 10 });
+    writer.make({ kind: 'write', target: path.join(dir, 'first.txt'), body: 'twenty bytes of text', replacing: false });
+    // Made in place: there as make returns.
+    assert.equal(existsSync(path.join(dir, 'first.txt')), true);
+    // Handed to the thread: its failure surfaces from drain, not from make.
+    writer.make({ kind: 'link', source: path.join(dir, 'lost'), target: path.join(dir, 'target'), replacing: false, failure: 'Lost' });
+    assert.throws(() => writer.drain(), /^Error: Lost: ENOENT/);
+    await writer.close();
   });
 
   test('a writer that never started its thread has nothing to close', async () => {

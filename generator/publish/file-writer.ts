@@ -3,7 +3,8 @@
 // thread of its own for the writes, the two overlap on two cores. The renderer hands each change
 // over and goes on; it blocks (Atomics.wait) only while more than `backlog` bytes are waiting, so a
 // build's memory does not grow with the site. A small publish never starts the thread: its first
-// `threadAfter` changes are made in place, by the same function the thread runs.
+// `threadAfter` changes, or `threadAfterBytes` of bodies, are made in place, by the same function
+// the thread runs.
 // Written by hand: thread pools (piscina, say) hand work over asynchronously, and render cannot await.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -27,6 +28,11 @@ export type FileChange =
 export interface FileWriterOptions {
   /** Changes made in place, on the calling thread, before a writer thread takes the rest (default 2,048). */
   threadAfter?: number;
+  /**
+   * Bytes of bodies made in place before the thread takes the rest, whichever of the two comes
+   * first (default 32 MiB): a rebuild writes few files, but its route table and manifest whole.
+   */
+  threadAfterBytes?: number;
   /** Bytes of bodies handed to the thread and not yet written past which `make` waits (default 8 MiB). */
   backlog?: number;
 }
@@ -40,7 +46,11 @@ export interface FileWriter {
   close(): Promise<void>;
 }
 
+/** A writer that never starts a thread: every change is made as it comes. */
+export const IN_PLACE: FileWriterOptions = { threadAfter: Number.POSITIVE_INFINITY, threadAfterBytes: Number.POSITIVE_INFINITY };
+
 const THREAD_AFTER = 2048;
+const THREAD_AFTER_BYTES = 32 * 1024 * 1024;
 const BACKLOG = 8 * 1024 * 1024;
 /** Changes sent to the thread in one message, so that a message costs little next to its writes. */
 const BATCH_CHANGES = 256;
@@ -64,8 +74,9 @@ const STARTED = 3;
 /** How long a writer waits for a thread that never started before it says so. */
 const START_TIMEOUT_MS = 30_000;
 
-export function openFileWriter({ threadAfter = THREAD_AFTER, backlog = BACKLOG }: FileWriterOptions = {}): FileWriter {
+export function openFileWriter({ threadAfter = THREAD_AFTER, threadAfterBytes = THREAD_AFTER_BYTES, backlog = BACKLOG }: FileWriterOptions = {}): FileWriter {
   let madeInPlace = 0;
+  let bytesInPlace = 0;
   let unlinkedInPlace = 0;
   let thread: WriterThread | undefined;
   let batch: FileChange[] = [];
@@ -80,8 +91,9 @@ export function openFileWriter({ threadAfter = THREAD_AFTER, backlog = BACKLOG }
 
   return {
     make(change) {
-      if (!thread && madeInPlace < threadAfter) {
+      if (!thread && madeInPlace < threadAfter && bytesInPlace < threadAfterBytes) {
         madeInPlace++;
+        bytesInPlace += weightOf(change) - CHANGE_WEIGHT;
         unlinkedInPlace += makeChange(fs, crypto, change);
         return;
       }
