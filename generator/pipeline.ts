@@ -84,7 +84,7 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
   const spills = !memory && !signs(options.signing);
   return withLocalPublish({ site: options.site, writing: options.writing }, async (under) => {
     // Without a memory, the units rendered last time come from the render memo beside the site.
-    const saved = !memory && incremental ? openRenderMemoFile(renderMemoFile(options.site), { from: under.current, to: under.build }) : undefined;
+    const saved = !memory && incremental ? openRenderMemoFile(renderMemoFile(options.site), { from: under.current, to: under.build }, { writer: under.writer }) : undefined;
     try {
       return await buildUnder(under, saved);
     } finally {

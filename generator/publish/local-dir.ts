@@ -75,6 +75,8 @@ export interface LocalPublish {
   readonly current: string | undefined;
   /** The new build folder. */
   readonly build: string;
+  /** What writes the new build's files; a file the build writes beside them (its render memo) may go through it too. */
+  readonly writer: FileWriter;
   /** The body of a file put, as written into the new build. */
   read(key: string): Buffer;
   /** Spills the route table's paths into the new build, a part at a time, in order, for a render that does not keep them (route-spill.ts). Synchronous: render calls it. */
@@ -166,6 +168,7 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
     },
     current,
     build,
+    writer,
     close: () => writer.close(),
     read(key) {
       if (!put.has(key)) throw new Error(`The site file ${key} was not put`);

@@ -8,10 +8,11 @@
 // publish links them from there. It names the code that rendered it too: other code (another
 // version, another dependency) renders every unit again. A build writes the next memo as it renders, copying the
 // line of a unit given back, so neither memo is ever held whole, and replaces the old one by a
-// rename once the build is published. Written by hand: the units and their rules are this
-// renderer's.
+// rename once the build is published. The build's writer (file-writer.ts) writes it with the
+// build's files, so past the first few thousand the render does not wait on the disk for it.
+// Written by hand: the units and their rules are this renderer's.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ import type { Kept, KeptRenderMemo, RenderStats } from '../render/memo.ts';
 import type { KeptPaths } from '../render/binary.ts';
 import type { PathTarget } from '../render/route-table.ts';
 import { kvsPart, type KvsPart } from './cloudfront/kvs-entries.ts';
+import { IN_PLACE, openFileWriter, type FileWriter } from './file-writer.ts';
 import { fileLines } from '../stores/lines.ts';
 import { spillLine } from './route-spill.ts';
 
@@ -59,10 +61,15 @@ interface Entry {
 
 /**
  * Opens the memo in `file` when it describes the build `from` (the one the site serves; a missing,
- * damaged or foreign memo is an empty one), and starts the next one, of the build `to`, beside it.
- * Called under the site's publish lock: a next memo already there is a killed build's, and removed.
+ * damaged or foreign memo is an empty one), and starts the next one, of the build `to`, beside it,
+ * written by `writer` (the build's; in place by default). Called under the site's publish lock: a
+ * next memo already there is a killed build's, and removed.
  */
-export function openRenderMemoFile(file: string, { from, to }: { from: string | undefined; to: string }, { code = renderCode() }: { code?: string } = {}): RenderMemoFile {
+export function openRenderMemoFile(
+  file: string,
+  { from, to }: { from: string | undefined; to: string },
+  { code = renderCode(), writer = openFileWriter(IN_PLACE) }: { code?: string; writer?: FileWriter } = {},
+): RenderMemoFile {
   const headerOf = (build: string) => `${JSON.stringify({ format: FORMAT, code, build: path.basename(build) } satisfies Header)}\n`;
   const header = headerOf(to);
   let source = from === undefined ? undefined : openIfExists(file);
@@ -80,15 +87,25 @@ export function openRenderMemoFile(file: string, { from, to }: { from: string | 
     if (pendingBytes >= WRITE_AT) flush();
   };
   const flush = () => {
-    writeSync(out!, Buffer.concat(pending.map((piece) => (typeof piece === 'string' ? Buffer.from(piece) : piece))));
+    // As text: the writer's thread takes text in pieces it collects at once, where bytes would wait for a full collection.
+    writer.make({ kind: 'append', fd: out!, body: pending.map((piece) => (typeof piece === 'string' ? piece : piece.toString('utf8'))).join('') });
     pending = [];
     pendingBytes = 0;
   };
-  const close = () => {
+  const closeSource = () => {
     if (source !== undefined) closeSync(source);
-    if (out !== undefined) closeSync(out);
     source = undefined;
-    out = undefined;
+  };
+  /** Closes the memo being written once the writer has written all of it (or failed). */
+  const close = () => {
+    closeSource();
+    if (out === undefined) return;
+    try {
+      writer.drain();
+    } finally {
+      closeSync(out);
+      out = undefined;
+    }
   };
   return {
     unit(name, fingerprintOf, make) {
@@ -116,18 +133,23 @@ export function openRenderMemoFile(file: string, { from, to }: { from: string | 
       return output;
     },
     finish(): RenderStats {
-      if (out !== undefined) flush();
-      close();
+      if (pending.length > 0) flush();
+      closeSource();
       return { units, rendered };
     },
     save() {
-      if (out !== undefined) flush();
+      if (pending.length > 0) flush();
       close();
       renameSync(temporary, file);
     },
     discard() {
-      close();
-      rmSync(temporary, { force: true });
+      try {
+        close();
+      } catch {
+        // The build failed already; what its writer failed at is reported there.
+      } finally {
+        rmSync(temporary, { force: true });
+      }
     },
   };
 }
