@@ -209,6 +209,12 @@ describe('load cache', () => {
     const added = await cachedLoad(store, cacheFile);
     assert.deepEqual({ read: added.read, files: added.files, settingsRead: added.settingsRead }, { read: 1, files: 11, settingsRead: 0 });
     assert.deepEqual(added.catalog, await loadCatalog(store));
+    // That save copied the lines before and after the new one from the file before, a run of them at
+    // a time: a cache whose bytes differ from the lines' hashes would be read as no cache (11 read).
+    // The new file, written within the racy window, is read again.
+    const again = await cachedLoad(store, cacheFile);
+    assert.deepEqual({ read: again.read, settingsRead: again.settingsRead }, { read: 1, settingsRead: 0 });
+    assert.deepEqual(again.catalog, added.catalog);
   });
 
   test('a build counts the files it read and keeps the cache beside the site', async () => {

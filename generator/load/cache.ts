@@ -160,19 +160,25 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
           // A one-off load kept where its lines are in the file it read: copied from there while no
           // other process has replaced that file, serialized again otherwise.
           const source = previous?.file !== undefined ? openIfSame(previous.file, previous.identity) : undefined;
+          // Lines that follow each other there are copied as one read, with the line breaks between them.
+          const run = new LineRun(source);
           try {
             for (const [key, { entry, line: known }] of kept) {
               const line = known && (known.bytes !== undefined || source !== undefined) ? known : lineOf(Buffer.from(JSON.stringify([key, entry])));
               hash.update(line.digest);
               if (memory) entries.set(key, { entry, line });
+              if (line.bytes === undefined && run.extend(line.at!)) continue;
+              run.flushInto(batch);
               if (!first) batch.push(NEWLINE);
               first = false;
-              batch.push(line.bytes ?? readLine(source!, line));
+              if (line.bytes === undefined) run.start(line.at!);
+              else batch.push(line.bytes);
               if (batch.length >= SAVE_BATCH) {
                 await handle.writev(batch);
                 batch = [];
               }
             }
+            run.flushInto(batch);
           } finally {
             if (source !== undefined) closeSync(source);
           }
@@ -335,12 +341,37 @@ function openIfSame(file: string, identity: string | undefined): number | undefi
   return undefined;
 }
 
-/** The bytes of a line a one-off load kept the place of. */
-function readLine(fd: number, line: Line): Buffer {
-  const bytes = Buffer.allocUnsafe(line.at!.length);
-  if (readSync(fd, bytes, 0, bytes.length, line.at!.offset) !== bytes.length) throw new Error('The load cache read was cut short');
-  return bytes;
+/** Lines of the cache file read that follow one another there, from the first line's start to the last one's end: read at once. */
+class LineRun {
+  private offset = 0;
+  private end = -1;
+
+  constructor(private readonly fd: number | undefined) {}
+
+  start(at: { offset: number; length: number }): void {
+    this.offset = at.offset;
+    this.end = at.offset + at.length;
+  }
+
+  /** Takes the line into the run when it starts right after the run's last line (and the run stays under RUN_BYTES). */
+  extend(at: { offset: number; length: number }): boolean {
+    if (this.end < 0 || at.offset !== this.end + 1 || at.offset + at.length - this.offset > RUN_BYTES) return false;
+    this.end = at.offset + at.length;
+    return true;
+  }
+
+  /** Reads the run, if any, into `batch`, and ends it. */
+  flushInto(batch: Buffer[]): void {
+    if (this.end < 0) return;
+    const bytes = Buffer.allocUnsafe(this.end - this.offset);
+    if (readSync(this.fd!, bytes, 0, bytes.length, this.offset) !== bytes.length) throw new Error('The load cache read was cut short');
+    batch.push(bytes);
+    this.end = -1;
+  }
 }
+
+/** The most bytes a LineRun reads at once. */
+const RUN_BYTES = 4 << 20;
 
 function lineOf(bytes: Buffer): Line {
   return { bytes, digest: createHash('sha256').update(bytes).digest() };
