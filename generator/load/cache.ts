@@ -53,8 +53,9 @@ export interface LoadCache {
 
 /** Bumped when the cache's layout or the meaning of a cached value changes. */
 const FORMAT = 2;
-/** Lines written per call by a save. */
+/** Lines, or bytes, written per call by a save. */
 const SAVE_BATCH = 2048;
+const SAVE_BYTES = 4 << 20;
 /** A file modified this close to a load may have changed after it was read, within the same mtime tick (FAT and some network file systems tick in seconds). */
 const RACY_WINDOW_NS = 2_000_000_000n;
 /** Files to read, not in the cache, from which a thread reads them ahead: fewer are read before the thread would start (the default of `expect`). */
@@ -156,6 +157,7 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
         try {
           const hash = createHash('sha256');
           let batch: Buffer[] = [header('0'.repeat(64))];
+          let batchBytes = 0;
           let first = true;
           // A one-off load kept where its lines are in the file it read: copied from there while no
           // other process has replaced that file, serialized again otherwise.
@@ -168,14 +170,16 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
               hash.update(line.digest);
               if (memory) entries.set(key, { entry, line });
               if (line.bytes === undefined && run.extend(line.at!)) continue;
-              run.flushInto(batch);
+              batchBytes += run.flushInto(batch);
               if (!first) batch.push(NEWLINE);
               first = false;
               if (line.bytes === undefined) run.start(line.at!);
               else batch.push(line.bytes);
-              if (batch.length >= SAVE_BATCH) {
+              batchBytes += line.bytes?.length ?? 0;
+              if (batch.length >= SAVE_BATCH || batchBytes >= SAVE_BYTES) {
                 await handle.writev(batch);
                 batch = [];
+                batchBytes = 0;
               }
             }
             run.flushInto(batch);
@@ -360,18 +364,19 @@ class LineRun {
     return true;
   }
 
-  /** Reads the run, if any, into `batch`, and ends it. */
-  flushInto(batch: Buffer[]): void {
-    if (this.end < 0) return;
+  /** Reads the run, if any, into `batch`, and ends it; the bytes read. */
+  flushInto(batch: Buffer[]): number {
+    if (this.end < 0) return 0;
     const bytes = Buffer.allocUnsafe(this.end - this.offset);
     if (readSync(this.fd!, bytes, 0, bytes.length, this.offset) !== bytes.length) throw new Error('The load cache read was cut short');
     batch.push(bytes);
     this.end = -1;
+    return bytes.length;
   }
 }
 
 /** The most bytes a LineRun reads at once. */
-const RUN_BYTES = 4 << 20;
+const RUN_BYTES = 1 << 20;
 
 function lineOf(bytes: Buffer): Line {
   return { bytes, digest: createHash('sha256').update(bytes).digest() };
