@@ -5,7 +5,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import type { z } from 'zod';
-import { defaultChannels, formatOf, sortBySemver, type Catalog, type Product, type Release } from '../model/catalog.ts';
+import { defaultChannels, formatOf, sortBySemver, type Catalog, type Channel, type Product, type Release } from '../model/catalog.ts';
 import { contentTypeFor } from '../model/content-types.ts';
 import { canonicalArch, canonicalPlatform } from '../model/platforms.ts';
 import type { RegistryPackage } from '../model/registry.ts';
@@ -63,7 +63,7 @@ export async function loadCatalog(dir: string, { cache = noLoadCache(), readAhea
     await ahead?.close();
   }
   const registry = await readRegistry(dir, report);
-  checkBlobKeys(blobUses(products, registry, dir), report);
+  checkBlobKeys(products, registry, dir, report);
   const agentProducts = products.filter((product) => product.layout === 'agent');
   if (agentProducts.length > 1) {
     report(path.join(dir, agentProducts[1]!.name, 'product.json'), 'layout', `only one product can use the agent layout; \`${agentProducts[0]!.name}\` already does`);
@@ -152,6 +152,7 @@ function loadProduct(dir: string, dirName: string, names: string[], cache: LoadC
       return data && toRelease(data);
     });
     if (!release) continue;
+    shareRepeated(release);
     if (`${release.version}.json` !== name) report(file, 'version', `must match the file name \`${name}\`, got \`${release.version}\``);
     if (product) checkReleaseOnce(release, product, checkedAgainst!, file, report);
     releases.push(release);
@@ -237,7 +238,7 @@ function toRelease(data: z.output<typeof releaseFile>): Release {
       filename: artifact.filename,
       size: artifact.size,
       sha256: artifact.sha256,
-      contentType: interned(artifact.content_type ?? contentTypeFor(artifact.filename)),
+      contentType: artifact.content_type ?? contentTypeFor(artifact.filename),
       blob: artifact.blob,
       ...(artifact.deb ? { deb: artifact.deb } : {}),
       ...(artifact.rpm ? { rpm: artifact.rpm } : {}),
@@ -245,14 +246,24 @@ function toRelease(data: z.output<typeof releaseFile>): Release {
   };
 }
 
-/** One string object per content type: a store's artifacts share a handful, and JSON.parse copies each. */
+/**
+ * One object per content type and per channel list: a store's artifacts share a handful of each,
+ * and JSON.parse (of a release file or of the load cache's line) copies them every time. At
+ * 100,000 releases of six artifacts, the copies are about 25 MB.
+ */
 const contentTypes = new Map<string, string>();
+const channelLists = new Map<string, Channel[]>();
 
-function interned(contentType: string): string {
-  const known = contentTypes.get(contentType);
-  if (known !== undefined) return known;
-  contentTypes.set(contentType, contentType);
-  return contentType;
+function shareRepeated(release: Release): void {
+  const channels = release.channels.join(',');
+  const list = channelLists.get(channels);
+  if (list === undefined) channelLists.set(channels, release.channels);
+  else release.channels = list;
+  for (const artifact of release.artifacts) {
+    const type = contentTypes.get(artifact.contentType);
+    if (type === undefined) contentTypes.set(artifact.contentType, artifact.contentType);
+    else artifact.contentType = type;
+  }
 }
 
 /** Rules that span fields of one release. */
@@ -287,34 +298,55 @@ function checkRelease(release: Release, product: Pick<Product, 'layout' | 'fileP
 interface BlobUse {
   blob: string;
   sha256: string;
-  /** The file that names the blob, made only to report a problem. */
-  file: () => string;
+  /** The file that names the blob. */
+  file: string;
   jsonPath: string;
 }
 
-/** Every blob key the catalog refers to: release artifacts and registry tarballs. */
-function blobUses(products: Product[], registry: RegistryPackage[], dir: string): BlobUse[] {
-  const uses: BlobUse[] = [];
+/**
+ * Calls `visit` with every blob key the catalog refers to (release artifacts and registry tarballs),
+ * its content, and its use, described only when asked (to report a problem); stops at the first
+ * visit that returns true.
+ */
+function visitBlobs(products: Product[], registry: RegistryPackage[], dir: string, visit: (blob: string, sha256: string, use: () => BlobUse) => boolean): void {
   for (const product of products) {
     for (const release of product.releases) {
-      const file = () => path.join(dir, product.name, `${release.version}.json`);
-      release.artifacts.forEach((artifact, i) => uses.push({ blob: artifact.blob, sha256: artifact.sha256, file, jsonPath: `artifacts[${i}].blob` }));
+      for (let i = 0; i < release.artifacts.length; i++) {
+        const { blob, sha256 } = release.artifacts[i]!;
+        if (visit(blob, sha256, () => ({ blob, sha256, file: path.join(dir, product.name, `${release.version}.json`), jsonPath: `artifacts[${i}].blob` }))) return;
+      }
     }
   }
   for (const pkg of registry) {
     for (const version of pkg.versions) {
-      uses.push({ blob: version.tarball.blob, sha256: version.tarball.sha256, file: () => registryFilePath(dir, version.scope, version.name, version.version), jsonPath: 'tarball.blob' });
+      const { blob, sha256 } = version.tarball;
+      if (visit(blob, sha256, () => ({ blob, sha256, file: registryFilePath(dir, version.scope, version.name, version.version), jsonPath: 'tarball.blob' }))) return;
     }
   }
-  return uses;
 }
 
-/** One blob key names one content everywhere in the catalog. */
-function checkBlobKeys(uses: BlobUse[], report: Report): void {
-  const seen = new Map<string, BlobUse>();
-  for (const use of uses) {
-    const first = seen.get(use.blob);
-    if (!first) seen.set(use.blob, use);
-    else if (first.sha256 !== use.sha256) report(use.file(), use.jsonPath, `\`${use.blob}\` is also used by ${first.file()} with other content`);
-  }
+/**
+ * One blob key names one content everywhere in the catalog. Each key's content is kept, not its
+ * uses (a store's are hundreds of thousands): the first use is looked up again only to report it.
+ */
+function checkBlobKeys(products: Product[], registry: RegistryPackage[], dir: string, report: Report): void {
+  const firstFile = (blob: string): string => {
+    let file = '';
+    visitBlobs(products, registry, dir, (other, _sha256, use) => {
+      if (other !== blob) return false;
+      file = use().file;
+      return true;
+    });
+    return file;
+  };
+  const contents = new Map<string, string>();
+  visitBlobs(products, registry, dir, (blob, sha256, use) => {
+    const known = contents.get(blob);
+    if (known === undefined) contents.set(blob, sha256);
+    else if (known !== sha256) {
+      const { file, jsonPath } = use();
+      report(file, jsonPath, `\`${blob}\` is also used by ${firstFile(blob)} with other content`);
+    }
+    return false;
+  });
 }
