@@ -112,7 +112,7 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
     // 6. Check the route table against CloudFront's KeyValueStore limits, which deploy enforces.
     const cloudFrontProblem = options.checkCloudFront === false ? undefined : await step('check', () => (isSpilled(site) ? kvsProblemOfParts(site.routes, kvsParts!, () => under.spilledParts()) : kvsProblem(site.routes, [site.routes.paths])));
     // 7. Publish: write what is left (signing's files, the route table, the manifest) and swap the build in atomically.
-    const publish = await step('publish', () => under.finish(site, { partsKept: memory !== undefined }));
+    const publish = await step('publish', () => under.finish(site, { partsKept: memory !== undefined, shards: saved }));
     saved?.save();
     return { ...summary, files: site.files.length, load: cache.stats, ...(units ? { units } : {}), publish, signing, cloudFrontProblem, timings };
   }

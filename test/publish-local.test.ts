@@ -7,8 +7,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build } from '../generator/pipeline.ts';
 import { MANIFEST_FILE, ROUTES_FILE, currentBuild, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
-import { openRouteSpill } from '../generator/publish/route-spill.ts';
-import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
+import { openRouteSpill, spillLine } from '../generator/publish/route-spill.ts';
+import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, pathHash, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { tableSource } from '../generator/render/resolve.ts';
 import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
 import { createSiteSource } from '../sidecar/site-source.ts';
@@ -258,6 +258,44 @@ describe('the route table in shards', () => {
     assert.deepEqual([...spill.parts()], parts.filter((part) => Object.keys(part).length > 0));
     spill.close();
     await assert.rejects(lstat(file), { code: 'ENOENT' });
+  });
+
+  test('a spill gives back without a body the shards that hold what they held in the previous build, and the others as made whole', () => {
+    const rules = { version: 1 as const, endpoints: [], fallbacks: [{ prefix: '/', shape: 'flat' as const, message: 'Not found' }], errorCacheControl: 'no-store' };
+    const kept: Record<string, PathTarget> = {};
+    for (let i = 0; i < 5000; i++) kept[`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/x/${i}` };
+    const before = { '/a/1': { type: 'file', key: 'a/1' }, '/a/2': { type: 'file', key: 'a/2' } } satisfies Record<string, PathTarget>;
+    const after = { '/a/1': { type: 'file', key: 'a/1' }, '/a/3': { type: 'file', key: 'a/3' } } satisfies Record<string, PathTarget>;
+    const first = openRouteSpill(path.join(work, 'spill-before'));
+    first.add(kept);
+    first.add(before);
+    const made = [...first.shards(rules)];
+    first.close();
+    const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+    const hashes = Object.fromEntries(made.map(([name, body]) => [name, sha256(body!)]));
+    const count = made.length - 1;
+    assert.ok(count >= 16, `${count} shards`);
+
+    // The next build: the first part given back by a memo (as lines), the second rendered again.
+    const spill = openRouteSpill(path.join(work, 'spill-after'));
+    spill.addLines(Object.keys(kept).map((p) => spillLine(p, kept[p]!)));
+    spill.add(after);
+    const whole = new Map(spill.shards(rules));
+    const replaced = new Set(Object.keys(before).map((p) => pathHash(p) % 4096));
+    const shards = [...spill.shards(rules, 3, { count, hashes, replaced })];
+    assert.deepEqual(shards.map(([name]) => name), [...whole.keys()]);
+    const touched = new Set([...Object.keys(before), ...Object.keys(after)].map((p) => shardOf(p, count)));
+    for (const [name, body] of shards) {
+      if (name === ROUTE_SHARD_INDEX || touched.has(name)) assert.equal(body, whole.get(name), `${name}: made`);
+      else {
+        assert.equal(body, undefined, `${name}: not made`);
+        assert.equal(hashes[name], sha256(whole.get(name)!), `${name}: unchanged`);
+      }
+    }
+    assert.ok(touched.size <= 3 && shards.filter(([, body]) => body === undefined).length === count - touched.size);
+    // Another shard count: every shard is made.
+    assert.ok([...spill.shards(rules, 3, { count: count * 2, hashes, replaced })].every(([, body]) => body !== undefined));
+    spill.close();
   });
 
   test('a spill refuses a path an earlier part claimed, and takes two paths whose hashes collide for two', () => {

@@ -6,9 +6,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build, createBuildMemory } from '../generator/pipeline.ts';
 import { currentBuild } from '../generator/publish/local-dir.ts';
-import { renderMemoFile } from '../generator/publish/render-memo-file.ts';
+import { openRenderMemoFile, renderMemoFile } from '../generator/publish/render-memo-file.ts';
+import { pathHash } from '../generator/publish/route-shards.ts';
 import { keysDir, loadSigning } from '../generator/trust/index.ts';
 import { createKey } from '../generator/trust/keyring.ts';
+import { PRODUCT, shapeOf, writeRelease, writeSyntheticStore } from '../scripts/bench/synthetic-store.ts';
 import { copySampleStore, removeDir, tempDir } from './helpers/store.ts';
 
 let work: string;
@@ -159,4 +161,103 @@ describe('the render memo of a one-off build', () => {
       assert.ok((await servedFiles(site)).has(lost), name);
     }
   });
+
+  test('knows which route shards of the served build the units it did not give back had paths in, and its shard hashes', () => {
+    const file = path.join(work, 'shards-memo');
+    const unit = (paths: string[]) => () => ({ files: [], paths: Object.fromEntries(paths.map((p) => [p, { type: 'file' as const, key: p.slice(1) }])) });
+    const paths = { a: ['/a/1', '/a/2'], b: ['/b/1'], c: ['/c/1', '/c/2', '/c/3'] };
+    const hashes = { 'index.json': 'i', '000.json': 'x', '001.json': 'y' };
+    const first = openRenderMemoFile(file, { from: undefined, to: 'build-1' }, { code: 'test' });
+    for (const name of ['a', 'b', 'c'] as const) first.unit(name, () => name, unit(paths[name]));
+    first.finish();
+    assert.equal(first.previous, undefined, 'nothing was served before');
+    first.made(hashes);
+    first.save();
+
+    const lows = (...names: (keyof typeof paths)[]) => new Set(names.flatMap((name) => paths[name].map((p) => pathHash(p) % 4096)));
+    // a is given back; b is rendered again; c is gone.
+    const second = openRenderMemoFile(file, { from: 'build-1', to: 'build-2' }, { code: 'test' });
+    second.unit('a', () => 'a', unit(['/wrong']));
+    second.unit('b', () => 'b changed', unit(['/b/1']));
+    second.finish();
+    assert.deepEqual(second.previous, { count: 2, hashes, replaced: lows('b', 'c') });
+    second.discard();
+
+    // Given back in another order than the memo has them: not known.
+    const reordered = openRenderMemoFile(file, { from: 'build-1', to: 'build-2' }, { code: 'test' });
+    reordered.unit('b', () => 'b', unit([]));
+    reordered.unit('a', () => 'a', unit([]));
+    reordered.finish();
+    assert.equal(reordered.previous, undefined);
+    reordered.discard();
+  });
+
+  test('does not know the served build\'s shards from a memo with a damaged line or shard line', async () => {
+    const file = path.join(work, 'shards-memo-damaged');
+    const first = openRenderMemoFile(file, { from: undefined, to: 'build-1' }, { code: 'test' });
+    for (const name of ['a', 'b']) first.unit(name, () => name, () => ({ files: [], paths: { [`/${name}`]: { type: 'file' as const, key: name } } }));
+    first.finish();
+    first.made({ 'index.json': 'i', '000.json': 'x' });
+    first.save();
+    const text = await readFile(file, 'utf8');
+    const lines = text.split('\n');
+    for (const damaged of [
+      [...lines.slice(0, 2), 'garbage', ...lines.slice(2)].join('\n'),
+      text.replace('"000.json":"x"', '"000.json":"z"'),
+      lines.filter((line) => !line.startsWith('\t')).join('\n'),
+    ]) {
+      await writeFile(file, damaged);
+      const next = openRenderMemoFile(file, { from: 'build-1', to: 'build-2' }, { code: 'test' });
+      next.unit('a', () => 'a', () => ({ files: [], paths: {} }));
+      next.finish();
+      assert.equal(next.previous, undefined, damaged);
+      next.discard();
+    }
+    await writeFile(file, text);
+    const intact = openRenderMemoFile(file, { from: 'build-1', to: 'build-2' }, { code: 'test' });
+    intact.unit('a', () => 'a', () => ({ files: [], paths: {} }));
+    intact.finish();
+    assert.deepEqual(intact.previous?.hashes, { 'index.json': 'i', '000.json': 'x' });
+    intact.discard();
+  });
+
+  test('a rebuild makes again only the route shards a change touches, and publishes what a fresh build does', async () => {
+    const store = path.join(work, 'store-shards');
+    await writeSyntheticStore(store, shapeOf(400));
+    const site = path.join(work, 'site-shards', 'site');
+    await build({ releasesDir: store, site });
+    const index = JSON.parse(await readFile(path.join((await currentBuild(site))!, 'routes', 'index.json'), 'utf8')) as { shards: number };
+    assert.ok(index.shards >= 8, `${index.shards} shards`);
+    const release = (version: string) => path.join(store, PRODUCT, `${version}.json`);
+    const steps: [string, () => Promise<unknown>][] = [
+      ['a release added', () => writeRelease(store, '0.0.10', 400)],
+      ['a release removed', () => rm(release('0.1.3'))],
+      ['nothing', async () => {}],
+      // From here on, the site's oldest build is brought up to date in place.
+      ['a release yanked', async () => writeFile(release('0.2.4'), (await readFile(release('0.2.4'), 'utf8')).replace('"status": "active"', '"status": "yanked"'))],
+      ['the memo\'s shard hashes damaged', async () => writeFile(renderMemoFile(site), (await readFile(renderMemoFile(site), 'utf8')).replace(/\t([0-9a-f]{6})/g, '\t000000'))],
+      ['two releases added', () => Promise.all([writeRelease(store, '0.3.10', 401), writeRelease(store, '0.3.11', 402)])],
+      ['the memo removed', () => rm(renderMemoFile(site))],
+      ['a release removed', () => rm(release('0.0.10'))],
+    ];
+    for (const [i, [step, change]] of steps.entries()) {
+      await change();
+      const rebuilt = await build({ releasesDir: store, site });
+      assert.ok(step.startsWith('the memo') || rebuilt.units!.rendered < rebuilt.units!.units / 4, `${step}: ${JSON.stringify(rebuilt.units)}`);
+      const fresh = path.join(work, `site-shards-fresh-${i}`, 'site');
+      await build({ releasesDir: store, site: fresh, incremental: false });
+      const [actual, expected] = [await buildFiles(site), await buildFiles(fresh)];
+      assert.deepEqual([...actual.keys()], [...expected.keys()], `${step}: the same files`);
+      for (const [name, bytes] of expected) assert.ok(actual.get(name)!.equals(bytes), `${step}: ${name} has the same bytes`);
+    }
+  });
 });
+
+/** Every file of the build a site serves (its site files, route table, shards and manifest), by path in the build. */
+async function buildFiles(site: string): Promise<Map<string, Buffer>> {
+  const build = (await currentBuild(site))!;
+  const files = new Map<string, Buffer>();
+  const entries = (await readdir(build, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
+  for (const file of entries.map((entry) => path.join(entry.parentPath, entry.name)).sort()) files.set(path.relative(build, file), await readFile(file));
+  return files;
+}

@@ -17,8 +17,8 @@ import type { PathTarget, RouteTable } from '../render/route-table.ts';
 import { measured, sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
-import { openFileWriter, type FileWriter, type FileWriterOptions } from './file-writer.ts';
-import { ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTablePieces } from './route-shards.ts';
+import { openFileWriter, textAppender, type FileWriter, type FileWriterOptions } from './file-writer.ts';
+import { BATCH_SHARDS, ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTablePieces, type ShardMemory } from './route-shards.ts';
 import { openRouteSpill, type RouteSpill } from './route-spill.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
@@ -87,9 +87,11 @@ export interface LocalPublish {
    * `site.files` may be what put was given or records of it (`BuiltFile`); the files not put are
    * written now. The route table is written from the spill for a SpilledSite. With `partsKept`,
    * the table's parts come back in later builds (a render memo keeps them), and their
-   * serialization is kept for those; without, it is written in pieces.
+   * serialization is kept for those; without, it is written in pieces. With `shards`, a spilled
+   * table's shards that hold what they held in the `current` build are linked from there instead of
+   * made again, and the new build's are remembered.
    */
-  finish(site: RenderedSite<BuiltFile> | SpilledSite<BuiltFile>, options?: { partsKept?: boolean }): Promise<LocalPublishResult>;
+  finish(site: RenderedSite<BuiltFile> | SpilledSite<BuiltFile>, options?: { partsKept?: boolean; shards?: ShardMemory | undefined }): Promise<LocalPublishResult>;
 }
 
 /** Runs `publish` with a publish of the site under way, holding the site's publish lock throughout. */
@@ -177,7 +179,7 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
     },
     paths: spill,
     spilledParts: () => spill.parts(),
-    async finish(rendered, { partsKept = true } = {}) {
+    async finish(rendered, { partsKept = true, shards: shardMemory } = {}) {
       drain();
       const manifest: SiteManifest = { files: {}, shards: {} };
       const outputs: Output[] = [];
@@ -192,7 +194,8 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
       const shardBase = base && { ...base, reused: reusable !== undefined };
       if (isSpilled(rendered)) {
         writePiecesSync(writer, path.join(build, ROUTES_FILE), spill.table(rendered.routes));
-        writeShardsOnce(writer, build, spill.shards(rendered.routes), manifest, shardBase);
+        const previous = current === undefined ? undefined : shardMemory?.previous;
+        writeShardsOnce(writer, build, spill.shards(rendered.routes, BATCH_SHARDS, previous), manifest, shardBase, previous && { build: current!, hashes: previous.hashes });
         spill.close();
       } else if (partsKept) {
         writePiecesSync(writer, path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
@@ -205,6 +208,7 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
         writeShardsOnce(writer, build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest, shardBase);
       }
       writer.drain();
+      shardMemory?.made(manifest.shards!);
 
       const pending = reusable ? outputs.filter((output) => !(unchangedSince(reusable.manifest, output) && ++unchanged)) : outputs;
       const directories = new Set(pending.map((output) => path.dirname(path.join(build, output.relative))));
@@ -241,53 +245,58 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
  * The route table's shards, made a batch at a time from parts no later build sees; their hashes go
  * to `manifest`. Only those that differ from the build's `base` are written: in a build brought up
  * to date (`reused`) the others are there already; in a fresh folder they are linked from the base.
+ * A shard given without a body holds what it held in the `previous` build: linked from there.
  */
-function writeShardsOnce(writer: FileWriter, build: string, shards: Iterable<[name: string, body: string]>, manifest: SiteManifest, base: { build: string; manifest?: SiteManifest | undefined; reused: boolean } | undefined): void {
+function writeShardsOnce(
+  writer: FileWriter,
+  build: string,
+  shards: Iterable<[name: string, body: string | undefined]>,
+  manifest: SiteManifest,
+  base: { build: string; manifest?: SiteManifest | undefined; reused: boolean } | undefined,
+  previous?: { build: string; hashes: Record<string, string> },
+): void {
   writer.make({ kind: 'folder', path: path.join(build, ROUTE_SHARDS_DIR) });
   for (const [name, body] of shards) {
-    const sha256 = sha256Hex(body);
+    const sha256 = body === undefined ? previous!.hashes[name]! : sha256Hex(body);
     manifest.shards![name] = sha256;
     const same = base?.manifest?.shards?.[name] === sha256;
     if (same && base.reused) continue;
     const target = path.join(build, ROUTE_SHARDS_DIR, name);
     // Nothing serves a fresh folder: written in place. A reused one may still have a slow reader.
-    if (same) writer.make({ kind: 'link', source: path.join(base.build, ROUTE_SHARDS_DIR, name), target, replacing: false, otherwise: body });
-    else writer.make({ kind: 'write', target, body, replacing: base?.reused === true });
+    const replacing = base?.reused === true;
+    if (body === undefined) {
+      const failure = `The route shard ${name} was not made again (it is unchanged), but the current build lost it`;
+      writer.make({ kind: 'link', source: path.join(previous!.build, ROUTE_SHARDS_DIR, name), target, replacing, failure });
+    } else if (same) writer.make({ kind: 'link', source: path.join(base.build, ROUTE_SHARDS_DIR, name), target, replacing: false, otherwise: body });
+    else writer.make({ kind: 'write', target, body, replacing });
   }
 }
 
 /**
- * JSON.stringify(manifest) a megabyte at a time: at 100,000 releases the manifest is 29 MB of JSON,
+ * JSON.stringify(manifest) a member at a time: at 100,000 releases the manifest is 29 MB of JSON,
  * which written whole would be held twice more (the text and its bytes) at the end of the build.
  */
 function* manifestPieces({ files, shards }: SiteManifest): Generator<string> {
-  let piece = ['{"files":{'];
-  let size = 0;
+  yield '{"files":{';
   let first = true;
   // The order JSON.stringify writes the keys in.
   for (const key of Object.keys(files)) {
-    const member = `${first ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(files[key])}`;
+    yield `${first ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(files[key])}`;
     first = false;
-    piece.push(member);
-    size += member.length;
-    if (size >= 1 << 20) {
-      yield piece.join('');
-      piece = [];
-      size = 0;
-    }
   }
-  piece.push(shards === undefined ? '}}' : `},"shards":${JSON.stringify(shards)}}`);
-  yield piece.join('');
+  yield shards === undefined ? '}}' : `},"shards":${JSON.stringify(shards)}}`;
 }
 
-/** Writes a text file from pieces and a final newline, by a rename, without joining them; the writer writes the pieces as they come. */
+/** Writes a text file from pieces and a final newline, by a rename, without joining them but into APPEND_PIECE pieces; the writer writes them as they come. */
 function writePiecesSync(writer: FileWriter, target: string, pieces: Iterable<string>): void {
   const temporary = `${target}.${randomUUID().slice(0, 8)}.tmp`;
   try {
     const fd = openSync(temporary, 'w');
     try {
-      for (const piece of pieces) writer.make({ kind: 'append', fd, body: piece });
-      writer.make({ kind: 'append', fd, body: '\n' });
+      const out = textAppender(writer, () => fd);
+      for (const piece of pieces) out.add(piece);
+      out.add('\n');
+      out.flush();
     } finally {
       try {
         writer.drain();

@@ -3,7 +3,10 @@
 // memory. One line a unit: its name, its inputs' fingerprint, a digest of the rest (a damaged
 // line's unit is rendered again), its output with each file as its record (key, hash, size,
 // headers) rather than its body, and its route paths as the route spill's lines (route-spill.ts)
-// with their KeyValueStore entries, which a build that spills its table takes as they are. The memo names the build it describes
+// with their KeyValueStore entries, which a build that spills its table takes as they are. Its last
+// line holds the hashes of that build's route shards: with the lines of the units a render did not
+// give back, they tell the next build which shards hold what they held (route-spill.ts), which it
+// links instead of making them again. The memo names the build it describes
 // and is read only while the site serves that build, which holds every file it records: the
 // publish links them from there. It names the code that rendered it too: other code (another
 // version, another dependency) renders every unit again. A build writes the next memo as it renders, copying the
@@ -22,11 +25,12 @@ import type { Kept, KeptRenderMemo, RenderStats } from '../render/memo.ts';
 import type { KeptPaths } from '../render/binary.ts';
 import type { PathTarget } from '../render/route-table.ts';
 import { kvsPart, type KvsPart } from './cloudfront/kvs-entries.ts';
-import { IN_PLACE, openFileWriter, type FileWriter } from './file-writer.ts';
+import { IN_PLACE, openFileWriter, textAppender, type FileWriter } from './file-writer.ts';
 import { fileLines } from '../stores/lines.ts';
-import { spillLine } from './route-spill.ts';
+import { hashOfLine, spillLine } from './route-spill.ts';
+import { MAX_SHARDS, ROUTE_SHARD_INDEX, type PreviousShards, type ShardMemory } from './route-shards.ts';
 
-export interface RenderMemoFile extends KeptRenderMemo<BuiltFile> {
+export interface RenderMemoFile extends KeptRenderMemo<BuiltFile>, ShardMemory {
   /** Puts the memo this render wrote in place of the one it read: once the build it describes is published. */
   save(): void;
   /** Drops what this render wrote, when its build failed; the memo read stays. */
@@ -38,9 +42,7 @@ export function renderMemoFile(site: string): string {
   return `${site}.render-memo`;
 }
 
-const FORMAT = 'release-mirror render memo 1';
-/** Bytes gathered before a write. */
-const WRITE_AT = 1 << 20;
+const FORMAT = 'release-mirror render memo 2';
 const TAB = 9;
 
 interface Header {
@@ -57,7 +59,19 @@ interface Entry {
   length: number;
   /** Where its output starts within the line. */
   output: number;
+  /** Given back by this render. */
+  kept?: boolean;
 }
+
+/** A memo read: its units by name, its build's route shard hashes (its last line), and whether every line of it was read. */
+interface Read {
+  entries: Map<string, Entry>;
+  shards: Record<string, string> | undefined;
+  whole: boolean;
+}
+
+/** Units not given back, past which a render's shards are all made again rather than their lines read to find the few that changed. */
+const REPLACED_READ = 1 / 8;
 
 /**
  * Opens the memo in `file` when it describes the build `from` (the one the site serves; a missing,
@@ -73,25 +87,21 @@ export function openRenderMemoFile(
   const headerOf = (build: string) => `${JSON.stringify({ format: FORMAT, code, build: path.basename(build) } satisfies Header)}\n`;
   const header = headerOf(to);
   let source = from === undefined ? undefined : openIfExists(file);
-  const entries = source === undefined ? new Map<string, Entry>() : readEntries(source, headerOf(from!));
+  const read: Read = source === undefined ? { entries: new Map(), shards: undefined, whole: false } : readEntries(source, headerOf(from!));
+  const { entries } = read;
+  // The units given back came in the order the memo read has them: each shard's lines of those are in the same order as in its build.
+  let lastKept = -1;
+  let inOrder = true;
+  let previous: PreviousShards | undefined;
+  let made: Record<string, string> | undefined;
   removeLeftovers(file);
   const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   let out: number | undefined = openSync(temporary, 'w');
-  let pending: (string | Buffer)[] = [header];
-  let pendingBytes = header.length;
+  // As text: the writer's thread takes text in pieces it collects at once, where bytes would wait for a full collection.
+  const appender = textAppender(writer, () => out!);
+  appender.add(header);
   let units = 0;
   let rendered = 0;
-  const write = (piece: string | Buffer) => {
-    pending.push(piece);
-    pendingBytes += piece.length;
-    if (pendingBytes >= WRITE_AT) flush();
-  };
-  const flush = () => {
-    // As text: the writer's thread takes text in pieces it collects at once, where bytes would wait for a full collection.
-    writer.make({ kind: 'append', fd: out!, body: pending.map((piece) => (typeof piece === 'string' ? piece : piece.toString('utf8'))).join('') });
-    pending = [];
-    pendingBytes = 0;
-  };
   const closeSource = () => {
     if (source !== undefined) closeSync(source);
     source = undefined;
@@ -107,6 +117,20 @@ export function openRenderMemoFile(
       out = undefined;
     }
   };
+  /** The served build's shards, with the shards of the paths of every unit of its memo this render did not give back; undefined when that cannot be read. */
+  function replacedShards(hashes: Record<string, string>): PreviousShards | undefined {
+    const gone = [...entries.values()].filter((entry) => !entry.kept);
+    if (gone.length > Math.max(16, entries.size * REPLACED_READ)) return undefined;
+    const replaced = new Set<number>();
+    for (const entry of gone) {
+      const line = Buffer.allocUnsafe(entry.length);
+      if (readSync(source!, line, 0, line.length, entry.offset) !== line.length) return undefined;
+      const output = keptOutput(line.toString('utf8', entry.output));
+      if (output === undefined) return undefined;
+      for (const spilled of output.kept.lines) replaced.add(hashOfLine(spilled) & (MAX_SHARDS - 1));
+    }
+    return { count: Object.keys(hashes).filter((name) => name !== ROUTE_SHARD_INDEX).length, hashes, replaced };
+  }
   return {
     unit(name, fingerprintOf, make) {
       units++;
@@ -114,10 +138,14 @@ export function openRenderMemoFile(
       const entry = entries.get(name);
       if (entry && entry.fingerprint === fingerprint) {
         const line = Buffer.allocUnsafe(entry.length);
-        const kept = readSync(source!, line, 0, line.length, entry.offset) === line.length ? keptOutput(line.toString('utf8', entry.output)) : undefined;
+        const text = readSync(source!, line, 0, line.length, entry.offset) === line.length ? line.toString('utf8') : undefined;
+        // Its output starts `entry.output` bytes in: as many characters as the bytes before it decode to.
+        const kept = text === undefined ? undefined : keptOutput(text.slice(line.toString('utf8', 0, entry.output).length));
         if (kept) {
-          write(line);
-          write(NEWLINE);
+          entry.kept = true;
+          inOrder &&= entry.offset > lastKept;
+          lastKept = entry.offset;
+          appender.add(`${text}\n`);
           return kept as unknown as Kept<ReturnType<typeof make>, BuiltFile>;
         }
       }
@@ -128,17 +156,28 @@ export function openRenderMemoFile(
       const lines = paths ? Object.keys(paths).map((path) => spillLine(path, paths[path]!)) : [];
       const kvs = paths ? kvsPart(paths) : { folders: [], entries: [] };
       const body = [JSON.stringify({ ...rest, files: output.files.map(recordOf) }), JSON.stringify(kvs), ...lines].join('\t');
-      write(`${JSON.stringify(name)}\t${fingerprint}\t${digestOf(body)}\t${body}\n`);
+      appender.add(`${JSON.stringify(name)}\t${fingerprint}\t${digestOf(body)}\t${body}\n`);
       if (paths) output.kept = { lines, kvs };
       return output;
     },
     finish(): RenderStats {
-      if (pending.length > 0) flush();
+      appender.flush();
+      if (read.whole && read.shards !== undefined && inOrder) previous = replacedShards(read.shards);
       closeSource();
       return { units, rendered };
     },
+    get previous() {
+      return previous;
+    },
+    made(hashes) {
+      made = hashes;
+    },
     save() {
-      if (pending.length > 0) flush();
+      if (made !== undefined) {
+        const json = JSON.stringify(made);
+        appender.add(`\t${digestOf(json)}\t${json}\n`);
+      }
+      appender.flush();
       close();
       renameSync(temporary, file);
     },
@@ -153,8 +192,6 @@ export function openRenderMemoFile(
     },
   };
 }
-
-const NEWLINE = Buffer.from('\n');
 
 /** The next memos of builds killed before they could save or discard them. */
 function removeLeftovers(file: string): void {
@@ -172,30 +209,55 @@ function openIfExists(file: string): number | undefined {
   }
 }
 
-/** The units of the memo open as `fd`, by name; none unless its header is `header` (this format, this code, the build served). */
-function readEntries(fd: number, header: string): Map<string, Entry> {
-  const entries = new Map<string, Entry>();
+/**
+ * The units of the memo open as `fd`, by name, and its last line's route shard hashes; none unless
+ * its header is `header` (this format, this code, the build served).
+ */
+function readEntries(fd: number, header: string): Read {
+  const read: Read = { entries: new Map(), shards: undefined, whole: true };
   let first = true;
   for (const { bytes, at } of fileLines(fd)) {
     if (first) {
-      if (bytes.toString('utf8') !== header.slice(0, -1)) return entries;
+      if (bytes.toString('utf8') !== header.slice(0, -1)) return { ...read, whole: false };
       first = false;
       continue;
     }
+    // Lines after the shards' line, which a memo writes last: not this memo's.
+    if (read.shards !== undefined) read.whole = false;
     const nameEnd = bytes.indexOf(TAB);
-    const fingerprintEnd = nameEnd === -1 ? -1 : bytes.indexOf(TAB, nameEnd + 1);
-    // A damaged line: its unit is rendered again.
-    if (fingerprintEnd === -1) continue;
-    let name: unknown;
-    try {
-      name = JSON.parse(bytes.toString('utf8', 0, nameEnd));
-    } catch {
+    if (nameEnd === 0) {
+      read.shards = shardsOf(bytes.toString('utf8', 1));
+      read.whole &&= read.shards !== undefined;
       continue;
     }
-    if (typeof name !== 'string') continue;
-    entries.set(name, { fingerprint: bytes.toString('latin1', nameEnd + 1, fingerprintEnd), offset: at, length: bytes.length, output: fingerprintEnd + 1 });
+    const fingerprintEnd = nameEnd === -1 ? -1 : bytes.indexOf(TAB, nameEnd + 1);
+    let name: unknown;
+    try {
+      name = fingerprintEnd === -1 ? undefined : JSON.parse(bytes.toString('utf8', 0, nameEnd));
+    } catch {
+      // Damaged: see below.
+    }
+    // A damaged line, or a name twice: the unit is rendered again, and what its paths were is not known.
+    if (typeof name !== 'string' || read.entries.has(name)) {
+      read.whole = false;
+      continue;
+    }
+    read.entries.set(name, { fingerprint: bytes.toString('latin1', nameEnd + 1, fingerprintEnd), offset: at, length: bytes.length, output: fingerprintEnd + 1 });
   }
-  return entries;
+  return read;
+}
+
+/** The route shard hashes of a memo's last line (`\t` digest `\t` JSON), when its digest and JSON hold. */
+function shardsOf(text: string): Record<string, string> | undefined {
+  const digestEnd = text.indexOf('\t');
+  const json = text.slice(digestEnd + 1);
+  if (digestEnd === -1 || text.slice(0, digestEnd) !== digestOf(json)) return undefined;
+  try {
+    const hashes = JSON.parse(json) as unknown;
+    return hashes !== null && typeof hashes === 'object' && Object.values(hashes).every((hash) => typeof hash === 'string') ? (hashes as Record<string, string>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

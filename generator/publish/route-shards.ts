@@ -10,7 +10,7 @@ export const ROUTE_SHARDS_DIR = 'routes';
 export const ROUTE_SHARD_INDEX = 'index.json';
 /** Paths per shard, about: 80 KB of JSON, under a millisecond to parse. One shard for a small site. */
 const PATHS_PER_SHARD = 320;
-const MAX_SHARDS = 4096;
+export const MAX_SHARDS = 4096;
 
 /** The table without its paths, and how many shards (a power of two) hold those. */
 export type RouteShardIndex = RouteRules & { shards: number };
@@ -134,28 +134,66 @@ export function* routeShardsOnce(table: RouteTable, parts: Record<string, PathTa
   const shards = shardCount(parts.reduce((sum, part) => sum + Object.keys(part).length, 0));
   // Each path's shard once; then every part walked once per batch of shards.
   const numbers = parts.map((part) => Uint16Array.from(Object.keys(part), (path) => shardNumber(path, shards)));
-  yield* shardFiles(table, shards, batchShards, (low, batch) =>
+  yield* shardFiles(table, shards, batchShards, (batch) =>
     parts.forEach((part, p) => {
       let i = 0;
-      for (const path in part) {
-        const n = numbers[p]![i++]! - low;
-        if (n >= 0 && n < batch.length) batch[n]!.push(member(path, part[path]!));
-      }
+      for (const path in part) batch[numbers[p]![i++]!]?.push(member(path, part[path]!));
     }),
-  );
+  ) as Generator<[name: string, body: string]>;
 }
 
 /**
- * The index, then the shard files, `batchShards` at a time: `fill(low, batch)` puts the members of
- * shard `low + n` into `batch[n]`, in the table's order.
+ * The index, then the shard files in order, those `made` says to make `batchShards` at a time:
+ * `fill(batch)` puts the members of each shard `n` the batch has (`batch[n]`, the others
+ * undefined) into it, in the table's order. A shard not made comes with no body.
  */
-export function* shardFiles(rules: RouteRules, shards: number, batchShards: number, fill: (low: number, batch: string[][]) => void): Generator<[name: string, body: string]> {
+export function* shardFiles(
+  rules: RouteRules,
+  shards: number,
+  batchShards: number,
+  fill: (batch: (string[] | undefined)[]) => void,
+  made: (n: number) => boolean = () => true,
+): Generator<[name: string, body: string | undefined]> {
   yield [ROUTE_SHARD_INDEX, JSON.stringify({ ...routeRules(rules), shards } satisfies RouteShardIndex)];
-  for (let low = 0; low < shards; low += batchShards) {
-    const batch: string[][] = Array.from({ length: Math.min(batchShards, shards - low) }, () => []);
-    fill(low, batch);
-    for (let n = 0; n < batch.length; n++) yield [shardName(low + n), `{${batch[n]!.join(',')}}`];
+  let batch: (string[] | undefined)[] = [];
+  for (let n = 0; n < shards; n++) {
+    if (!made(n)) {
+      yield [shardName(n), undefined];
+      continue;
+    }
+    if (batch[n] === undefined) {
+      batch = new Array<string[] | undefined>(shards);
+      for (let m = n, size = 0; m < shards && size < batchShards; m++) {
+        if (made(m)) {
+          batch[m] = [];
+          size++;
+        }
+      }
+      fill(batch);
+    }
+    yield [shardName(n), `{${batch[n]!.join(',')}}`];
+    // Let go of the members of a shard once made.
+    batch[n] = undefined;
   }
+}
+
+/**
+ * What a build knows of the route shards of the build the site serves, from its render memo: their
+ * count and hashes by name, and which shards the paths of the units it did not give back were in
+ * (`pathHash(path) % MAX_SHARDS` of each: the shard under any count). A shard none of those paths
+ * nor any path rendered again is in holds what it held then.
+ */
+export interface PreviousShards {
+  count: number;
+  hashes: Record<string, string>;
+  replaced: ReadonlySet<number>;
+}
+
+/** Where a build's route shards are remembered for the next (a render memo in a file): what it knows of the served build's, and the new build's hashes once made. */
+export interface ShardMemory {
+  /** Known once the render has finished; undefined when not known. */
+  readonly previous: PreviousShards | undefined;
+  made(hashes: Record<string, string>): void;
 }
 
 /** Shards serialized per pass of routeShardsOnce: about a quarter of a 100,000-release table's. */

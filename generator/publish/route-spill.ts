@@ -4,15 +4,17 @@
 // into a spill file in the new build folder: a line a path, its member of the table's JSON after
 // the hash that picks its shard, and a blank line after each unit. routes.json, the shards (whose
 // number depends on how many paths there are) and the CloudFront check read the spill back, a
-// megabyte, a batch of shards or a unit at a time: the same bytes as routeTablePieces and
+// piece, a batch of shards or a unit at a time: the same bytes as routeTablePieces and
 // routeShardsOnce give for the same parts. The spill is not decoded a line at a time for them (at
-// 100,000 releases, five passes over a million lines): routes.json a megabyte at a time, and each
-// pass for the shards only the lines of its batch, picked by the hash's bytes.
+// 100,000 releases, five passes over a million lines): routes.json 64 KiB at a time, and each
+// pass for the shards only the lines of its batch, picked by the hash's bytes. The spill knows which
+// paths came from units rendered again (`add`) rather than given back by a render memo (`addLines`):
+// with what the memo knew of the served build, only the shards those fall in are made again.
 import { closeSync, openSync, rmSync } from 'node:fs';
 import type { PathTarget, RouteRules } from '../render/route-table.ts';
 import { fileLines } from '../stores/lines.ts';
-import { IN_PLACE, openFileWriter, type FileWriter } from './file-writer.ts';
-import { BATCH_SHARDS, member, pathHash, routeTableEnds, shardCount, shardFiles } from './route-shards.ts';
+import { APPEND_PIECE, IN_PLACE, openFileWriter, textAppender, type FileWriter } from './file-writer.ts';
+import { BATCH_SHARDS, MAX_SHARDS, member, pathHash, routeTableEnds, shardCount, shardFiles, shardName, type PreviousShards } from './route-shards.ts';
 
 export interface RouteSpill {
   /** Writes a unit's paths; throws on a path an earlier part has (`Two routes for …`). Synchronous: render calls it. */
@@ -21,16 +23,17 @@ export interface RouteSpill {
   addLines(lines: readonly string[]): void;
   /** The parts added, read back one at a time, each a new object. */
   parts(): Generator<Record<string, PathTarget>>;
-  /** routes.json's text in pieces of about a megabyte, read back from the spill. */
+  /** routes.json's text in pieces of at most APPEND_PIECE characters, read back from the spill. */
   table(rules: RouteRules): Generator<string>;
-  /** Each shard file's name and text, the index first, made `batchShards` at a time (a pass over the spill each). */
-  shards(rules: RouteRules, batchShards?: number): Generator<[name: string, body: string]>;
+  /**
+   * Each shard file's name and text, the index first, made `batchShards` at a time (a pass over the
+   * spill each). With `previous`, a shard that holds what it held in that build comes without its
+   * text: none of its paths came from `add` (a unit rendered again), nor were any of `previous.replaced`.
+   */
+  shards(rules: RouteRules, batchShards?: number, previous?: PreviousShards): Generator<[name: string, body: string | undefined]>;
   /** Removes the spill. */
   close(): void;
 }
-
-/** Bytes gathered before a write. */
-const WRITE_AT = 1 << 20;
 
 /**
  * A spill in `file`, created at the first part. `hash` is the 64-bit hash that tells paths apart
@@ -39,22 +42,12 @@ const WRITE_AT = 1 << 20;
  */
 export function openRouteSpill(file: string, { hash = hash64, writer = openFileWriter(IN_PLACE) }: { hash?: (path: string) => [number, number]; writer?: FileWriter } = {}): RouteSpill {
   let fd: number | undefined;
-  let pending: string[] = [];
-  let pendingBytes = 0;
   let count = 0;
   const seen = new PathSet(hash);
-  const write = (text: string) => {
-    pending.push(text);
-    pendingBytes += text.length;
-    if (pendingBytes >= WRITE_AT) flush();
-  };
-  const flush = () => {
-    if (pending.length === 0) return;
-    fd ??= openSync(file, 'w');
-    writer.make({ kind: 'append', fd, body: pending.join('') });
-    pending = [];
-    pendingBytes = 0;
-  };
+  /** The shards (`pathHash % MAX_SHARDS`) of the paths given by `add`: rendered, not given back by a memo. */
+  const touched = new Set<number>();
+  const out = textAppender(writer, () => (fd ??= openSync(file, 'w')));
+  const write = (text: string) => out.add(text);
   const claim = (path: string) => {
     // A hash seen before: a path added before, unless two paths' hashes collide, which the spill tells apart.
     if (!seen.add(path) && holdsPath(spilled(), path)) throw new Error(`Two routes for ${path}`);
@@ -62,7 +55,7 @@ export function openRouteSpill(file: string, { hash = hash64, writer = openFileW
   };
   /** The spill's lines, each a path's hash (8 hex digits) and member, a blank line ending a part: views into one buffer, each valid until the next is read. */
   const spilledBytes = (): Iterable<Buffer> => {
-    flush();
+    out.flush();
     writer.drain();
     return fd === undefined ? [] : byteLines(file);
   };
@@ -78,7 +71,9 @@ export function openRouteSpill(file: string, { hash = hash64, writer = openFileW
       let any = false;
       for (const path in part) {
         claim(path);
-        write(`${spillLine(path, part[path]!)}\n`);
+        const line = spillLine(path, part[path]!);
+        touched.add(hashOfLine(line) & (MAX_SHARDS - 1));
+        write(`${line}\n`);
         any = true;
       }
       if (any) write('\n');
@@ -104,8 +99,8 @@ export function openRouteSpill(file: string, { hash = hash64, writer = openFileW
     *table(rules) {
       const [head, tail] = routeTableEnds(rules);
       yield head;
-      // A megabyte of members a piece, decoded at once, so the writer is called a few hundred times, not once a path.
-      let piece = Buffer.allocUnsafe(WRITE_AT);
+      // Members a piece (APPEND_PIECE bytes), decoded at once, so the writer is called thousands of times, not once a path.
+      let piece = Buffer.allocUnsafe(APPEND_PIECE);
       let size = 0;
       let first = true;
       for (const line of spilledBytes()) {
@@ -122,16 +117,27 @@ export function openRouteSpill(file: string, { hash = hash64, writer = openFileW
       if (size > 0) yield piece.toString('utf8', 0, size);
       yield tail;
     },
-    shards(rules, batchShards = BATCH_SHARDS) {
+    shards(rules, batchShards = BATCH_SHARDS, previous) {
       const shards = shardCount(count);
-      return shardFiles(rules, shards, batchShards, (low, batch) => {
-        for (const line of spilledBytes()) {
-          if (line.length === 0) continue;
-          const n = (hashOfLine(line) & (shards - 1)) - low;
-          // Decoded on its own, as `spilled` does, and only the lines of this batch.
-          if (n >= 0 && n < batch.length) batch[n]!.push(line.toString('utf8', 8));
-        }
-      });
+      let made: ((n: number) => boolean) | undefined;
+      if (previous?.count === shards) {
+        const changed = new Uint8Array(shards);
+        for (const low of [...touched, ...previous.replaced]) changed[low & (shards - 1)] = 1;
+        made = (n) => changed[n] === 1 || previous.hashes[shardName(n)] === undefined;
+      }
+      return shardFiles(
+        rules,
+        shards,
+        batchShards,
+        (batch) => {
+          for (const line of spilledBytes()) {
+            if (line.length === 0) continue;
+            // Decoded on its own, as `spilled` does, and only the lines of this batch.
+            batch[hashOfLine(line) & (shards - 1)]?.push(line.toString('utf8', 8));
+          }
+        },
+        made,
+      );
     },
     close() {
       if (fd !== undefined) {
@@ -142,7 +148,6 @@ export function openRouteSpill(file: string, { hash = hash64, writer = openFileW
         }
       }
       fd = undefined;
-      pending = [];
       rmSync(file, { force: true });
     },
   };
@@ -153,11 +158,11 @@ export function spillLine(path: string, target: PathTarget): string {
   return `${pathHash(path).toString(16).padStart(8, '0')}${member(path, target)}`;
 }
 
-/** The shard-picking hash a spill line starts with (8 lowercase hex digits), read from its bytes. */
-function hashOfLine(line: Buffer): number {
+/** The shard-picking hash a spill line starts with (8 lowercase hex digits), read from its bytes or text. */
+export function hashOfLine(line: Buffer | string): number {
   let hash = 0;
   for (let i = 0; i < 8; i++) {
-    const digit = line[i]!;
+    const digit = typeof line === 'string' ? line.charCodeAt(i) : line[i]!;
     hash = hash * 16 + (digit <= 0x39 ? digit - 0x30 : digit - 0x57);
   }
   return hash;
