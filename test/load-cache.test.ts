@@ -30,8 +30,13 @@ async function sampleStore(name: string): Promise<string> {
 }
 
 async function age(store: string): Promise<void> {
+  for (const file of await storeFiles(store)) await ageFile(file);
+}
+
+/** Dates the file an hour back (which changes its ctime to now: its cached stat no longer matches). */
+async function ageFile(file: string): Promise<void> {
   const past = new Date(Date.now() - 3_600_000);
-  for (const file of await storeFiles(store)) await utimes(file, past, past);
+  await utimes(file, past, past);
 }
 
 async function storeFiles(store: string): Promise<string[]> {
@@ -295,6 +300,13 @@ describe('load cache', () => {
     assert.deepEqual(versions, [...versions].sort(semver.compare));
     assert.ok(versions.indexOf('2.40.1-rc.2') < versions.indexOf('2.40.1-rc.10') && !versions.includes('2.30.0'));
     assert.deepEqual(catalog, await loadCatalog(store));
+    // That save appended to the cache; its memory holds the appended lines, each with the racy window of the load that appended it.
+    await writeJson(path.join(store, 'agent-as-code', '2.30.0.json'), release('2.30.0', [binaryArtifact('agent_as_code', '2.30.0', 'linux', 'amd64')]));
+    const third = await load();
+    assert.equal(third.read, 6, 'the new file, and the five written just before the last load, within its racy window');
+    assert.deepEqual(third.catalog, await loadCatalog(store));
+    const fourth = await load();
+    assert.deepEqual(fourth.catalog, third.catalog);
   });
 
   test('a one-off cache is written in batches and lets go of its values once saved: a second save writes nothing', async () => {
@@ -377,6 +389,68 @@ describe('load cache', () => {
     );
     assert.equal(withCache, without);
     assert.ok((await readFile(loadCacheFile(site))).equals(kept), 'a failed build leaves the cache as it was');
+  });
+
+  test('a save that changes a few files appends them; a damaged or cut segment costs only its files, and the next save writes the cache whole', async () => {
+    const store = await sampleStore('append');
+    const cacheFile = path.join(work, 'append.cache');
+    const fresh = async () => loadCatalog(store);
+    await cachedLoad(store, cacheFile);
+    const whole = await readFile(cacheFile);
+    const added = path.join(store, 'agent-as-code', '2.0.0.json');
+    await writeJson(added, release('2.0.0', [binaryArtifact('agent_as_code', '2.0.0', 'linux', 'amd64')]));
+    await ageFile(added);
+    assert.equal((await cachedLoad(store, cacheFile)).read, 1);
+    const once = await readFile(cacheFile);
+    assert.ok(once.length > whole.length && once.subarray(0, whole.length).equals(whole), 'the new file was appended');
+    await rm(path.join(store, 'agent-as-code', '1.12.2.json'));
+    const removed = await cachedLoad(store, cacheFile);
+    assert.equal(removed.read, 0);
+    const twice = await readFile(cacheFile);
+    assert.ok(twice.length > once.length && twice.subarray(0, once.length).equals(once), 'the removal was appended');
+    assert.match(twice.subarray(once.length).toString(), /"removed":\["agent-as-code\/1\.12\.2\.json"\]/);
+    const steady = await cachedLoad(store, cacheFile);
+    assert.equal(steady.read, 0, 'the appended segments are read back');
+    assert.deepEqual(steady.catalog, await fresh());
+    assert.ok((await readFile(cacheFile)).equals(twice), 'a load that changed nothing writes nothing');
+
+    // The first segment's line for 2.0.0, changed: that segment and the next are not taken.
+    const segment = once.subarray(whole.length).toString();
+    // The cut line after an intact segment costs nothing; the save after it (which drops 1.12.2) cannot append after it.
+    const damaged: Record<string, [bytes: Buffer, read: number]> = {
+      'a changed segment': [Buffer.concat([whole, Buffer.from(segment.replace('"2.0.0"', '"2.0.9"')), twice.subarray(once.length)]), 1],
+      'a cut segment': [twice.subarray(0, whole.length + Math.floor(segment.length / 2)), 1],
+      'a cut line after the last segment': [Buffer.concat([once, Buffer.from('\n["agent-as-code/2.0.0.json",')]), 0],
+    };
+    for (const [name, [bytes, read]] of Object.entries(damaged)) {
+      await writeFile(cacheFile, bytes);
+      const load = await cachedLoad(store, cacheFile);
+      assert.equal(load.read, read, `${name}: the files of the segments not taken read again, the rest from the cache`);
+      assert.deepEqual(load.catalog, await fresh(), name);
+      const rewritten = await readFile(cacheFile);
+      assert.ok(!rewritten.subarray(0, whole.length).equals(whole), `${name}: written whole, not appended after the damage`);
+      assert.equal((await cachedLoad(store, cacheFile)).read, 0, `${name}: the rewritten cache holds every file`);
+    }
+  });
+
+  test('once appended segments would pass a quarter of the cache, a save writes it whole, without the lines they replaced', async () => {
+    const store = await sampleStore('compact');
+    const cacheFile = path.join(work, 'compact.cache');
+    await cachedLoad(store, cacheFile);
+    const file = path.join(store, 'agent-as-code', '1.12.2.json');
+    const data = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    const sizes: number[] = [];
+    for (let edit = 0; edit < 12; edit++) {
+      await writeJson(file, { ...data, notes_url: `https://example.com/notes/${edit}` });
+      await ageFile(file);
+      const load = await cachedLoad(store, cacheFile);
+      assert.equal(load.read, 1);
+      assert.deepEqual(load.catalog, await loadCatalog(store));
+      sizes.push((await stat(cacheFile)).size);
+    }
+    const shrank = sizes.findIndex((size, i) => i > 0 && size < sizes[i - 1]!);
+    assert.ok(shrank > 1, `appended at first, then written whole: ${sizes.join(', ')}`);
+    assert.equal((await cachedLoad(store, cacheFile)).read, 0);
   });
 
   test('`mirror build` says how many release files it read', async () => {

@@ -6,11 +6,17 @@
 // the store it describes and the loader code it came from, and carries the hash of its own body:
 // anything else (missing, truncated, foreign, another version) is an empty cache, so a full load.
 // One line a file, so a save copies the lines of unchanged files instead of serializing them again;
-// the header's hash is over the bytes after it, hashed as they are read and as they are written (one
-// hash a file, not one a line: at 100,000 files, a digest object each was 20 MB and 0.3 s).
+// the header's hash is over the lines written with it, hashed as they are read and as they are
+// written (one hash a file, not one a line: at 100,000 files, a digest object each was 20 MB and
+// 0.3 s). A save that changes a few lines appends them instead, as a segment that ends in a line of
+// its own hash, its load's time and the files gone since: at 100,000 files, rewriting the cache
+// for one new release wrote 217 MB. A later line of a file replaces an earlier one; a segment that
+// does not check out ends what is read (its files are read again). Once the segments reach a
+// quarter of the lines written whole, or the file is not as this load read it, a save writes the
+// cache whole again, by a rename.
 // Written by hand: no library keeps a stat-and-hash file cache with these rules.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fingerprintFromSource } from '../model/fingerprint.ts';
@@ -53,7 +59,7 @@ export interface LoadCache {
 }
 
 /** Bumped when the cache's layout or the meaning of a cached value changes. */
-const FORMAT = 3;
+const FORMAT = 4;
 /** Lines, or bytes, written per call by a save. */
 const SAVE_BATCH = 2048;
 const SAVE_BYTES = 4 << 20;
@@ -61,6 +67,8 @@ const SAVE_BYTES = 4 << 20;
 const RACY_WINDOW_NS = 2_000_000_000n;
 /** Files to read, not in the cache, from which a thread reads them ahead: fewer are read before the thread would start (the default of `expect`). */
 const READ_AHEAD_FROM = 2048;
+/** Appended segments are written until they reach this share of the lines written whole. */
+const APPEND_SHARE = 1 / 4;
 
 interface Entry {
   size: number;
@@ -79,8 +87,21 @@ interface Header {
   store: string;
   /** Wall clock at the start of the load that wrote the cache, in ns: what racy entries are measured from. */
   loadedAt: string;
-  /** SHA-256 of the bytes after the header: the lines, one `[path, entry]` a file, each ending in a newline but the last. */
+  /** Bytes after the header written with it: the lines, one `[path, entry]` a file, each ending in a newline but the last. */
+  bytes: number;
+  /** SHA-256 of those bytes. */
   sha256: string;
+}
+
+/** The line that ends an appended segment (after the newline that ends its last entry line). */
+interface Trailer {
+  /** SHA-256 of the segment's entry lines, each with its newline, then of this trailer's JSON without `sha256`. */
+  sha256: string;
+  /** Wall clock at the start of the load that appended the segment, in ns: its entries' racy window. */
+  loadedAt: string;
+  lines: number;
+  /** Files in the cache before that load and gone since. */
+  removed: string[];
 }
 
 /**
@@ -105,7 +126,7 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
   const remembered = memory?.previous;
   let previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : readCache(file, store, loader, memory !== undefined);
   // An entry taken from the previous cache keeps its line: saving copies those bytes rather than serializing and hashing it again.
-  const kept = new Map<string, { entry: Entry; line?: Line | undefined }>();
+  const kept = new Map<string, Kept>();
   const stats = emptyStats();
   let changed = previous === undefined;
   let released = false;
@@ -119,8 +140,8 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
     expect(files, readAheadFrom = READ_AHEAD_FROM) {
       const trusted = previous && String(previous.loadedAt - RACY_WINDOW_NS);
       const reads = files.map((file): AheadFile => {
-        const entry = previous?.entries.get(keyOf(file))?.entry;
-        return { path: file, unchanged: entry && isEntry(entry) ? { identity: entryIdentity(entry), beforeNs: trusted! } : undefined };
+        const { entry, since } = previous?.entries.get(keyOf(file)) ?? {};
+        return { path: file, unchanged: entry && isEntry(entry) ? { identity: entryIdentity(entry), beforeNs: since === undefined ? trusted! : String(since - RACY_WINDOW_NS) } : undefined };
       });
       return (ahead = startReadAhead(reads, readAheadFrom));
     },
@@ -129,9 +150,9 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
       const key = keyOf(file);
       const read = ahead?.take(file);
       const stat = read ? statOfIdentity(read.identity) : statSync(file, { bigint: true, throwIfNoEntry: false });
-      const { entry, line } = previous?.entries.get(key) ?? {};
-      if (stat && entry && isEntry(entry) && unchangedSince(entry, stat, previous!.loadedAt)) {
-        kept.set(key, { entry, line });
+      const { entry, line, since } = previous?.entries.get(key) ?? {};
+      if (stat && entry && isEntry(entry) && unchangedSince(entry, stat, since ?? previous!.loadedAt)) {
+        kept.set(key, { entry, line, since });
         return fingerprinted(entry.value as T, entry.sha256);
       }
       changed = true;
@@ -146,63 +167,77 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
     },
     async save() {
       if (released || (!changed && kept.size === previous?.entries.size)) return release();
-      // Kept only by a long-lived loader: a one-off save writes its lines a batch at a time and
-      // holds none of them, so a store's whole cache is never in memory twice.
-      const entries = new Map<string, { entry: unknown; line: Line }>();
-      // The header's hash is over every line, so it is written last, over a placeholder of the same length.
-      const header = (sha256: string) => Buffer.from(`${JSON.stringify({ format: FORMAT, loader, store, loadedAt: String(loadedAt), sha256 } satisfies Header)}\n`);
       await mkdir(path.dirname(file), { recursive: true });
-      const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-      try {
-        const handle = await open(temp, 'w');
-        try {
-          const hash = createHash('sha256');
-          await handle.write(header('0'.repeat(64)));
-          let batch: Buffer[] = [];
-          let batchBytes = 0;
-          let first = true;
-          const writeBatch = async () => {
-            for (const piece of batch) hash.update(piece);
-            await handle.writev(batch);
-            batch = [];
-            batchBytes = 0;
-          };
-          // A one-off load kept where its lines are in the file it read: copied from there while no
-          // other process has replaced that file, serialized again otherwise.
-          const source = previous?.file !== undefined ? openIfSame(previous.file, previous.identity) : undefined;
-          // Lines that follow each other there are copied as one read, with the line breaks between them.
-          const run = new LineRun(source);
-          try {
-            for (const [key, { entry, line: known }] of kept) {
-              const line = known && (known.bytes !== undefined || source !== undefined) ? known : { bytes: Buffer.from(JSON.stringify([key, entry])) };
-              if (memory) entries.set(key, { entry, line });
-              if (line.bytes === undefined && run.extend(line.at!)) continue;
-              batchBytes += run.flushInto(batch);
-              if (!first) batch.push(NEWLINE);
-              first = false;
-              if (line.bytes === undefined) run.start(line.at!);
-              else batch.push(line.bytes);
-              batchBytes += line.bytes?.length ?? 0;
-              if (batch.length >= SAVE_BATCH || batchBytes >= SAVE_BYTES) await writeBatch();
-            }
-            run.flushInto(batch);
-          } finally {
-            if (source !== undefined) closeSync(source);
-          }
-          await writeBatch();
-          await handle.write(header(hash.digest('hex')), 0, undefined, 0);
-        } finally {
-          await handle.close();
-        }
-        await rename(temp, file);
-      } finally {
-        await rm(temp, { force: true });
-      }
+      const written = (previous && (await appendSegment(file, previous, kept, loadedAt, memory !== undefined))) ?? (await writeWhole());
       // What was written: the next load and save start from here.
-      if (memory) memory.previous = { store, loader, loadedAt, entries, identity: await identityOf(file) };
+      if (memory) memory.previous = written;
       release();
     },
   };
+
+  /** Writes every kept line into a new file, renamed over the cache: what a long-lived loader keeps of it, or undefined for a one-off load. */
+  async function writeWhole(): Promise<Previous | undefined> {
+    // Kept only by a long-lived loader: a one-off save writes its lines a batch at a time and
+    // holds none of them, so a store's whole cache is never in memory twice.
+    const entries = new Map<string, Kept>();
+    // The header's hash and size are over every line, so it is written last, over a placeholder of the same length.
+    const headerOf = (sha256: string, bytes: number) => JSON.stringify({ format: FORMAT, loader, store, loadedAt: String(loadedAt), bytes, sha256 } satisfies Header);
+    // Padded with spaces, which JSON.parse skips, to the length of the longest size.
+    const width = headerOf('0'.repeat(64), 0).length + HEADER_SLACK;
+    const header = (sha256: string, bytes: number) => Buffer.from(`${headerOf(sha256, bytes).padEnd(width)}\n`);
+    const headerBytes = header('0'.repeat(64), 0).length;
+    let bytes = 0;
+    const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const handle = await open(temp, 'w');
+      try {
+        const hash = createHash('sha256');
+        await handle.write(header('0'.repeat(64), 0));
+        let batch: Buffer[] = [];
+        let batchBytes = 0;
+        let first = true;
+        const writeBatch = async () => {
+          for (const piece of batch) {
+            hash.update(piece);
+            bytes += piece.length;
+          }
+          await handle.writev(batch);
+          batch = [];
+          batchBytes = 0;
+        };
+        // A one-off load kept where its lines are in the file it read: copied from there while no
+        // other process has replaced that file, serialized again otherwise.
+        const source = previous?.file !== undefined ? openIfSame(previous.file, previous.identity) : undefined;
+        // Lines that follow each other there are copied as one read, with the line breaks between them.
+        const run = new LineRun(source);
+        try {
+          for (const [key, { entry, line: known }] of kept) {
+            const line = known && (known.bytes !== undefined || source !== undefined) ? known : { bytes: Buffer.from(JSON.stringify([key, entry])) };
+            if (memory) entries.set(key, { entry, line });
+            if (line.bytes === undefined && run.extend(line.at!)) continue;
+            batchBytes += run.flushInto(batch);
+            if (!first) batch.push(NEWLINE);
+            first = false;
+            if (line.bytes === undefined) run.start(line.at!);
+            else batch.push(line.bytes);
+            batchBytes += line.bytes?.length ?? 0;
+            if (batch.length >= SAVE_BATCH || batchBytes >= SAVE_BYTES) await writeBatch();
+          }
+          run.flushInto(batch);
+        } finally {
+          if (source !== undefined) closeSync(source);
+        }
+        await writeBatch();
+        await handle.write(header(hash.digest('hex'), bytes), 0, undefined, 0);
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, file);
+    } finally {
+      await rm(temp, { force: true });
+    }
+    return memory && { store, loader, loadedAt, entries, identity: await identityOf(file), bodyStart: headerBytes, baseBytes: bytes, appended: 0, end: headerBytes + bytes };
+  }
 
   /** A one-off load's values and lines are not needed past its save: a build lets the catalog go once rendered. */
   function release(): void {
@@ -380,50 +415,187 @@ class LineRun {
 /** The most bytes a LineRun reads at once. */
 const RUN_BYTES = 1 << 20;
 
+/** A file's entry as the cache has it: its line, and, when not the header's, the load its racy window is measured from. */
+interface Kept {
+  entry: unknown;
+  line?: Line | undefined;
+  since?: bigint | undefined;
+}
+
 interface Previous {
   store: string;
   loader: string;
+  /** The load that wrote the cache whole. */
   loadedAt: bigint;
-  entries: Map<string, { entry: unknown; line: Line }>;
-  /** The file read, by device, inode, size and mtime: writers replace it by a rename, never in place. */
+  entries: Map<string, Kept>;
+  /** The file read, by device, inode, size and mtime: a whole write replaces it by a rename, an append changes its size. */
   identity: string | undefined;
   /** The file read, when its lines were kept by their place in it (a one-off load). */
   file?: string;
+  /** Where the lines written whole start, and their bytes. */
+  bodyStart: number;
+  baseBytes: number;
+  /** Bytes of the segments appended since. */
+  appended: number;
+  /** Where the file's last whole segment ends, when nothing follows it: where a save may append. */
+  end: number | undefined;
 }
 
+/** Header bytes kept free for the size of the lines, which is known only once they are written. */
+const HEADER_SLACK = 16;
+
 /**
- * The previous load's entries, or undefined for a cache that is missing, damaged or not this
- * store's and loader's. Read a line at a time; with `keepBytes` (a long-lived loader) each line's
- * bytes are kept, otherwise only its place in the file.
+ * Appends a segment of the lines of `kept` that are not in the file yet and of the files gone since,
+ * while the file is as `previous` read it and the segments stay under APPEND_SHARE of the lines
+ * written whole; undefined otherwise. What a long-lived loader keeps of the cache once appended
+ * (the file's `previous` for a one-off load, which keeps nothing).
  */
-function readCache(file: string, store: string, loader: string, keepBytes: boolean): Previous | undefined {
+async function appendSegment(file: string, previous: Previous, kept: Map<string, Kept>, loadedAt: bigint, remember: boolean): Promise<Previous | undefined> {
+  if (previous.end === undefined) return undefined;
+  const hash = createHash('sha256');
+  const pieces: Buffer[] = previous.end > previous.bodyStart ? [NEWLINE] : [];
+  let lines = 0;
+  let bytes = pieces.length;
+  const budget = previous.baseBytes * APPEND_SHARE - previous.appended;
+  const entries = new Map<string, Kept>();
+  for (const [key, { entry, line, since }] of kept) {
+    if (line !== undefined) {
+      if (remember) entries.set(key, { entry, line, since });
+      continue;
+    }
+    const added = Buffer.from(JSON.stringify([key, entry]));
+    hash.update(added).update(NEWLINE);
+    pieces.push(added, NEWLINE);
+    lines++;
+    bytes += added.length + 1;
+    if (bytes > budget) return undefined;
+    if (remember) entries.set(key, { entry, line: { bytes: added }, since: loadedAt });
+  }
+  const removed: string[] = [];
+  for (const key of previous.entries.keys()) if (!kept.has(key)) removed.push(key);
+  const trailer = trailerJson({ loadedAt: String(loadedAt), lines, removed });
+  const sha256 = hash.update(trailer).digest('hex');
+  pieces.push(Buffer.from(`{"sha256":"${sha256}",${trailer.slice(1)}`));
+  bytes += pieces.at(-1)!.length;
+  if (bytes > budget) return undefined;
   let fd: number | undefined;
   try {
-    fd = openSync(file, 'r');
-    const identity = identityString(fstatSync(fd, { bigint: true }));
-    let header: Partial<Header> | undefined;
-    const hash = createHash('sha256');
-    const entries = new Map<string, { entry: unknown; line: Line }>();
-    let lines = 0;
-    for (const { bytes, at } of fileLines(fd)) {
-      if (header === undefined) {
-        header = JSON.parse(bytes.toString('utf8')) as Partial<Header>;
-        if (header.format !== FORMAT || header.loader !== loader || header.store !== store || typeof header.loadedAt !== 'string' || !/^\d+$/.test(header.loadedAt)) return undefined;
-        continue;
-      }
-      if (lines++ > 0) hash.update(NEWLINE);
-      hash.update(bytes);
-      const parsed: unknown = JSON.parse(bytes.toString('utf8'));
-      if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'string') return undefined;
-      entries.set(parsed[0], { entry: parsed[1], line: keepBytes ? { bytes: Buffer.from(bytes) } : { at: { offset: at, length: bytes.length } } });
-    }
-    if (header === undefined || hash.digest('hex') !== header.sha256) return undefined;
-    return { store, loader, loadedAt: BigInt(header.loadedAt!), entries, identity, ...(keepBytes ? {} : { file }) };
+    fd = openSync(file, 'a');
+    if (identityString(fstatSync(fd, { bigint: true })) !== previous.identity) return undefined;
+    const segment = Buffer.concat(pieces);
+    // One write: another process that appends at the same time puts its segment after or before it, not within.
+    for (let at = 0; at < segment.length; ) at += writeSync(fd, segment, at);
   } catch {
     return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  return { ...previous, entries, identity: await identityOf(file), appended: previous.appended + bytes, end: previous.end + bytes, file: undefined };
+}
+
+/** A trailer's JSON without its hash, as written and as checked. */
+function trailerJson({ loadedAt, lines, removed }: Omit<Trailer, 'sha256'>): string {
+  return JSON.stringify({ loadedAt, lines, removed });
+}
+
+/** The trailer in a line that starts with `{`, when its fields are as written; undefined otherwise. */
+function trailerOf(bytes: Buffer): Trailer | undefined {
+  try {
+    const trailer = JSON.parse(bytes.toString('utf8')) as Partial<Trailer>;
+    const { sha256, loadedAt, lines, removed } = trailer;
+    if (typeof sha256 !== 'string' || typeof loadedAt !== 'string' || !/^\d+$/.test(loadedAt) || !Number.isSafeInteger(lines) || !Array.isArray(removed) || !removed.every((key) => typeof key === 'string')) return undefined;
+    return trailer as Trailer;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The previous load's entries, or undefined for a cache that is missing, damaged or not this
+ * store's and loader's. Read a line at a time; with `keepBytes` (a long-lived loader) each line's
+ * bytes are kept, otherwise only its place in the file. The lines written whole must all check
+ * out; an appended segment's are taken once its trailer does, and the first that does not ends
+ * what is read (and what a save may append to).
+ */
+function readCache(file: string, store: string, loader: string, keepBytes: boolean): Previous | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const stat = fstatSync(fd, { bigint: true });
+    let header: Partial<Header> | undefined;
+    let bodyStart = 0;
+    let baseEnd = 0;
+    let base = true;
+    let end: number | undefined;
+    let hash = createHash('sha256');
+    const entries = new Map<string, Kept>();
+    // A segment's lines, taken once its trailer checks out.
+    let pending: [key: string, kept: Kept][] = [];
+    let lines = 0;
+    const takeBase = (): boolean => {
+      base = false;
+      if (hash.digest('hex') !== header!.sha256) return false;
+      end = baseEnd;
+      hash = createHash('sha256');
+      lines = 0;
+      return true;
+    };
+    for (const { bytes, at } of fileLines(fd)) {
+      if (header === undefined) {
+        header = JSON.parse(bytes.toString('utf8')) as Partial<Header>;
+        if (header.format !== FORMAT || header.loader !== loader || header.store !== store || typeof header.loadedAt !== 'string' || !/^\d+$/.test(header.loadedAt) || !Number.isSafeInteger(header.bytes)) return undefined;
+        bodyStart = at + bytes.length + 1;
+        baseEnd = bodyStart + header.bytes!;
+        continue;
+      }
+      if (base && at + bytes.length > baseEnd && !takeBase()) return undefined;
+      if (base) {
+        if (lines++ > 0) hash.update(NEWLINE);
+        hash.update(bytes);
+        const [key, entry] = entryOf(bytes);
+        entries.set(key, { entry, line: keepBytes ? { bytes: Buffer.from(bytes) } : { at: { offset: at, length: bytes.length } } });
+        continue;
+      }
+      // A segment's line, or its trailer; anything that does not check out ends the read.
+      if (bytes[0] !== 0x7b) {
+        hash.update(bytes).update(NEWLINE);
+        try {
+          const [key, entry] = entryOf(bytes);
+          pending.push([key, { entry, line: keepBytes ? { bytes: Buffer.from(bytes) } : { at: { offset: at, length: bytes.length } } }]);
+          continue;
+        } catch {
+          end = undefined;
+          break;
+        }
+      }
+      const trailer = trailerOf(bytes);
+      if (trailer === undefined || trailer.lines !== pending.length || hash.update(trailerJson(trailer)).digest('hex') !== trailer.sha256) {
+        end = undefined;
+        break;
+      }
+      const since = BigInt(trailer.loadedAt);
+      for (const key of trailer.removed) entries.delete(key);
+      for (const [key, kept] of pending) entries.set(key, { ...kept, since });
+      pending = [];
+      hash = createHash('sha256');
+      end = at + bytes.length;
+    }
+    if (header === undefined || (base && !takeBase())) return undefined;
+    // Lines after the last trailer: a segment cut short.
+    if (pending.length > 0 || end !== Number(stat.size)) end = undefined;
+    return { store, loader, loadedAt: BigInt(header.loadedAt!), entries, identity: identityString(stat), ...(keepBytes ? {} : { file }), bodyStart, baseBytes: header.bytes!, appended: (end ?? Number(stat.size)) - baseEnd, end };
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A cache line's path and entry; throws when it is not one. */
+function entryOf(bytes: Buffer): [key: string, entry: unknown] {
+  const parsed: unknown = JSON.parse(bytes.toString('utf8'));
+  if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'string') throw new Error('Not a load cache line');
+  return parsed as [string, unknown];
 }
 
 /** The file's identity (see Previous), or undefined when there is none. */
