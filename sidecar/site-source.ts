@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PUBLIC_DIR, currentBuild, readManifest, readRoutes, type SiteManifest } from '../generator/publish/local-dir.ts';
-import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { tableSource, type RouteSource } from '../generator/render/resolve.ts';
+import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, shardSource, type RouteShardIndex } from '../generator/render/route-shard-source.ts';
 import type { PathTarget } from '../generator/render/route-table.ts';
 import type { ByteRange } from '../generator/stores/blob-store.ts';
 
@@ -112,21 +112,5 @@ async function routeSourceOf(build: string): Promise<RouteSource> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return tableSource(await readRoutes(build));
     throw error;
   }
-  const shards = new Map<string, Record<string, PathTarget>>();
-  const shard = (name: string) => {
-    let paths = shards.get(name);
-    if (!paths) {
-      paths = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Record<string, PathTarget>;
-      shards.set(name, paths);
-    }
-    return paths;
-  };
-  const { shards: _count, ...rest } = index;
-  return {
-    ...tableSource({ ...rest, paths: {} }),
-    path: (wanted) => {
-      const paths = shard(shardOf(wanted, index.shards));
-      return Object.hasOwn(paths, wanted) ? paths[wanted] : undefined;
-    },
-  };
+  return shardSource(index, (name) => JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Record<string, PathTarget>);
 }

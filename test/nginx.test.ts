@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { currentBuild, readRoutes } from '../generator/publish/local-dir.ts';
+import { ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX, shardOf, type RouteShardIndex } from '../generator/render/route-shard-source.ts';
 import { bundleNjsModule, nginxConfig } from '../generator/publish/nginx.ts';
 import { parseFormUrlEncoded } from '../generator/render/resolve.ts';
 import type { RouteTable } from '../generator/render/route-table.ts';
@@ -17,6 +18,7 @@ import { verifyMirror } from '../generator/verify.ts';
 import { API, BINARY, BROWSER, MSI, ODD_QUERIES, TRAVERSAL, UNKNOWN, ZIP, endpointTargets, send, withoutSlash, type Received, type Sent } from './helpers/route-requests.ts';
 import { freePort, runNginx, startNginx, whyNginxCannotRun, type RunningNginx } from './helpers/nginx.ts';
 import { REPO, SAMPLE_BLOBS, SAMPLE_RELEASES, startSampleSite, type SampleSite } from './helpers/sample-site.ts';
+import { PRODUCT, writeSyntheticStore } from '../scripts/bench/synthetic-store.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -53,7 +55,11 @@ describe('the resolver bundled for njs', () => {
 
 const nginxMissing = whyNginxCannotRun();
 
-describe('nginx serving the sample like the sidecar', { skip: nginxMissing }, () => {
+// The route table preloaded whole (a small site's), and read a shard at a time (a large site's).
+for (const { table: how, preloadRoutesBytes } of [
+  { table: 'preloaded', preloadRoutesBytes: undefined },
+  { table: 'read a shard at a time', preloadRoutesBytes: 0 },
+]) describe(`nginx serving the sample like the sidecar, the route table ${how}`, { skip: nginxMissing }, () => {
   let sidecar: SampleSite;
   let nginx: RunningNginx;
   let table: RouteTable;
@@ -61,7 +67,7 @@ describe('nginx serving the sample like the sidecar', { skip: nginxMissing }, ()
     // Signed, so the signatures, keys and snapshot are compared too.
     sidecar = await startSampleSite(undefined, undefined, { signed: true });
     table = await readRoutes((await currentBuild(sidecar.site))!);
-    nginx = await startNginx(sidecar.site);
+    nginx = await startNginx(sidecar.site, SAMPLE_BLOBS, { preloadRoutesBytes });
   });
   after(async () => {
     await nginx?.close();
@@ -213,12 +219,47 @@ describe('nginx serving the sample like the sidecar', { skip: nginxMissing }, ()
     });
 
     test('the config pins the build it was generated for (the sidecar follows the site symlink): regenerate and reload after a build', async () => {
-      const config = await nginxConfig({ site: sidecar.site, blobs: SAMPLE_BLOBS, listen: '127.0.0.1:1' });
+      const config = await nginxConfig({ site: sidecar.site, blobs: SAMPLE_BLOBS, listen: '127.0.0.1:1', preloadRoutesBytes });
       const build = (await currentBuild(sidecar.site))!;
-      assert.ok(config.includes(`"${build}/routes.json"`));
+      if (preloadRoutesBytes === undefined) assert.ok(config.includes(`js_preload_object mirrorRoutes from "${build}/routes.json";`));
+      else assert.ok(config.includes(`js_preload_object mirrorRouteIndex from "${build}/routes/index.json";\n    js_var $mirror_routes "${build}/routes";`));
       assert.ok(config.includes(`alias "${build}/public/$mirror_file"`));
       assert.ok(config.includes(`alias "${SAMPLE_BLOBS}/$mirror_file"`));
     });
+  });
+});
+
+describe('nginx reading a route table of several shards like the sidecar', { skip: nginxMissing }, () => {
+  let dir: string;
+  let sidecar: SampleSite;
+  let nginx: RunningNginx;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mirror-nginx-shards-'));
+    const blobs = path.join(dir, 'blobs');
+    await writeSyntheticStore(path.join(dir, 'releases'), { majors: 1, minors: 10, patches: 10 }, { blobsDir: blobs });
+    sidecar = await startSampleSite(path.join(dir, 'releases'), blobs);
+    nginx = await startNginx(sidecar.site, blobs, { preloadRoutesBytes: 0 });
+  });
+  after(async () => {
+    await nginx?.close();
+    await sidecar?.close();
+    await rm(dir, { recursive: true, force: true });
+    assert.deepEqual(sidecar?.errors ?? [], []);
+  });
+
+  test('every path of the table, and a path missing from each shard, answers as the sidecar answers', async () => {
+    const build = (await currentBuild(sidecar.site))!;
+    const index = JSON.parse(await readFile(path.join(build, ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX), 'utf8')) as RouteShardIndex;
+    assert.ok(index.shards >= 4, `${index.shards} shards`);
+    const paths = Object.keys((await readRoutes(build)).paths);
+    const missing = Array.from({ length: 64 }, (_, i) => `/binary/releases/${PRODUCT}/0/${i}/none-${i}.zip`);
+    assert.ok(new Set([...paths, ...missing].map((each) => shardOf(each, index.shards))).size === index.shards, 'every shard is read');
+    for (const wanted of [...paths, ...missing]) {
+      const [expected, actual] = await Promise.all([send(sidecar.url, { path: wanted }), send(nginx.url, { path: wanted })]);
+      assert.deepEqual(comparable(actual), comparable(expected), `${wanted}\nnginx log:\n${nginx.log().slice(-2000)}`);
+      // Found where the table has it (a file, an artifact or a redirect), and nowhere else.
+      assert.ok(missing.includes(wanted) ? actual.status === 404 : [200, 302].includes(actual.status), `${wanted}: ${actual.status}`);
+    }
   });
 });
 

@@ -1,35 +1,17 @@
-// The route table as the sidecar reads it: its paths split into shards by a hash of the path, and
-// the rest (endpoints, fallbacks) in an index, written beside routes.json in each build folder. A
-// server swapping in a new build reads the small index, and a shard the first time a request
-// needs it, instead of parsing the whole table (21 MB at 10,000 releases) on its event loop. Pure:
-// what is kept from one call to the next (serialized parts, the shards last made) only saves work.
+// The route table as the sidecar and a large site's nginx read it: its paths split into shards by
+// a hash of the path, and the rest (endpoints, fallbacks) in an index, written beside routes.json in
+// each build folder. A server swapping in a new build reads the small index, and a shard the first
+// time a request needs it (render/route-shard-source.ts), instead of parsing the whole table (21 MB
+// at 10,000 releases). Pure: what is kept from one call to the next (serialized parts, the shards
+// last made) only saves work.
 import type { PathTarget, RouteRules, RouteTable } from '../render/route-table.ts';
+import { ROUTE_SHARD_INDEX, shardName, shardNumber, shardOf, type RouteShardIndex } from '../render/route-shard-source.ts';
 import { sha256Hex } from '../stores/hash.ts';
 
-export const ROUTE_SHARDS_DIR = 'routes';
-export const ROUTE_SHARD_INDEX = 'index.json';
+export { ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX, pathHash, shardName, shardOf, type RouteShardIndex } from '../render/route-shard-source.ts';
 /** Paths per shard, about: 80 KB of JSON, under a millisecond to parse. One shard for a small site. */
 const PATHS_PER_SHARD = 320;
 export const MAX_SHARDS = 4096;
-
-/** The table without its paths, and how many shards (a power of two) hold those. */
-export type RouteShardIndex = RouteRules & { shards: number };
-
-/** The shard file a path's target is in, of `shards`: the low bits of its FNV-1a hash. */
-export function shardOf(path: string, shards: number): string {
-  return shardName(shardNumber(path, shards));
-}
-
-function shardNumber(path: string, shards: number): number {
-  return pathHash(path) & (shards - 1);
-}
-
-/** A path's FNV-1a hash, whose low bits pick its shard. */
-export function pathHash(path: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < path.length; i++) hash = Math.imul(hash ^ path.charCodeAt(i), 0x01000193);
-  return hash >>> 0;
-}
 
 /** A table's rules, without its paths if it has them. */
 function routeRules(table: RouteRules & { paths?: unknown }): RouteRules {
@@ -42,11 +24,6 @@ export function shardCount(paths: number): number {
   let shards = 1;
   while (shards < MAX_SHARDS && paths / shards > PATHS_PER_SHARD) shards *= 2;
   return shards;
-}
-
-/** Shard `n`'s file name. */
-export function shardName(n: number): string {
-  return `${n.toString(16).padStart(3, '0')}.json`;
 }
 
 /**

@@ -6,17 +6,22 @@
 // CloudFront KeyValueStore the route table needs, by the generator's own kvsEntries and
 // checkKvsLimits; and each per release, against the next smaller store, so a cost that grows faster
 // than the store shows as a per-release cost that grows. At 10,000 releases, the sidecar's upload →
-// listed time and the worst GET latency meanwhile (rebuild.ts) for both shapes.
-import { execFile } from 'node:child_process';
+// listed time and the worst GET latency meanwhile (rebuild.ts) for both shapes. And nginx serving
+// each full build with the generated config, its route table preloaded whole and read a shard at a
+// time: how soon it answers, what it holds (PSS), and a request's latency.
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import { Agent, get } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { KvsLimitError, KVS_LIMITS, checkKvsLimits, kvsBytes, kvsEntries } from '../../generator/publish/cloudfront/kvs-entries.ts';
 import { currentBuild, readRoutes } from '../../generator/publish/local-dir.ts';
+import type { RouteTable } from '../../generator/render/route-table.ts';
 import { filesOf, stepsOf, written } from './build.ts';
 import { benchRebuild } from './rebuild.ts';
 import { bestOf, bestSeconds, seconds, timed, type Best, type Run } from './run.ts';
+import { startNginx } from './serving.ts';
 import { describeShape, productNames, releaseCount, shapeOf, writeRelease, writeSyntheticStore, type StoreShape } from './synthetic-store.ts';
 import type { Row } from './table.ts';
 
@@ -65,7 +70,23 @@ interface Scale {
   rebuilds: Measured[];
   outputBytes: number;
   kvs: KvsSize;
+  /** nginx serving the full build both ways, or why it did not run. */
+  nginx: NginxServing[] | string;
 }
+
+interface NginxServing {
+  /** How the route table is loaded. */
+  how: string;
+  /** From nginx's start to its first answer. */
+  startMs: number;
+  /** The proportional set size of its master and worker. */
+  pssBytes: number;
+  meanMs: number;
+  p99Ms: number;
+}
+
+/** Requests of the latency run, one at a time over one kept-alive connection, after as many to warm up. */
+const NGINX_REQUESTS = 400;
 
 export async function benchScale(work: string, repo: string, progress: (line: string) => void): Promise<ScaleBench> {
   if (!existsSync(GNU_TIME)) throw new Error(`The scale rows read peak RSS with ${GNU_TIME}: \`apt-get install -y time\``);
@@ -125,7 +146,10 @@ async function measure(work: string, repo: string, progress: (line: string) => v
     const copy = await bestOf(COPY_ATTEMPTS, (attempt) => timed(['cp', '-r', output, path.join(folder, `copy-${attempt}`)], folder));
     const outputBytes = await diskBytes(output);
     progress(`${label}: KeyValueStore of the route table`);
-    const kvs = kvsSize(kvsEntries(await readRoutes(output)));
+    const table = await readRoutes(output);
+    const kvs = kvsSize(kvsEntries(table));
+    progress(`${label}: nginx serving the build`);
+    const nginx = await measureNginx(folder, site, table);
     const rebuilds: Measured[] = [];
     for (let i = 0; i < REBUILDS; i++) {
       const added = newRelease(shape, i);
@@ -133,11 +157,63 @@ async function measure(work: string, repo: string, progress: (line: string) => v
       await writeRelease(store, added.version, releases + i, { product: added.product });
       rebuilds.push(await build());
     }
-    return { folder, releases, shape, full, copy, rebuilds, outputBytes, kvs };
+    return { folder, releases, shape, full, copy, rebuilds, outputBytes, kvs, nginx };
   } catch (error) {
     await rm(folder, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** nginx (1 worker) serving the build with the route table preloaded whole, then read a shard at a time; why not, when nginx cannot run here. */
+async function measureNginx(folder: string, site: string, table: RouteTable): Promise<NginxServing[] | string> {
+  if (spawnSync('nginx', ['-v']).error) return 'nginx is not installed (apt-get install nginx libnginx-mod-http-js)';
+  // Pages, folders and redirects spread over the table (the store has no blobs, so no artifacts).
+  const served = Object.keys(table.paths).filter((each) => table.paths[each]!.type !== 'blob');
+  const paths = Array.from({ length: NGINX_REQUESTS }, (_, i) => served[Math.floor((i * served.length) / NGINX_REQUESTS)]!);
+  const results: NginxServing[] = [];
+  for (const [how, preloadRoutesBytes] of [
+    ['preloaded whole', Number.POSITIVE_INFINITY],
+    ['read a shard at a time', 0],
+  ] as const) {
+    const started = performance.now();
+    const nginx = await startNginx(path.join(folder, `nginx-${preloadRoutesBytes}`), site, path.join(folder, 'no-blobs'), { probe: '/', preloadRoutesBytes });
+    try {
+      const startMs = performance.now() - started;
+      const times = await latencies(nginx.url, [...paths, ...paths]);
+      const measured = times.slice(paths.length).sort((a, b) => a - b);
+      results.push({ how, startMs, pssBytes: await pssOf(nginx.pid), meanMs: measured.reduce((sum, ms) => sum + ms, 0) / measured.length, p99Ms: measured[Math.floor(measured.length * 0.99)]! });
+    } finally {
+      await nginx.close();
+    }
+  }
+  return results;
+}
+
+/** Each GET's time to its last byte, one at a time over one kept-alive connection; any answer but 200 or 302 fails the run. */
+async function latencies(url: string, paths: string[]): Promise<number[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const times: number[] = [];
+    for (const wanted of paths) {
+      const started = performance.now();
+      const status = await new Promise<number>((resolve, reject) => {
+        get(`${url}${wanted}`, { agent }, (answer) => answer.resume().on('end', () => resolve(answer.statusCode!))).on('error', reject);
+      });
+      if (status !== 200 && status !== 302) throw new Error(`nginx answered GET ${wanted} with ${status}`);
+      times.push(performance.now() - started);
+    }
+    return times;
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** The proportional set size of a process and its children (nginx's master and workers), from /proc. */
+async function pssOf(pid: number): Promise<number> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+  let bytes = 0;
+  for (const each of [pid, ...children]) bytes += Number(/^Pss:\s+(\d+) kB$/m.exec(await readFile(`/proc/${each}/smaps_rollup`, 'utf8'))![1]) * 1024;
+  return bytes;
 }
 
 /** The next patch of the first product's newest minor, one more each time: the newest release, as a release job adds it. */
@@ -203,6 +279,7 @@ function scaleRows(scale: Scale, smaller: Scale | undefined): Row[] {
       met: kvs.fits,
       ourCommand: kvsCommand,
     },
+    nginxRow(scale, store),
     {
       measured: `Scale, ${store}: cost per release (full build wall time, its output by du -sb, KeyValueStore bytes; each ÷ ${releases.toLocaleString('en')})`,
       ours: perRelease(scale),
@@ -212,6 +289,15 @@ function scaleRows(scale: Scale, smaller: Scale | undefined): Row[] {
       referenceCommand: smaller ? `the same at ${smaller.releases.toLocaleString('en')} releases (rows above)` : undefined,
     },
   ];
+}
+
+function nginxRow(scale: Scale, store: string): Row {
+  const measured = `Scale, ${store}: nginx serving the full build (mirror nginx-conf's config, 1 worker): its first answer after start, PSS of master and worker, GET latency one at a time (${NGINX_REQUESTS} pages, folders and redirects of the table)`;
+  const command = 'nginx -p <prefix> -c <mirror nginx-conf output> (the route table read a shard at a time: above 8 MiB of routes.json, the default); the GETs over one kept-alive connection (scripts/bench/scale.ts)';
+  if (typeof scale.nginx === 'string') return { measured, ours: `not run: ${scale.nginx}`, reference: '—', target: '—', ourCommand: command };
+  const [whole, sharded] = scale.nginx as [NginxServing, NginxServing];
+  const shown = (run: NginxServing) => `started in ${seconds(run.startMs)}, ${megabytes(run.pssBytes)} PSS, GET mean ${run.meanMs.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms`;
+  return { measured, ours: `route table read a shard at a time: ${shown(sharded)}`, reference: `preloaded whole (routes.json): ${shown(whole)}`, target: '—', ourCommand: command, referenceCommand: 'the same config with the whole routes.json preloaded (js_preload_object), as up to 8 MiB' };
 }
 
 function perRelease(scale: Scale): string {

@@ -19,7 +19,7 @@ const execFileAsync = promisify(execFile);
 const CONNECTIONS = 50;
 const DURATION_S = 10;
 const WARM_UP_S = 2;
-const START_TIMEOUT_MS = 30_000;
+const START_TIMEOUT_MS = 60_000;
 /** The sidecar against nginx, and against the bare Koa handler. */
 const NGINX_TARGET = 0.25;
 const KOA_TARGET = 0.9;
@@ -150,17 +150,17 @@ async function startSidecar(repo: string, dir: string, site: string, env: NodeJS
   return started('mirror serve', child, `http://127.0.0.1:${port}`, '/healthz', log);
 }
 
-/** nginx in the foreground with the generated config, 1 worker, its access log in its prefix. */
-async function startNginx(dir: string, site: string, blobs: string): Promise<Running> {
+/** nginx in the foreground with the generated config, 1 worker, its access log in its prefix; answering `probe` when started. */
+export async function startNginx(dir: string, site: string, blobs: string, { probe = JSON_PATH, preloadRoutesBytes }: { probe?: string; preloadRoutesBytes?: number } = {}): Promise<Running & { pid: number }> {
   const prefix = path.join(dir, 'nginx');
   await mkdir(path.join(prefix, 'logs'), { recursive: true });
   const port = await freePort();
   const file = path.join(prefix, 'nginx.conf');
-  await writeFile(file, await nginxConfig({ site, blobs, listen: `127.0.0.1:${port}`, workers: 1, accessLog: 'logs/access.log', errorLog: 'logs/error.log' }));
+  await writeFile(file, await nginxConfig({ site, blobs, listen: `127.0.0.1:${port}`, workers: 1, accessLog: 'logs/access.log', errorLog: 'logs/error.log', preloadRoutesBytes }));
   // As root, the worker would switch to `nobody`, who cannot read the 0700 work folder.
   const user = process.getuid?.() === 0 ? ` user ${userInfo().username};` : '';
   const child = spawn('nginx', ['-p', prefix, '-c', file, '-g', `daemon off; pid ${path.join(prefix, 'nginx.pid')};${user}`], { stdio: 'ignore' });
-  return started('nginx', child, `http://127.0.0.1:${port}`, JSON_PATH);
+  return { ...(await started('nginx', child, `http://127.0.0.1:${port}`, probe)), pid: child.pid! };
 }
 
 async function startKoa(repo: string, dir: string, jsonFile: string, location: string): Promise<Running> {

@@ -217,7 +217,9 @@ by deploying again (every deploy re-signs a snapshot past half its life).`,
       description: `Files and artifacts (from the blob store, not copied), content negotiation, redirects, and the
 contracts' 400/404 bodies (through nginx's JavaScript module: apt-get install nginx
 libnginx-mod-http-js). The config names the current build: write it again and reload nginx after
-each mirror build. Its njs script is written next to the site, in <site>.nginx/.
+each mirror build. Its njs script is written next to the site, in <site>.nginx/. A route table of
+up to 8 MiB is loaded into nginx whole; a larger one is read a shard at a time, as mirror serve
+reads it, so nginx starts at once and holds little at any size.
 
 Logs: not /dev/stdout or /dev/stderr: nginx cannot open them when its output is a socket
 (systemd, a process manager, a pipe from Node's spawn).`,

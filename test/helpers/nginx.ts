@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import { DEBIAN_NJS_MODULE, nginxConfig } from '../../generator/publish/nginx.ts';
+import { DEBIAN_NJS_MODULE, nginxConfig, type NginxConfigOptions } from '../../generator/publish/nginx.ts';
 import { SAMPLE_BLOBS } from './sample-site.ts';
 
 export interface RunningNginx {
@@ -20,11 +20,11 @@ export interface RunningNginx {
  * nginx as a child process on a free port, with its prefix, temp folders, pid file and access log in
  * a temporary folder, and its error log on stderr.
  */
-export async function startNginx(site: string, blobs = SAMPLE_BLOBS): Promise<RunningNginx> {
+export async function startNginx(site: string, blobs = SAMPLE_BLOBS, options: Pick<NginxConfigOptions, 'preloadRoutesBytes'> = {}): Promise<RunningNginx> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mirror-nginx-'));
   const port = await freePort();
   const file = path.join(dir, 'nginx.conf');
-  await writeFile(file, await nginxConfig({ site, blobs, listen: `127.0.0.1:${port}`, accessLog: 'logs/access.log', errorLog: 'stderr' }));
+  await writeFile(file, await nginxConfig({ site, blobs, listen: `127.0.0.1:${port}`, accessLog: 'logs/access.log', errorLog: 'stderr', ...options }));
   return runNginx({ dir, file, port });
 }
 

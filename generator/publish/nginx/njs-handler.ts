@@ -2,14 +2,19 @@
 // sidecar/routes/static-site.ts does. Redirects, errors, 304 and 416 are sent from here; file
 // and artifact bytes go through an internal redirect to nginx's static handler, which does
 // sendfile, HEAD and single byte ranges.
-// Bundled by esbuild for njs 0.7.9; `mirrorRoutes` and `mirrorSite` are `js_preload_object`s.
+// Bundled by esbuild for njs 0.7.9; `mirrorSite` and either `mirrorRoutes` (the whole table) or
+// `mirrorRouteIndex` (a sharded table's index, its shards in `$mirror_routes`) are
+// `js_preload_object`s (see nginx.ts).
+import fs from 'fs';
 import parseRange from 'range-parser';
 import type { SiteManifest } from '../local-dir.ts';
-import type { RouteTable } from '../../render/route-table.ts';
-import { resolve, tableSource, type Answer } from '../../render/resolve.ts';
+import type { PathTarget, RouteTable } from '../../render/route-table.ts';
+import { resolve, tableSource, type Answer, type RouteSource } from '../../render/resolve.ts';
+import { shardSource, type RouteShardIndex } from '../../render/route-shard-source.ts';
 import { INTERNAL } from './locations.ts';
 
-declare const mirrorRoutes: RouteTable;
+declare const mirrorRoutes: RouteTable | undefined;
+declare const mirrorRouteIndex: RouteShardIndex;
 declare const mirrorSite: SiteManifest;
 /** render/site-file.ts's constant, put in by the bundler: that module's syntax is beyond njs. */
 declare const CACHE_IMMUTABLE: string;
@@ -30,15 +35,22 @@ interface NjsRequest {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** The route table: preloaded whole, or its index preloaded and the shards a request needs read from `$mirror_routes`. */
+function routeSource(r: NjsRequest): RouteSource {
+  if (typeof mirrorRoutes !== 'undefined') return tableSource(mirrorRoutes);
+  const dir = r.variables.mirror_routes;
+  return shardSource(mirrorRouteIndex, (name) => JSON.parse(fs.readFileSync(`${dir}/${name}`, 'utf8')) as Record<string, PathTarget>);
+}
+
 function serve(r: NjsRequest): void {
   const raw = splitRequestTarget(r.variables.request_uri || '');
-  respond(r, r.method, resolve(tableSource(mirrorRoutes), { path: raw.path, query: raw.query, accept: r.headersIn.Accept || undefined }));
+  respond(r, r.method, resolve(routeSource(r), { path: raw.path, query: raw.query, accept: r.headersIn.Accept || undefined }));
 }
 
 /** nginx refused the request line (a `..` above the root, `%00`, an encoded `/` it decodes): answer as resolve does. */
 function badRequest(r: NjsRequest): void {
   const request = original(r);
-  const answer = resolve(tableSource(mirrorRoutes), request);
+  const answer = resolve(routeSource(r), request);
   if (answer.type === 'error' && answer.status === 400) return respond(r, request.method, answer);
   sendJson(r, 400, { error: 'Bad Request', message: 'Bad Request' });
 }
@@ -46,13 +58,13 @@ function badRequest(r: NjsRequest): void {
 /** nginx refused the method itself (TRACE). */
 function notAllowed(r: NjsRequest): void {
   const request = original(r);
-  refuseMethod(r, request.method, resolve(tableSource(mirrorRoutes), request));
+  refuseMethod(r, request.method, resolve(routeSource(r), request));
 }
 
 /** The static handler found no file: an artifact missing from the blob store, or a request for an internal location. */
 function notFound(r: NjsRequest): void {
   const request = original(r);
-  const answer = resolve(tableSource(mirrorRoutes), { path: request.path, query: request.query, accept: r.headersIn.Accept || undefined });
+  const answer = resolve(routeSource(r), { path: request.path, query: request.query, accept: r.headersIn.Accept || undefined });
   ['Cache-Control', 'Content-Disposition', 'X-Checksum-Sha256', 'Vary', 'ETag'].forEach((name) => {
     delete r.headersOut[name];
   });
