@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PUBLIC_DIR, currentBuild, readManifest, readRoutes, type SiteManifest } from '../generator/publish/local-dir.ts';
 import { tableSource, type RouteSource } from '../generator/render/resolve.ts';
-import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, shardSource, type RouteShardIndex } from '../generator/render/route-shard-source.ts';
+import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, ownTarget, shardSource, type RouteShardIndex } from '../generator/render/route-shard-source.ts';
 import type { PathTarget } from '../generator/render/route-table.ts';
 import type { ByteRange } from '../generator/stores/blob-store.ts';
 
@@ -112,5 +112,5 @@ async function routeSourceOf(build: string): Promise<RouteSource> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return tableSource(await readRoutes(build));
     throw error;
   }
-  return shardSource(index, (name) => JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Record<string, PathTarget>);
+  return shardSource(index, (name) => JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Record<string, PathTarget>, ownTarget);
 }

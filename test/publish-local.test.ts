@@ -9,6 +9,7 @@ import { build } from '../generator/pipeline.ts';
 import { MANIFEST_FILE, ROUTES_FILE, currentBuild, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
 import { openRouteSpill, spillLine } from '../generator/publish/route-spill.ts';
 import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, pathHash, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
+import { ownTarget, shardMember } from '../generator/render/route-shard-source.ts';
 import { tableSource } from '../generator/render/resolve.ts';
 import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
 import { createSiteSource } from '../sidecar/site-source.ts';
@@ -203,6 +204,29 @@ describe('the route table in shards', () => {
       found.set(key, target);
     }
     assert.deepEqual(Object.fromEntries(found), paths);
+  });
+
+  test('a path\'s member found in a shard\'s bytes (as njs reads it) is what parsing the shard gives, awkward paths included', () => {
+    const paths: Record<string, PathTarget> = {};
+    for (let i = 0; i < 1000; i++) paths[`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/binary/releases/x/${i + 1}/` };
+    // A path inside another's name, in a value, after an escaped quote, with braces and non-ASCII characters.
+    paths['/a/'] = { type: 'file', key: 'a/index.json', html: 'a/index.html' };
+    paths['/q"/a/'] = { type: 'redirect', location: '/a/' };
+    paths['/q\\"/a/'] = { type: 'redirect', location: '/{"/a/":}' };
+    paths['/café/{x}/'] = { type: 'blob', blob: 'releases/1/0/0/x.zip', sha256: '0'.repeat(64), size: 1, contentType: 'application/zip', filename: 'x.zip' } as PathTarget;
+    const table: RouteTable = { version: 1, paths, endpoints: [], fallbacks: [], errorCacheControl: 'no-store' };
+    const files = routeShards(table);
+    const shards = (JSON.parse(files.get(ROUTE_SHARD_INDEX)!.body) as RouteShardIndex).shards;
+    const missing = ['/nope/', '/a', 'a/', '/binary/releases/x/1000/', '/q/a/', '/"/a/'];
+    for (const wanted of [...Object.keys(paths), ...missing]) {
+      const body = files.get(shardOf(wanted, shards))!.body;
+      assert.deepEqual(shardMember(Buffer.from(body), wanted), ownTarget(JSON.parse(body) as Record<string, PathTarget>, wanted), wanted);
+    }
+    // All of them in one shard, whatever their hashes.
+    const awkward = Object.fromEntries(Object.entries(paths).filter(([wanted]) => !wanted.startsWith('/binary/')));
+    for (const wanted of [...Object.keys(awkward), ...missing]) assert.deepEqual(shardMember(Buffer.from(JSON.stringify(awkward)), wanted), awkward[wanted], wanted);
+    // A name given twice: the last, as JSON.parse keeps it.
+    assert.deepEqual(shardMember(Buffer.from('{"/a/":{"type":"redirect","location":"/1"},"/a/":{"type":"redirect","location":"/2"}}'), '/a/'), { type: 'redirect', location: '/2' });
   });
 
   test('a shard filled by the same parts as last time is not joined again; one a new part fills is', () => {

@@ -1,8 +1,9 @@
 // The route table read from its shards (publish/route-shards.ts writes them into each build
 // folder): the paths split by a hash of the path, one file a shard, and the rest of the table in an
-// index. `shardSource` reads a shard the first time a lookup needs it: the sidecar keeps what it
-// read for as long as the build is current; nginx's njs module, which keeps nothing from one request
-// to the next, reads the one or two shards a request needs instead of holding the whole table.
+// index. `shardSource` reads a shard the first time a lookup needs it: the sidecar parses it and
+// keeps it for as long as the build is current; nginx's njs module, which keeps nothing from one
+// request to the next, reads the one or two shards a request needs as bytes and finds the path's
+// member in them (`shardMember`) instead of holding the whole table.
 // Written in the JavaScript njs parses (see resolve.ts).
 import { tableSource, type RouteSource } from './resolve.ts';
 import type { PathTarget, RouteRules } from './route-table.ts';
@@ -34,15 +35,61 @@ export function shardName(n: number): string {
   return `${n.toString(16).padStart(3, '0')}.json`;
 }
 
-/** A RouteSource over a sharded table: `read` gives a shard's paths by its file name, once each. */
-export function shardSource(index: RouteShardIndex, read: (name: string) => Record<string, PathTarget>): RouteSource {
+/**
+ * A RouteSource over a sharded table: `read` gives a shard by its file name, once each, and `find`
+ * a path's target in it.
+ */
+export function shardSource<Shard>(index: RouteShardIndex, read: (name: string) => Shard, find: (shard: Shard, path: string) => PathTarget | undefined): RouteSource {
   const source = tableSource({ version: index.version, paths: {}, endpoints: index.endpoints, fallbacks: index.fallbacks, errorCacheControl: index.errorCacheControl });
-  const shards: Record<string, Record<string, PathTarget>> = {};
+  const shards: Record<string, Shard> = {};
   source.path = (wanted) => {
     const name = shardOf(wanted, index.shards);
     if (!Object.prototype.hasOwnProperty.call(shards, name)) shards[name] = read(name);
-    const paths = shards[name]!;
-    return Object.prototype.hasOwnProperty.call(paths, wanted) ? paths[wanted] : undefined;
+    return find(shards[name]!, wanted);
   };
   return source;
 }
+
+/** A parsed shard's target for `path`. */
+export function ownTarget(paths: Record<string, PathTarget>, path: string): PathTarget | undefined {
+  return Object.prototype.hasOwnProperty.call(paths, path) ? paths[path] : undefined;
+}
+
+/**
+ * A shard's target for `path` found in its bytes, without parsing the rest (a tenth of the time in
+ * njs): the last member named `path`, as JSON.parse keeps the last of a name given twice, its value
+ * the object that follows, found by its braces outside strings. A member's name is the path as
+ * JSON.stringify writes it, then `:`, which in JSON follows a name and never a value.
+ */
+export function shardMember(shard: Buffer, path: string): PathTarget | undefined {
+  const name = `${JSON.stringify(path)}:`;
+  let at = shard.lastIndexOf(name);
+  // Not a quote escaped inside another name (a path holding `"`).
+  while (at > 0 && escaped(shard, at)) at = shard.lastIndexOf(name, at - 1);
+  if (at === -1) return undefined;
+  const start = at + Buffer.byteLength(name);
+  let depth = 0;
+  let quoted = false;
+  for (let i = start; i < shard.length; i++) {
+    const byte = shard[i];
+    if (quoted) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) quoted = false;
+    } else if (byte === QUOTE) quoted = true;
+    else if (byte === OPEN) depth++;
+    else if (byte === CLOSE && --depth === 0) return JSON.parse(shard.subarray(start, i + 1).toString()) as PathTarget;
+  }
+  throw new Error(`A route shard's member for ${path} does not end`);
+}
+
+/** Whether the byte at `at` follows an odd run of backslashes. */
+function escaped(shard: Buffer, at: number): boolean {
+  let backslashes = 0;
+  while (at - backslashes > 0 && shard[at - backslashes - 1] === BACKSLASH) backslashes++;
+  return backslashes % 2 === 1;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN = 0x7b;
+const CLOSE = 0x7d;

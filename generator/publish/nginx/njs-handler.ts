@@ -8,9 +8,9 @@
 import fs from 'fs';
 import parseRange from 'range-parser';
 import type { SiteManifest } from '../local-dir.ts';
-import type { PathTarget, RouteTable } from '../../render/route-table.ts';
+import type { RouteTable } from '../../render/route-table.ts';
 import { resolve, tableSource, type Answer, type RouteSource } from '../../render/resolve.ts';
-import { shardSource, type RouteShardIndex } from '../../render/route-shard-source.ts';
+import { shardMember, shardSource, type RouteShardIndex } from '../../render/route-shard-source.ts';
 import { INTERNAL } from './locations.ts';
 
 declare const mirrorRoutes: RouteTable | undefined;
@@ -39,7 +39,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 function routeSource(r: NjsRequest): RouteSource {
   if (typeof mirrorRoutes !== 'undefined') return tableSource(mirrorRoutes);
   const dir = r.variables.mirror_routes;
-  return shardSource(mirrorRouteIndex, (name) => JSON.parse(fs.readFileSync(`${dir}/${name}`, 'utf8')) as Record<string, PathTarget>);
+  return shardSource(mirrorRouteIndex, (name) => fs.readFileSync(`${dir}/${name}`), shardMember);
 }
 
 function serve(r: NjsRequest): void {
