@@ -172,8 +172,8 @@ async function measureNginx(folder: string, site: string, table: RouteTable): Pr
   const paths = Array.from({ length: NGINX_REQUESTS }, (_, i) => served[Math.floor((i * served.length) / NGINX_REQUESTS)]!);
   const results: NginxServing[] = [];
   for (const [how, preloadRoutesBytes] of [
-    ['preloaded whole', Number.POSITIVE_INFINITY],
-    ['read a shard at a time', 0],
+    ['preloaded whole (routes.json)', Number.POSITIVE_INFINITY],
+    ['route table read a shard at a time', 0],
   ] as const) {
     const started = performance.now();
     const nginx = await startNginx(path.join(folder, `nginx-${preloadRoutesBytes}`), site, path.join(folder, 'no-blobs'), { probe: '/', preloadRoutesBytes });
@@ -296,8 +296,8 @@ function nginxRow(scale: Scale, store: string): Row {
   const command = 'nginx -p <prefix> -c <mirror nginx-conf output> (the route table read a shard at a time: above 8 MiB of routes.json, the default); the GETs over one kept-alive connection (scripts/bench/scale.ts)';
   if (typeof scale.nginx === 'string') return { measured, ours: `not run: ${scale.nginx}`, reference: '—', target: '—', ourCommand: command };
   const [whole, sharded] = scale.nginx as [NginxServing, NginxServing];
-  const shown = (run: NginxServing) => `started in ${seconds(run.startMs)}, ${megabytes(run.pssBytes)} PSS, GET mean ${run.meanMs.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms`;
-  return { measured, ours: `route table read a shard at a time: ${shown(sharded)}`, reference: `preloaded whole (routes.json): ${shown(whole)}`, target: '—', ourCommand: command, referenceCommand: 'the same config with the whole routes.json preloaded (js_preload_object), as up to 8 MiB' };
+  const shown = (run: NginxServing) => `${run.how}: started in ${seconds(run.startMs)}, ${megabytes(run.pssBytes)} PSS, GET mean ${run.meanMs.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms`;
+  return { measured, ours: shown(sharded), reference: shown(whole), target: '—', ourCommand: command, referenceCommand: 'the same config with the whole routes.json preloaded (js_preload_object), as up to 8 MiB' };
 }
 
 function perRelease(scale: Scale): string {
