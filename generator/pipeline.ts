@@ -39,6 +39,8 @@ export interface BuildOptions {
   checkCloudFront?: boolean | undefined;
   /** How the new build's files are written (local-dir.ts): past the first few thousand, by a thread of their own. */
   writing?: FileWriterOptions | undefined;
+  /** The most paths the route table has for routes.json to be written beside its shards (local-dir.ts). */
+  wholeTableMaxPaths?: number | undefined;
 }
 
 export interface BuildReport {
@@ -82,7 +84,7 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
   // not grow with the rendered site. Nor with its route table, which without a memory, and
   // unless signing adds to it, is spilled into the new build folder as it renders.
   const spills = !memory && !signs(options.signing);
-  return withLocalPublish({ site: options.site, writing: options.writing }, async (under) => {
+  return withLocalPublish({ site: options.site, writing: options.writing, wholeTableMaxPaths: options.wholeTableMaxPaths }, async (under) => {
     // Without a memory, the units rendered last time come from the render memo beside the site.
     const saved = !memory && incremental ? openRenderMemoFile(renderMemoFile(options.site), { from: under.current, to: under.build }, { writer: under.writer }) : undefined;
     try {

@@ -3,6 +3,7 @@
 // started from `mirror nginx-conf`'s output the way a process manager starts it.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -229,7 +230,7 @@ for (const { table: how, preloadRoutesBytes } of [
   });
 });
 
-describe('nginx reading a route table of several shards like the sidecar', { skip: nginxMissing }, () => {
+describe('nginx reading a route table of several shards, without routes.json, like the sidecar', { skip: nginxMissing }, () => {
   let dir: string;
   let sidecar: SampleSite;
   let nginx: RunningNginx;
@@ -238,7 +239,11 @@ describe('nginx reading a route table of several shards like the sidecar', { ski
     const blobs = path.join(dir, 'blobs');
     await writeSyntheticStore(path.join(dir, 'releases'), { majors: 1, minors: 10, patches: 10 }, { blobsDir: blobs });
     sidecar = await startSampleSite(path.join(dir, 'releases'), blobs);
-    nginx = await startNginx(sidecar.site, blobs, { preloadRoutesBytes: 0 });
+    // nginx serves a build of the same store whose table is too large for routes.json: its shards alone.
+    const site = path.join(dir, 'site');
+    await build({ releasesDir: path.join(dir, 'releases'), site, wholeTableMaxPaths: 0 });
+    assert.ok(!existsSync(path.join((await currentBuild(site))!, 'routes.json')));
+    nginx = await startNginx(site, blobs);
   });
   after(async () => {
     await nginx?.close();
@@ -260,6 +265,13 @@ describe('nginx reading a route table of several shards like the sidecar', { ski
       // Found where the table has it (a file, an artifact or a redirect), and nowhere else.
       assert.ok(missing.includes(wanted) ? actual.status === 404 : [200, 302].includes(actual.status), `${wanted}: ${actual.status}`);
     }
+  });
+
+  test('a build with neither routes.json nor shards gets no config', async () => {
+    const site = path.join(dir, 'site');
+    const shards = path.join((await currentBuild(site))!, ROUTE_SHARDS_DIR);
+    await rm(shards, { recursive: true });
+    await assert.rejects(nginxConfig({ site, blobs: SAMPLE_BLOBS, listen: '127.0.0.1:1' }), { message: /has no route table \(routes\.json or routes\/index\.json\)$/ });
   });
 });
 

@@ -1,12 +1,13 @@
 // Local publishing: deterministic output, incremental writes, atomic swap, the route table in shards.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { cp, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { build } from '../generator/pipeline.ts';
-import { MANIFEST_FILE, ROUTES_FILE, currentBuild, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
+import { build, createBuildMemory } from '../generator/pipeline.ts';
+import { MANIFEST_FILE, ROUTES_FILE, currentBuild, readRoutes, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
 import { openRouteSpill, spillLine } from '../generator/publish/route-spill.ts';
 import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, pathHash, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
 import { ownTarget, shardMember } from '../generator/render/route-shard-source.ts';
@@ -346,5 +347,31 @@ describe('the route table in shards', () => {
     await rm(path.join(folder, ROUTE_SHARDS_DIR), { recursive: true });
     const unsharded = (await createSiteSource({ site }).current()).source;
     for (const key of Object.keys(table.paths)) assert.deepEqual(unsharded.path(key), whole.path(key), key);
+  });
+
+  test('past wholeTableMaxPaths a build writes no routes.json, even in a reused folder that had one, and readRoutes joins the shards', async () => {
+    const small = path.join(work, 'whole', 'site');
+    await build({ releasesDir: SAMPLE_RELEASES, site: small });
+    const table = await readRoutes((await currentBuild(small))!);
+    const paths = Object.keys(table.paths).length;
+    const site = path.join(work, 'large', 'site');
+    // The first build under the limit; the fourth brings the first's folder up to date (three builds are kept).
+    const folders: string[] = [];
+    for (const [i, wholeTableMaxPaths] of [paths, paths - 1, 0, 0].entries()) {
+      await build({ releasesDir: SAMPLE_RELEASES, site, wholeTableMaxPaths });
+      const folder = (await currentBuild(site))!;
+      folders.push(folder);
+      assert.equal(existsSync(path.join(folder, ROUTES_FILE)), i === 0, `build ${i + 1}`);
+      assert.deepEqual(await readRoutes(folder), table, `build ${i + 1}`);
+    }
+    assert.ok(!(await readdir(`${site}.builds`)).includes(path.basename(folders[0]!)), 'the first folder was reused');
+    // A build with a memory (the sidecar's) keeps its parts, and counts their paths the same way.
+    const remembered = path.join(work, 'remembered', 'site');
+    await build({ releasesDir: SAMPLE_RELEASES, site: remembered, wholeTableMaxPaths: paths - 1 }, createBuildMemory());
+    assert.ok(!existsSync(path.join((await currentBuild(remembered))!, ROUTES_FILE)));
+    assert.deepEqual(await readRoutes((await currentBuild(remembered))!), table);
+    // The sidecar and nginx read the shards; nothing else needs the whole table.
+    const source = (await createSiteSource({ site }).current()).source;
+    for (const key of Object.keys(table.paths)) assert.deepEqual(source.path(key), tableSource(table).path(key), key);
   });
 });

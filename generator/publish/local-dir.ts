@@ -18,7 +18,7 @@ import { measured, sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } fr
 import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
 import { openFileWriter, textAppender, type FileWriter, type FileWriterOptions } from './file-writer.ts';
-import { BATCH_SHARDS, ROUTE_SHARDS_DIR, routeShards, routeShardsOnce, routeTablePieces, type ShardMemory } from './route-shards.ts';
+import { BATCH_SHARDS, ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX, WHOLE_TABLE_MAX_PATHS, routeShards, routeShardsOnce, routeTablePieces, shardName, type RouteShardIndex, type ShardMemory } from './route-shards.ts';
 import { openRouteSpill, type RouteSpill } from './route-spill.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
@@ -52,6 +52,8 @@ export interface LocalDirTargetOptions {
   site: string;
   /** How the files put are written: past the first few thousand, by a thread of their own (file-writer.ts). */
   writing?: FileWriterOptions | undefined;
+  /** The most paths a route table has for routes.json to be written beside its shards (default WHOLE_TABLE_MAX_PATHS). */
+  wholeTableMaxPaths?: number | undefined;
 }
 
 /** Two publishes of one site (two `mirror build`s, say) take turns: each changes builds the other may be reusing. */
@@ -95,9 +97,9 @@ export interface LocalPublish {
 }
 
 /** Runs `publish` with a publish of the site under way, holding the site's publish lock throughout. */
-export async function withLocalPublish<T>({ site, writing }: LocalDirTargetOptions, publish: (under: LocalPublish) => Promise<T>): Promise<T> {
+export async function withLocalPublish<T>({ site, writing, wholeTableMaxPaths = WHOLE_TABLE_MAX_PATHS }: LocalDirTargetOptions, publish: (under: LocalPublish) => Promise<T>): Promise<T> {
   return fileLocks({ dir: `${site}.lock` }).withLock('publish', async () => {
-    const under = await openPublish(site, writing);
+    const under = await openPublish(site, writing, wholeTableMaxPaths);
     try {
       return await publish(under);
     } finally {
@@ -106,7 +108,7 @@ export async function withLocalPublish<T>({ site, writing }: LocalDirTargetOptio
   });
 }
 
-async function openPublish(site: string, writing: FileWriterOptions | undefined): Promise<LocalPublish & { close(): Promise<void> }> {
+async function openPublish(site: string, writing: FileWriterOptions | undefined, wholeTableMaxPaths: number): Promise<LocalPublish & { close(): Promise<void> }> {
   const buildsDir = `${site}.builds`;
   const current = await currentBuild(site);
   const reusable = current ? await oldestComplete(buildsDir, current) : undefined;
@@ -192,19 +194,23 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined)
         manifest.files[file.key] = { sha256: file.sha256!, size: sizeOf(file), contentType: file.contentType, cacheControl: file.cacheControl, kind: file.kind };
       }
       const shardBase = base && { ...base, reused: reusable !== undefined };
+      const table = path.join(build, ROUTES_FILE);
+      const whole = (isSpilled(rendered) ? spill.count() : pathCount(rendered.routeParts ?? [rendered.routes.paths])) <= wholeTableMaxPaths;
+      // A reused folder's routes.json is from when the site was smaller, or is written anew below.
+      if (!whole && reusable) await rm(table, { force: true });
       if (isSpilled(rendered)) {
-        writePiecesSync(writer, path.join(build, ROUTES_FILE), spill.table(rendered.routes));
+        if (whole) writePiecesSync(writer, table, spill.table(rendered.routes));
         const previous = current === undefined ? undefined : shardMemory?.previous;
         writeShardsOnce(writer, build, spill.shards(rendered.routes, BATCH_SHARDS, previous), manifest, shardBase, previous && { build: current!, hashes: previous.hashes });
         spill.close();
       } else if (partsKept) {
-        writePiecesSync(writer, path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts));
+        if (whole) writePiecesSync(writer, table, routeTablePieces(rendered.routes, rendered.routeParts));
         for (const [name, { body, sha256 }] of routeShards(rendered.routes, rendered.routeParts)) {
           manifest.shards![name] = sha256;
           outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: name, sha256 });
         }
       } else {
-        writePiecesSync(writer, path.join(build, ROUTES_FILE), routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
+        if (whole) writePiecesSync(writer, table, routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
         writeShardsOnce(writer, build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest, shardBase);
       }
       writer.drain();
@@ -367,8 +373,22 @@ export async function readManifest(build: string): Promise<SiteManifest> {
   return JSON.parse(await readFile(path.join(build, MANIFEST_FILE), 'utf8')) as SiteManifest;
 }
 
+/** A build's whole route table: routes.json, or its shards joined where the table was too large for one file. */
 export async function readRoutes(build: string): Promise<RouteTable> {
-  return JSON.parse(await readFile(path.join(build, ROUTES_FILE), 'utf8')) as RouteTable;
+  try {
+    return JSON.parse(await readFile(path.join(build, ROUTES_FILE), 'utf8')) as RouteTable;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const dir = path.join(build, ROUTE_SHARDS_DIR);
+  const { shards, version, ...rules } = JSON.parse(await readFile(path.join(dir, ROUTE_SHARD_INDEX), 'utf8')) as RouteShardIndex;
+  const paths: RouteTable['paths'] = {};
+  for (let n = 0; n < shards; n++) Object.assign(paths, JSON.parse(await readFile(path.join(dir, shardName(n)), 'utf8')));
+  return { version, paths, ...rules };
+}
+
+function pathCount(parts: readonly Record<string, PathTarget>[]): number {
+  return parts.reduce((count, part) => count + Object.keys(part).length, 0);
 }
 
 interface Output {

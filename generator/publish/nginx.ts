@@ -28,7 +28,7 @@ export interface NginxConfigOptions {
   errorLog?: string;
   /** nginx's `worker_processes`. */
   workers?: number | 'auto';
-  /** The largest route table (routes.json) preloaded whole; a larger one is read a shard at a time. */
+  /** The largest route table (routes.json) preloaded whole; a larger one, or a build without routes.json, is read a shard at a time. */
   preloadRoutesBytes?: number;
 }
 
@@ -36,8 +36,9 @@ export interface NginxConfigOptions {
  * A route table up to this size is preloaded into nginx whole, where a lookup costs nothing. A
  * larger one is read as the sidecar reads it: its small index preloaded, and the one or two shards
  * of about 50 KB a request needs read by the njs module (about 0.3 ms a request). At 100,000
- * releases routes.json is 217 MB: preloaded, nginx took 17 s to answer after a start (and as long
- * at each reload after a build) and held 1.5 GB.
+ * releases routes.json was 217 MB: preloaded, nginx took 17 s to answer after a start (and as long
+ * at each reload after a build) and held 1.5 GB. A build writes routes.json only for a table of up
+ * to WHOLE_TABLE_MAX_PATHS (route-shards.ts), about this size; past it the shards alone are read.
  */
 const PRELOAD_ROUTES_BYTES = 8 * 1024 * 1024;
 
@@ -65,8 +66,10 @@ export async function nginxConfig({ site, blobs, listen, jsModule = DEBIAN_NJS_M
   const blobRoot = path.resolve(blobs);
   const routes = path.join(build, ROUTES_FILE);
   const shards = path.join(build, ROUTE_SHARDS_DIR);
-  // A build made before the table was sharded has routes.json alone.
-  const sharded = (await stat(routes)).size > preloadRoutesBytes && existsSync(path.join(shards, ROUTE_SHARD_INDEX));
+  // A large table has no routes.json; a build made before the table was sharded has routes.json alone.
+  const wholeBytes = (await stat(routes).catch(() => undefined))?.size;
+  const sharded = (wholeBytes === undefined || wholeBytes > preloadRoutesBytes) && existsSync(path.join(shards, ROUTE_SHARD_INDEX));
+  if (wholeBytes === undefined && !sharded) throw new Error(`The build ${build} has no route table (${ROUTES_FILE} or ${ROUTE_SHARDS_DIR}/${ROUTE_SHARD_INDEX})`);
   return template({
     site: plain(siteLink),
     build: plain(build),

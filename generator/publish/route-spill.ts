@@ -21,6 +21,8 @@ export interface RouteSpill {
   add(part: Record<string, PathTarget>): void;
   /** The same for a part given as its spill lines (`spillLine`), as a render memo keeps them: written as they are. */
   addLines(lines: readonly string[]): void;
+  /** How many paths the parts added have. */
+  count(): number;
   /** The parts added, read back one at a time, each a new object. */
   parts(): Generator<Record<string, PathTarget>>;
   /** routes.json's text in pieces of at most APPEND_PIECE characters, read back from the spill. */
@@ -85,6 +87,7 @@ export function openRouteSpill(file: string, { hash = hash64, writer = openFileW
       }
       if (lines.length > 0) write('\n');
     },
+    count: () => count,
     *parts() {
       let part: string[] = [];
       for (const line of spilled()) {

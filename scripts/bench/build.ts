@@ -75,7 +75,7 @@ export async function benchBuilds(work: string, repo: string, progress: (line: s
       referenceCommand: link.command,
     },
     {
-      measured: `Rebuild after adding one release: site files written, besides the build's own routes.json and site.json (${versions.join(', ')} added one by one)`,
+      measured: `Rebuild after adding one release: site files written, besides the build's own site.json and route table (${versions.join(', ')} added one by one)`,
       ours: writtenCounts.join(', '),
       reference: '—',
       target: `< ${WRITTEN_TARGET}`,

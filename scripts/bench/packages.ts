@@ -91,7 +91,7 @@ export async function benchPackages(work: string, repo: string, progress: (line:
       referenceCommand: `product.json without "packages"; ${debsOff.command}`,
     },
     {
-      measured: `Rebuild after adding ${version} (with its .deb and .rpm), all five outputs on: site files written, besides routes.json and site.json (listed below); wall time`,
+      measured: `Rebuild after adding ${version} (with its .deb and .rpm), all five outputs on: site files written, besides the route table and site.json (listed below); wall time`,
       ours: `${written(added)} written (${changed.length} site keys new or changed); ${seconds(added.ms)}`,
       reference: `${seconds(unchanged.ms)}, rebuild with nothing changed (${written(unchanged)} written)`,
       target: '—',
@@ -102,7 +102,7 @@ export async function benchPackages(work: string, repo: string, progress: (line:
   const notes = [
     `full build, zips, outputs off (best): ${stepsOf(zipsOff)}; on: ${stepsOf(zipsOn)}.`,
     `full build, zips + .deb + .rpm, outputs off (best): ${stepsOf(debsOff)}; on: ${stepsOf(debsOn)}.`,
-    `rebuild after adding ${version}, outputs on: ${stepsOf(added)}; wrote ${groupKeys(changed).join(', ')}, routes.json, site.json.`,
+    `rebuild after adding ${version}, outputs on: ${stepsOf(added)}; wrote ${groupKeys(changed).join(', ')}, the route table, site.json.`,
   ];
   return { rows, notes };
 }

@@ -11,12 +11,12 @@
 // time: how soon it answers, what it holds (PSS), and a request's latency.
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, get } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { KvsLimitError, KVS_LIMITS, checkKvsLimits, kvsBytes, kvsEntries } from '../../generator/publish/cloudfront/kvs-entries.ts';
-import { currentBuild, readRoutes } from '../../generator/publish/local-dir.ts';
+import { ROUTES_FILE, currentBuild, readRoutes } from '../../generator/publish/local-dir.ts';
 import type { RouteTable } from '../../generator/render/route-table.ts';
 import { filesOf, stepsOf, written } from './build.ts';
 import { benchRebuild } from './rebuild.ts';
@@ -149,7 +149,7 @@ async function measure(work: string, repo: string, progress: (line: string) => v
     const table = await readRoutes(output);
     const kvs = kvsSize(kvsEntries(table));
     progress(`${label}: nginx serving the build`);
-    const nginx = await measureNginx(folder, site, table);
+    const nginx = await measureNginx(folder, site, output, table);
     const rebuilds: Measured[] = [];
     for (let i = 0; i < REBUILDS; i++) {
       const added = newRelease(shape, i);
@@ -165,8 +165,12 @@ async function measure(work: string, repo: string, progress: (line: string) => v
 }
 
 /** nginx (1 worker) serving the build with the route table preloaded whole, then read a shard at a time; why not, when nginx cannot run here. */
-async function measureNginx(folder: string, site: string, table: RouteTable): Promise<NginxServing[] | string> {
+async function measureNginx(folder: string, site: string, build: string, table: RouteTable): Promise<NginxServing[] | string> {
   if (spawnSync('nginx', ['-v']).error) return 'nginx is not installed (apt-get install nginx libnginx-mod-http-js)';
+  // Past WHOLE_TABLE_MAX_PATHS a build has no routes.json: written here for the preloaded reference, removed after.
+  const wholeTable = path.join(build, ROUTES_FILE);
+  const writtenHere = !existsSync(wholeTable);
+  if (writtenHere) await writeFile(wholeTable, JSON.stringify(table));
   // Pages, folders and redirects spread over the table (the store has no blobs, so no artifacts).
   const served = Object.keys(table.paths).filter((each) => table.paths[each]!.type !== 'blob');
   const paths = Array.from({ length: NGINX_REQUESTS }, (_, i) => served[Math.floor((i * served.length) / NGINX_REQUESTS)]!);
@@ -186,6 +190,7 @@ async function measureNginx(folder: string, site: string, table: RouteTable): Pr
       await nginx.close();
     }
   }
+  if (writtenHere) await rm(wholeTable);
   return results;
 }
 
@@ -293,11 +298,11 @@ function scaleRows(scale: Scale, smaller: Scale | undefined): Row[] {
 
 function nginxRow(scale: Scale, store: string): Row {
   const measured = `Scale, ${store}: nginx serving the full build (mirror nginx-conf's config, 1 worker): its first answer after start, PSS of master and worker, GET latency one at a time (${NGINX_REQUESTS} pages, folders and redirects of the table)`;
-  const command = 'nginx -p <prefix> -c <mirror nginx-conf output> (the route table read a shard at a time: above 8 MiB of routes.json, the default); the GETs over one kept-alive connection (scripts/bench/scale.ts)';
+  const command = 'nginx -p <prefix> -c <mirror nginx-conf output> (the route table read a shard at a time: the default past 8 MiB of routes.json, or without one); the GETs over one kept-alive connection (scripts/bench/scale.ts)';
   if (typeof scale.nginx === 'string') return { measured, ours: `not run: ${scale.nginx}`, reference: '—', target: '—', ourCommand: command };
   const [whole, sharded] = scale.nginx as [NginxServing, NginxServing];
   const shown = (run: NginxServing) => `${run.how}: started in ${seconds(run.startMs)}, ${megabytes(run.pssBytes)} PSS, GET mean ${run.meanMs.toFixed(2)} ms, p99 ${run.p99Ms.toFixed(2)} ms`;
-  return { measured, ours: shown(sharded), reference: shown(whole), target: '—', ourCommand: command, referenceCommand: 'the same config with the whole routes.json preloaded (js_preload_object), as up to 8 MiB' };
+  return { measured, ours: shown(sharded), reference: shown(whole), target: '—', ourCommand: command, referenceCommand: 'the same config with the whole routes.json preloaded (js_preload_object), as up to 8 MiB; past 32,768 paths a build writes none, and the bench writes it from the shards' };
 }
 
 function perRelease(scale: Scale): string {
