@@ -222,8 +222,13 @@ for (const { table: how, preloadRoutesBytes } of [
     test('the config pins the build it was generated for (the sidecar follows the site symlink): regenerate and reload after a build', async () => {
       const config = await nginxConfig({ site: sidecar.site, blobs: SAMPLE_BLOBS, listen: '127.0.0.1:1', preloadRoutesBytes });
       const build = (await currentBuild(sidecar.site))!;
-      if (preloadRoutesBytes === undefined) assert.ok(config.includes(`js_preload_object mirrorRoutes from "${build}/routes.json";`));
-      else assert.ok(config.includes(`js_preload_object mirrorRouteIndex from "${build}/routes/index.json";\n    js_var $mirror_routes "${build}/routes";`));
+      if (preloadRoutesBytes === undefined) assert.ok(config.includes(`js_preload_object mirrorRoutes from "${build}/routes.json";\n    js_preload_object mirrorSite from "${build}/site.json";`));
+      else {
+        assert.ok(config.includes(`js_preload_object mirrorRouteIndex from "${build}/routes/index.json";\n    js_var $mirror_routes "${build}/routes";`));
+        // The file facts too are read a shard at a time, not preloaded.
+        assert.match(config, new RegExp(`js_var \\$mirror_files "${build}/files";\\n    js_var \\$mirror_file_shards [1-9][0-9]*;`));
+        assert.ok(!config.includes('mirrorSite'));
+      }
       assert.ok(config.includes(`alias "${build}/public/$mirror_file"`));
       assert.ok(config.includes(`alias "${SAMPLE_BLOBS}/$mirror_file"`));
     });

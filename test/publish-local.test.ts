@@ -8,13 +8,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build, createBuildMemory } from '../generator/pipeline.ts';
 import { MANIFEST_FILE, ROUTES_FILE, currentBuild, readRoutes, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
+import { FILE_SHARDS_DIR, fileShardCount } from '../generator/publish/file-shards.ts';
 import { openRouteSpill, spillLine } from '../generator/publish/route-spill.ts';
 import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, pathHash, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
-import { ownTarget, shardMember } from '../generator/render/route-shard-source.ts';
+import { ownTarget, shardMember, shardName } from '../generator/render/route-shard-source.ts';
 import { tableSource } from '../generator/render/resolve.ts';
 import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
 import { createSiteSource } from '../sidecar/site-source.ts';
 import { SAMPLE_RELEASES } from './helpers/sample-site.ts';
+import { writeSyntheticStore } from '../scripts/bench/synthetic-store.ts';
 
 let work: string;
 before(async () => {
@@ -175,8 +177,10 @@ describe('publish to a local directory', () => {
       'public/index.html',
       'public/index.json',
       ROUTES_FILE,
+      // The file facts' one shard at this size (files/): the new files' facts are in it.
+      `${FILE_SHARDS_DIR}/000.json`,
     ].sort());
-    assert.equal(report.publish.written, changed.length - 2, "site.json and routes.json are not site files");
+    assert.equal(report.publish.written, changed.length - 3, 'site.json, its shard and routes.json are not site files');
   });
 
   test('refuses to replace a directory it did not create', async () => {
@@ -347,6 +351,36 @@ describe('the route table in shards', () => {
     await rm(path.join(folder, ROUTE_SHARDS_DIR), { recursive: true });
     const unsharded = (await createSiteSource({ site }).current()).source;
     for (const key of Object.keys(table.paths)) assert.deepEqual(unsharded.path(key), whole.path(key), key);
+  });
+
+  test('the file facts are in shards by a hash of the key, which site.json lists in order; a reused folder keeps only its own number of shards', async () => {
+    const larger = path.join(work, 'facts-store');
+    await writeSyntheticStore(larger, { majors: 1, minors: 40, patches: 10 });
+    const site = path.join(work, 'facts', 'site');
+    // The first build has more shards than the rest; the fourth brings its folder up to date.
+    for (const [i, releasesDir] of [larger, SAMPLE_RELEASES, SAMPLE_RELEASES, SAMPLE_RELEASES].entries()) {
+      await build({ releasesDir, site });
+      const folder = (await currentBuild(site))!;
+      const manifest = JSON.parse(await readFile(path.join(folder, MANIFEST_FILE), 'utf8')) as SiteManifest;
+      const names = (await readdir(path.join(folder, FILE_SHARDS_DIR))).sort();
+      const count = fileShardCount(manifest.files);
+      if (i === 0) assert.ok(count >= 2, `${count} shards`);
+      assert.deepEqual(names, Array.from({ length: count }, (_, n) => shardName(n)), `build ${i + 1}`);
+      assert.deepEqual(Object.keys(manifest.fileShards!).sort(), names);
+      const joined: SiteManifest['files'] = {};
+      for (const name of names) {
+        const body = await readFile(path.join(folder, FILE_SHARDS_DIR, name));
+        assert.equal(createHash('sha256').update(body).digest('hex'), manifest.fileShards![name], name);
+        const shard = JSON.parse(body.toString()) as SiteManifest['files'];
+        for (const key of Object.keys(shard)) {
+          assert.equal(shardOf(key, count), name, key);
+          assert.deepEqual(shardMember(body, key), shard[key]);
+        }
+        Object.assign(joined, shard);
+      }
+      assert.deepEqual(joined, manifest.files, `build ${i + 1}`);
+      assert.deepEqual(Object.keys(manifest.files), Object.keys(joined), 'site.json lists the files shard by shard');
+    }
   });
 
   test('past wholeTableMaxPaths a build writes no routes.json, even in a reused folder that had one, and readRoutes joins the shards', async () => {

@@ -19,6 +19,7 @@ import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
 import { openFileWriter, textAppender, type FileWriter, type FileWriterOptions } from './file-writer.ts';
 import { BATCH_SHARDS, ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX, WHOLE_TABLE_MAX_PATHS, routeShards, routeShardsOnce, routeTablePieces, shardName, type RouteShardIndex, type ShardMemory } from './route-shards.ts';
+import { FILE_SHARDS_DIR, fileShardCount, fileShardMembers } from './file-shards.ts';
 import { openRouteSpill, type RouteSpill } from './route-spill.ts';
 
 /** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
@@ -26,12 +27,14 @@ export interface SiteManifest {
   files: Record<string, { sha256: string; size: number; contentType: string; cacheControl: string; kind: SiteFileKind }>;
   /** The route table's shard files (ROUTE_SHARDS_DIR) by name: their SHA-256, so the next build rewrites only those that differ. */
   shards?: Record<string, string>;
+  /** The same for the shards of `files` (FILE_SHARDS_DIR, file-shards.ts), which nginx reads a shard at a time. */
+  fileShards?: Record<string, string>;
 }
 
 export interface LocalPublishResult {
   /** The build folder the site path now points at. */
   build: string;
-  /** Site files written anew; with `unchanged`, every site file once. The build's own routes.json, its shards and site.json are counted in neither. */
+  /** Site files written anew; with `unchanged`, every site file once. The build's own routes.json, site.json and their shards are counted in neither. */
   written: number;
   /** Site files unchanged since the build the new one started from. */
   unchanged: number;
@@ -201,7 +204,8 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined,
       if (isSpilled(rendered)) {
         if (whole) writePiecesSync(writer, table, spill.table(rendered.routes));
         const previous = current === undefined ? undefined : shardMemory?.previous;
-        writeShardsOnce(writer, build, spill.shards(rendered.routes, BATCH_SHARDS, previous), manifest, shardBase, previous && { build: current!, hashes: previous.hashes });
+        const write = shardWriter(writer, build, ROUTE_SHARDS, manifest.shards!, shardBase, previous && { build: current!, hashes: previous.hashes });
+        for (const [name, body] of spill.shards(rendered.routes, BATCH_SHARDS, previous)) write(name, body);
         spill.close();
       } else if (partsKept) {
         if (whole) writePiecesSync(writer, table, routeTablePieces(rendered.routes, rendered.routeParts));
@@ -211,7 +215,8 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined,
         }
       } else {
         if (whole) writePiecesSync(writer, table, routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
-        writeShardsOnce(writer, build, routeShardsOnce(rendered.routes, rendered.routeParts), manifest, shardBase);
+        const write = shardWriter(writer, build, ROUTE_SHARDS, manifest.shards!, shardBase);
+        for (const [name, body] of routeShardsOnce(rendered.routes, rendered.routeParts)) write(name, body);
       }
       writer.drain();
       shardMemory?.made(manifest.shards!);
@@ -237,7 +242,10 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined,
         ),
       );
       const deleted = reusable ? await deleteMissing(build, reusable.manifest, manifest) : 0;
-      writePiecesSync(writer, path.join(build, MANIFEST_FILE), manifestPieces(manifest));
+      manifest.fileShards = {};
+      if (reusable) await removeShardsPast(path.join(build, FILE_SHARDS_DIR), reusable.manifest.fileShards, fileShardCount(manifest.files));
+      const fileShard = shardWriter(writer, build, FILE_SHARDS, manifest.fileShards, shardBase);
+      writePiecesSync(writer, path.join(build, MANIFEST_FILE), manifestPieces(manifest, fileShard));
       await keepManifest(build, manifest);
 
       await swapSymlink(site, build);
@@ -247,50 +255,62 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined,
   };
 }
 
+/** Where a kind of shard goes in a build folder, and where its hashes are in a manifest. */
+interface ShardKind {
+  dir: string;
+  hashes(manifest: SiteManifest): Record<string, string> | undefined;
+}
+const ROUTE_SHARDS: ShardKind = { dir: ROUTE_SHARDS_DIR, hashes: (manifest) => manifest.shards };
+const FILE_SHARDS: ShardKind = { dir: FILE_SHARDS_DIR, hashes: (manifest) => manifest.fileShards };
+
 /**
- * The route table's shards, made a batch at a time from parts no later build sees; their hashes go
- * to `manifest`. Only those that differ from the build's `base` are written: in a build brought up
- * to date (`reused`) the others are there already; in a fresh folder they are linked from the base.
- * A shard given without a body holds what it held in the `previous` build: linked from there.
+ * Writes a kind of shard, one at a time, and records its hash in `hashes`. Only those that differ
+ * from the build's `base` are written: in a build brought up to date (`reused`) the others are
+ * there already; in a fresh folder they are linked from the base. A shard given without a body
+ * holds what it held in the `previous` build: linked from there.
  */
-function writeShardsOnce(
+function shardWriter(
   writer: FileWriter,
   build: string,
-  shards: Iterable<[name: string, body: string | undefined]>,
-  manifest: SiteManifest,
+  kind: ShardKind,
+  hashes: Record<string, string>,
   base: { build: string; manifest?: SiteManifest | undefined; reused: boolean } | undefined,
   previous?: { build: string; hashes: Record<string, string> },
-): void {
-  writer.make({ kind: 'folder', path: path.join(build, ROUTE_SHARDS_DIR) });
-  for (const [name, body] of shards) {
+): (name: string, body: string | undefined) => void {
+  writer.make({ kind: 'folder', path: path.join(build, kind.dir) });
+  const before = base?.manifest && kind.hashes(base.manifest);
+  return (name, body) => {
     const sha256 = body === undefined ? previous!.hashes[name]! : sha256Hex(body);
-    manifest.shards![name] = sha256;
-    const same = base?.manifest?.shards?.[name] === sha256;
-    if (same && base.reused) continue;
-    const target = path.join(build, ROUTE_SHARDS_DIR, name);
+    hashes[name] = sha256;
+    const same = before?.[name] === sha256;
+    if (same && base!.reused) return;
+    const target = path.join(build, kind.dir, name);
     // Nothing serves a fresh folder: written in place. A reused one may still have a slow reader.
     const replacing = base?.reused === true;
     if (body === undefined) {
-      const failure = `The route shard ${name} was not made again (it is unchanged), but the current build lost it`;
-      writer.make({ kind: 'link', source: path.join(previous!.build, ROUTE_SHARDS_DIR, name), target, replacing, failure });
-    } else if (same) writer.make({ kind: 'link', source: path.join(base.build, ROUTE_SHARDS_DIR, name), target, replacing: false, otherwise: body });
+      const failure = `The shard ${kind.dir}/${name} was not made again (it is unchanged), but the current build lost it`;
+      writer.make({ kind: 'link', source: path.join(previous!.build, kind.dir, name), target, replacing, failure });
+    } else if (same) writer.make({ kind: 'link', source: path.join(base!.build, kind.dir, name), target, replacing: false, otherwise: body });
     else writer.make({ kind: 'write', target, body, replacing });
-  }
+  };
 }
 
 /**
  * JSON.stringify(manifest) a member at a time: at 100,000 releases the manifest is 29 MB of JSON,
  * which written whole would be held twice more (the text and its bytes) at the end of the build.
+ * The files are listed shard by shard (file-shards.ts), each shard given to `shard` as its JSON
+ * object and its hash recorded in `fileShards`, which comes last.
  */
-function* manifestPieces({ files, shards }: SiteManifest): Generator<string> {
+function* manifestPieces({ files, shards, fileShards }: SiteManifest, shard: (name: string, body: string) => void): Generator<string> {
   yield '{"files":{';
   let first = true;
-  // The order JSON.stringify writes the keys in.
-  for (const key of Object.keys(files)) {
-    yield `${first ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(files[key])}`;
+  for (const [name, members] of fileShardMembers(files)) {
+    shard(name, `{${members}}`);
+    if (members === '') continue;
+    yield first ? members : `,${members}`;
     first = false;
   }
-  yield shards === undefined ? '}}' : `},"shards":${JSON.stringify(shards)}}`;
+  yield `}${shards === undefined ? '' : `,"shards":${JSON.stringify(shards)}`},"fileShards":${JSON.stringify(fileShards)}}`;
 }
 
 /** Writes a text file from pieces and a final newline, by a rename, without joining them but into APPEND_PIECE pieces; the writer writes them as they come. */
@@ -417,6 +437,11 @@ async function oldestComplete(buildsDir: string, current: string): Promise<{ bui
   const oldest = complete[0]!.build;
   const manifest = await keptManifest(oldest);
   return manifest && { build: oldest, manifest };
+}
+
+/** Removes the shards a reused build had past the new build's `count`: a shard folder holds its build's shards alone (nginx counts them). */
+async function removeShardsPast(dir: string, old: Record<string, string> | undefined, count: number): Promise<void> {
+  for (const name of Object.keys(old ?? {})) if (Number.parseInt(name, 16) >= count) await rm(path.join(dir, name), { force: true });
 }
 
 /** Removes the public files the old manifest has and the new one does not, and the folders that leaves empty. */

@@ -61,7 +61,7 @@ export function ownTarget(paths: Record<string, PathTarget>, path: string): Path
  * the object that follows, found by its braces outside strings. A member's name is the path as
  * JSON.stringify writes it, then `:`, which in JSON follows a name and never a value.
  */
-export function shardMember(shard: Buffer, path: string): PathTarget | undefined {
+export function shardMember<Value = PathTarget>(shard: Buffer, path: string): Value | undefined {
   const name = `${JSON.stringify(path)}:`;
   let at = shard.lastIndexOf(name);
   // Not a quote escaped inside another name (a path holding `"`).
@@ -77,7 +77,7 @@ export function shardMember(shard: Buffer, path: string): PathTarget | undefined
       else if (byte === QUOTE) quoted = false;
     } else if (byte === QUOTE) quoted = true;
     else if (byte === OPEN) depth++;
-    else if (byte === CLOSE && --depth === 0) return JSON.parse(shard.subarray(start, i + 1).toString()) as PathTarget;
+    else if (byte === CLOSE && --depth === 0) return JSON.parse(shard.subarray(start, i + 1).toString()) as Value;
   }
   throw new Error(`A route shard's member for ${path} does not end`);
 }

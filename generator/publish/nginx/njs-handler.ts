@@ -2,20 +2,20 @@
 // sidecar/routes/static-site.ts does. Redirects, errors, 304 and 416 are sent from here; file
 // and artifact bytes go through an internal redirect to nginx's static handler, which does
 // sendfile, HEAD and single byte ranges.
-// Bundled by esbuild for njs 0.7.9; `mirrorSite` and either `mirrorRoutes` (the whole table) or
-// `mirrorRouteIndex` (a sharded table's index, its shards in `$mirror_routes`) are
-// `js_preload_object`s (see nginx.ts).
+// Bundled by esbuild for njs 0.7.9. nginx.ts's config gives it the route table preloaded whole
+// (`mirrorRoutes`) or its index (`mirrorRouteIndex`, the shards in `$mirror_routes`), and the file
+// facts preloaded (`mirrorSite`) or read a shard at a time (from `$mirror_files`).
 import fs from 'fs';
 import parseRange from 'range-parser';
 import type { SiteManifest } from '../local-dir.ts';
 import type { RouteTable } from '../../render/route-table.ts';
 import { resolve, tableSource, type Answer, type RouteSource } from '../../render/resolve.ts';
-import { shardMember, shardSource, type RouteShardIndex } from '../../render/route-shard-source.ts';
+import { shardMember, shardOf, shardSource, type RouteShardIndex } from '../../render/route-shard-source.ts';
 import { INTERNAL } from './locations.ts';
 
 declare const mirrorRoutes: RouteTable | undefined;
 declare const mirrorRouteIndex: RouteShardIndex;
-declare const mirrorSite: SiteManifest;
+declare const mirrorSite: SiteManifest | undefined;
 /** render/site-file.ts's constant, put in by the bundler: that module's syntax is beyond njs. */
 declare const CACHE_IMMUTABLE: string;
 
@@ -40,6 +40,14 @@ function routeSource(r: NjsRequest): RouteSource {
   if (typeof mirrorRoutes !== 'undefined') return tableSource(mirrorRoutes);
   const dir = r.variables.mirror_routes;
   return shardSource(mirrorRouteIndex, (name) => fs.readFileSync(`${dir}/${name}`), shardMember);
+}
+
+type FileFacts = SiteManifest['files'][string];
+
+/** A site file's facts: from the preloaded manifest, or from the shard of them its key hashes to. */
+function fileFacts(r: NjsRequest, key: string): FileFacts | undefined {
+  if (typeof mirrorSite !== 'undefined') return Object.prototype.hasOwnProperty.call(mirrorSite.files, key) ? mirrorSite.files[key] : undefined;
+  return shardMember<FileFacts>(fs.readFileSync(`${r.variables.mirror_files}/${shardOf(key, Number(r.variables.mirror_file_shards))}`), key);
 }
 
 function serve(r: NjsRequest): void {
@@ -84,7 +92,7 @@ function respond(r: NjsRequest, method: string, answer: Answer): void {
   if (method !== 'GET' && method !== 'HEAD') return refuseMethod(r, method, answer);
   switch (answer.type) {
     case 'file': {
-      const facts = Object.prototype.hasOwnProperty.call(mirrorSite.files, answer.key) ? mirrorSite.files[answer.key] : undefined;
+      const facts = fileFacts(r, answer.key);
       if (!facts) return sendJson(r, 500, { error: 'Internal Server Error', message: 'The server could not complete the request' });
       if (answer.negotiated) r.headersOut.Vary = 'Accept';
       r.headersOut['Cache-Control'] = facts.cacheControl;
