@@ -11,7 +11,7 @@ import { MANIFEST_FILE, ROUTES_FILE, currentBuild, readRoutes, withLocalPublish,
 import { FILE_SHARDS_DIR, fileShardCount } from '../generator/publish/file-shards.ts';
 import { openRouteSpill, spillLine } from '../generator/publish/route-spill.ts';
 import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, pathHash, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
-import { ownTarget, shardMember, shardName } from '../generator/render/route-shard-source.ts';
+import { ownMember, shardMember, shardName } from '../generator/render/route-shard-source.ts';
 import { tableSource } from '../generator/render/resolve.ts';
 import type { PathTarget, RouteTable } from '../generator/render/route-table.ts';
 import { createSiteSource } from '../sidecar/site-source.ts';
@@ -225,7 +225,7 @@ describe('the route table in shards', () => {
     const missing = ['/nope/', '/a', 'a/', '/binary/releases/x/1000/', '/q/a/', '/"/a/'];
     for (const wanted of [...Object.keys(paths), ...missing]) {
       const body = files.get(shardOf(wanted, shards))!.body;
-      assert.deepEqual(shardMember(Buffer.from(body), wanted), ownTarget(JSON.parse(body) as Record<string, PathTarget>, wanted), wanted);
+      assert.deepEqual(shardMember(Buffer.from(body), wanted), ownMember(JSON.parse(body) as Record<string, PathTarget>, wanted), wanted);
     }
     // All of them in one shard, whatever their hashes.
     const awkward = Object.fromEntries(Object.entries(paths).filter(([wanted]) => !wanted.startsWith('/binary/')));
@@ -348,9 +348,17 @@ describe('the route table in shards', () => {
     for (const key of [...Object.keys(table.paths), '/no/such/path']) assert.deepEqual(sharded.path(key), whole.path(key), key);
     assert.deepEqual(sharded.fallbacks(), whole.fallbacks());
 
+    // The file facts too: from their shards, and from site.json for a build without them.
+    const { files } = JSON.parse(await readFile(path.join(folder, MANIFEST_FILE), 'utf8')) as SiteManifest;
+    const facts = (await createSiteSource({ site }).current()).facts;
+    const expected = (key: string) => (Object.hasOwn(files, key) ? files[key] : undefined);
+    for (const key of [...Object.keys(files), 'no/such/file', '__proto__']) assert.deepEqual(facts(key), expected(key), key);
+
     await rm(path.join(folder, ROUTE_SHARDS_DIR), { recursive: true });
-    const unsharded = (await createSiteSource({ site }).current()).source;
-    for (const key of Object.keys(table.paths)) assert.deepEqual(unsharded.path(key), whole.path(key), key);
+    await rm(path.join(folder, FILE_SHARDS_DIR), { recursive: true });
+    const unsharded = await createSiteSource({ site }).current();
+    for (const key of Object.keys(table.paths)) assert.deepEqual(unsharded.source.path(key), whole.path(key), key);
+    for (const key of [...Object.keys(files), 'no/such/file', '__proto__']) assert.deepEqual(unsharded.facts(key), expected(key), key);
   });
 
   test('the file facts are in shards by a hash of the key, which site.json lists in order; a reused folder keeps only its own number of shards', async () => {

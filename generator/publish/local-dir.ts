@@ -22,9 +22,18 @@ import { BATCH_SHARDS, ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX, WHOLE_TABLE_MAX_PATH
 import { FILE_SHARDS_DIR, fileShardCount, fileShardMembers } from './file-shards.ts';
 import { openRouteSpill, type RouteSpill } from './route-spill.ts';
 
-/** Per-file facts kept beside each build: what serving needs for headers, and what the next build diffs against. */
+/** A site file's facts: what serving needs for headers, and what the next build diffs against. */
+export interface FileFacts {
+  sha256: string;
+  size: number;
+  contentType: string;
+  cacheControl: string;
+  kind: SiteFileKind;
+}
+
+/** Per-file facts kept beside each build. */
 export interface SiteManifest {
-  files: Record<string, { sha256: string; size: number; contentType: string; cacheControl: string; kind: SiteFileKind }>;
+  files: Record<string, FileFacts>;
   /** The route table's shard files (ROUTE_SHARDS_DIR) by name: their SHA-256, so the next build rewrites only those that differ. */
   shards?: Record<string, string>;
   /** The same for the shards of `files` (FILE_SHARDS_DIR, file-shards.ts), which nginx reads a shard at a time. */
@@ -387,6 +396,15 @@ function remember(build: string, identity: string, manifest: SiteManifest): void
     if (manifests.size <= MANIFESTS_KEPT) break;
     manifests.delete(oldest);
   }
+}
+
+/** How many shards of file facts a build folder has (a power of two); undefined for a build made before it had them. */
+export async function fileShardsIn(build: string): Promise<number | undefined> {
+  const dir = path.join(build, FILE_SHARDS_DIR);
+  const names = await readdir(dir).catch(() => undefined);
+  if (names === undefined) return undefined;
+  if (names.length === 0 || (names.length & (names.length - 1)) !== 0) throw new Error(`${dir} holds ${names.length} files, not a build's shards of file facts`);
+  return names.length;
 }
 
 export async function readManifest(build: string): Promise<SiteManifest> {

@@ -3,12 +3,12 @@
 // that needs the route table: negotiation, redirects, the contracts' error bodies, ETag checks.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packagePath } from '../package-root.ts';
 import Handlebars from 'handlebars';
 import { CACHE_IMMUTABLE } from '../render/site-file.ts';
-import { MANIFEST_FILE, PUBLIC_DIR, ROUTES_FILE, currentBuild } from './local-dir.ts';
+import { MANIFEST_FILE, PUBLIC_DIR, ROUTES_FILE, currentBuild, fileShardsIn } from './local-dir.ts';
 import { FILE_SHARDS_DIR } from './file-shards.ts';
 import { INTERNAL } from './nginx/locations.ts';
 import { ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX } from './route-shards.ts';
@@ -72,7 +72,7 @@ export async function nginxConfig({ site, blobs, listen, jsModule = DEBIAN_NJS_M
   const sharded = (wholeBytes === undefined || wholeBytes > preloadRoutesBytes) && existsSync(path.join(shards, ROUTE_SHARD_INDEX));
   if (wholeBytes === undefined && !sharded) throw new Error(`The build ${build} has no route table (${ROUTES_FILE} or ${ROUTE_SHARDS_DIR}/${ROUTE_SHARD_INDEX})`);
   // With the table, the file facts are read a shard at a time where the build has them in shards.
-  const factShards = sharded ? await fileShardsIn(path.join(build, FILE_SHARDS_DIR)) : undefined;
+  const factShards = sharded ? await fileShardsIn(build) : undefined;
   return template({
     site: plain(siteLink),
     build: plain(build),
@@ -97,14 +97,6 @@ export async function nginxConfig({ site, blobs, listen, jsModule = DEBIAN_NJS_M
       file(INTERNAL.blob.whole, blobRoot, 0),
     ],
   });
-}
-
-/** How many shards of file facts a build folder has (a power of two); undefined for a build made before they were. */
-async function fileShardsIn(dir: string): Promise<number | undefined> {
-  const names = await readdir(dir).catch(() => undefined);
-  if (names === undefined) return undefined;
-  if (names.length === 0 || (names.length & (names.length - 1)) !== 0) throw new Error(`${dir} holds ${names.length} files, not a build's shards of file facts`);
-  return names.length;
 }
 
 /** The njs module for Debian's njs 0.7.9, which takes only `export default <expression>`. */

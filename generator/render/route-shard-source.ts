@@ -41,18 +41,26 @@ export function shardName(n: number): string {
  */
 export function shardSource<Shard>(index: RouteShardIndex, read: (name: string) => Shard, find: (shard: Shard, path: string) => PathTarget | undefined): RouteSource {
   const source = tableSource({ version: index.version, paths: {}, endpoints: index.endpoints, fallbacks: index.fallbacks, errorCacheControl: index.errorCacheControl });
-  const shards: Record<string, Shard> = {};
-  source.path = (wanted) => {
-    const name = shardOf(wanted, index.shards);
-    if (!Object.prototype.hasOwnProperty.call(shards, name)) shards[name] = read(name);
-    return find(shards[name]!, wanted);
-  };
+  source.path = shardLookup(index.shards, read, find);
   return source;
 }
 
-/** A parsed shard's target for `path`. */
-export function ownTarget(paths: Record<string, PathTarget>, path: string): PathTarget | undefined {
-  return Object.prototype.hasOwnProperty.call(paths, path) ? paths[path] : undefined;
+/**
+ * A key's value in a table split into `shards` by a hash of the key (the route table's paths, the
+ * file facts): `read` gives a shard by its file name, once each, and `find` the key's value in it.
+ */
+export function shardLookup<Shard, Value>(shards: number, read: (name: string) => Shard, find: (shard: Shard, key: string) => Value | undefined): (key: string) => Value | undefined {
+  const held: Record<string, Shard> = {};
+  return (key) => {
+    const name = shardOf(key, shards);
+    if (!Object.prototype.hasOwnProperty.call(held, name)) held[name] = read(name);
+    return find(held[name]!, key);
+  };
+}
+
+/** A parsed shard's value for `key`. */
+export function ownMember<Value>(shard: Record<string, Value>, key: string): Value | undefined {
+  return Object.prototype.hasOwnProperty.call(shard, key) ? shard[key] : undefined;
 }
 
 /**

@@ -96,7 +96,7 @@ async function* envelopeChunks(opening: string, closing: string, open: () => Pro
 /** The file's row in its minor listing, which the site already holds. */
 async function listing(snapshot: SiteSnapshot, path: string, filename: string): Promise<ListedFile | undefined> {
   const key = `${path.slice(1, path.lastIndexOf('/') + 1)}index.json`;
-  if (!snapshot.manifest.files[key]) return undefined;
+  if (!snapshot.facts(key)) return undefined;
   const chunks: Buffer[] = [];
   for await (const chunk of snapshot.open(key) as AsyncIterable<Buffer>) chunks.push(chunk);
   const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { files?: ListedFile[] };

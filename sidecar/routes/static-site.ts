@@ -28,7 +28,7 @@ export function staticSite({ site, blobs }: StaticSiteOptions): Middleware {
     }
     switch (answer.type) {
       case 'file': {
-        const facts = snapshot.manifest.files[answer.key];
+        const facts = snapshot.facts(answer.key);
         if (!facts) throw new Error(`The route table names ${answer.key}, which the build lacks`);
         if (answer.negotiated) ctx.vary('Accept');
         ctx.set('Cache-Control', facts.cacheControl);

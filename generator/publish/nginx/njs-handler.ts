@@ -7,10 +7,10 @@
 // facts preloaded (`mirrorSite`) or read a shard at a time (from `$mirror_files`).
 import fs from 'fs';
 import parseRange from 'range-parser';
-import type { SiteManifest } from '../local-dir.ts';
+import type { FileFacts, SiteManifest } from '../local-dir.ts';
 import type { RouteTable } from '../../render/route-table.ts';
 import { resolve, tableSource, type Answer, type RouteSource } from '../../render/resolve.ts';
-import { shardMember, shardOf, shardSource, type RouteShardIndex } from '../../render/route-shard-source.ts';
+import { shardLookup, shardMember, shardSource, type RouteShardIndex } from '../../render/route-shard-source.ts';
 import { INTERNAL } from './locations.ts';
 
 declare const mirrorRoutes: RouteTable | undefined;
@@ -42,12 +42,11 @@ function routeSource(r: NjsRequest): RouteSource {
   return shardSource(mirrorRouteIndex, (name) => fs.readFileSync(`${dir}/${name}`), shardMember);
 }
 
-type FileFacts = SiteManifest['files'][string];
-
 /** A site file's facts: from the preloaded manifest, or from the shard of them its key hashes to. */
 function fileFacts(r: NjsRequest, key: string): FileFacts | undefined {
   if (typeof mirrorSite !== 'undefined') return Object.prototype.hasOwnProperty.call(mirrorSite.files, key) ? mirrorSite.files[key] : undefined;
-  return shardMember<FileFacts>(fs.readFileSync(`${r.variables.mirror_files}/${shardOf(key, Number(r.variables.mirror_file_shards))}`), key);
+  const dir = r.variables.mirror_files;
+  return shardLookup(Number(r.variables.mirror_file_shards), (name) => fs.readFileSync(`${dir}/${name}`), shardMember<FileFacts>)(key);
 }
 
 function serve(r: NjsRequest): void {
