@@ -18,7 +18,7 @@ import { measured, sizeOf, type BuiltFile, type SiteFile, type SiteFileKind } fr
 import { sha256Hex } from '../stores/hash.ts';
 import { fileLocks } from '../stores/locks-file.ts';
 import { openFileWriter, textAppender, type FileWriter, type FileWriterOptions } from './file-writer.ts';
-import { BATCH_SHARDS, ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX, WHOLE_TABLE_MAX_PATHS, routeShards, routeShardsOnce, routeTablePieces, shardName, type RouteShardIndex, type ShardMemory } from './route-shards.ts';
+import { BATCH_SHARDS, ROUTE_SHARDS_DIR, ROUTE_SHARD_INDEX, WHOLE_TABLE_MAX_PATHS, pathCount, routeShards, routeShardsOnce, routeTablePieces, shardName, type RouteShardIndex, type ShardMemory } from './route-shards.ts';
 import { FILE_SHARDS_DIR, fileShardCount, fileShardMembers } from './file-shards.ts';
 import { openRouteSpill, type RouteSpill } from './route-spill.ts';
 
@@ -423,10 +423,6 @@ export async function readRoutes(build: string): Promise<RouteTable> {
   const paths: RouteTable['paths'] = {};
   for (let n = 0; n < shards; n++) Object.assign(paths, JSON.parse(await readFile(path.join(dir, shardName(n)), 'utf8')));
   return { version, paths, ...rules };
-}
-
-function pathCount(parts: readonly Record<string, PathTarget>[]): number {
-  return parts.reduce((count, part) => count + Object.keys(part).length, 0);
 }
 
 interface Output {

@@ -25,6 +25,11 @@ function routeRules(table: RouteRules & { paths?: unknown }): RouteRules {
   return rules;
 }
 
+/** How many paths a table's parts have. */
+export function pathCount(parts: readonly Record<string, PathTarget>[]): number {
+  return parts.reduce((count, part) => count + Object.keys(part).length, 0);
+}
+
 /** How many shards hold `paths` paths: a power of two. */
 export function shardCount(paths: number): number {
   let shards = 1;
@@ -114,7 +119,7 @@ export function routeTableEnds(rules: RouteRules): [head: string, tail: string] 
  * never held as JSON whole.
  */
 export function* routeShardsOnce(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths], batchShards = BATCH_SHARDS): Generator<[name: string, body: string]> {
-  const shards = shardCount(parts.reduce((sum, part) => sum + Object.keys(part).length, 0));
+  const shards = shardCount(pathCount(parts));
   // Each path's shard once; then every part walked once per batch of shards.
   const numbers = parts.map((part) => Uint16Array.from(Object.keys(part), (path) => shardNumber(path, shards)));
   yield* shardFiles(table, shards, batchShards, (batch) =>
