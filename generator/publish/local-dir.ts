@@ -36,7 +36,7 @@ export interface SiteManifest {
   files: Record<string, FileFacts>;
   /** The route table's shard files (ROUTE_SHARDS_DIR) by name: their SHA-256, so the next build rewrites only those that differ. */
   shards?: Record<string, string>;
-  /** The same for the shards of `files` (FILE_SHARDS_DIR, file-shards.ts), which nginx reads a shard at a time. */
+  /** The same for the shards of `files` (FILE_SHARDS_DIR, file-shards.ts), which nginx and the sidecar read a shard at a time. */
   fileShards?: Record<string, string>;
 }
 

@@ -3,7 +3,8 @@
 // index. `shardSource` reads a shard the first time a lookup needs it: the sidecar parses it and
 // keeps it for as long as the build is current; nginx's njs module, which keeps nothing from one
 // request to the next, reads the one or two shards a request needs as bytes and finds the path's
-// member in them (`shardMember`) instead of holding the whole table.
+// member in them (`shardMember`) instead of holding the whole table. The file facts
+// (publish/file-shards.ts) are sharded and read the same way (`shardLookup`).
 // Written in the JavaScript njs parses (see resolve.ts).
 import { tableSource, type RouteSource } from './resolve.ts';
 import type { PathTarget, RouteRules } from './route-table.ts';
@@ -64,8 +65,8 @@ export function ownMember<Value>(shard: Record<string, Value>, key: string): Val
 }
 
 /**
- * A shard's target for `path` found in its bytes, without parsing the rest (a tenth of the time in
- * njs): the last member named `path`, as JSON.parse keeps the last of a name given twice, its value
+ * A shard's value for `path` (a route's target, a file's facts) found in its bytes, without parsing
+ * the rest (a tenth of the time in njs): the last member named `path`, as JSON.parse keeps the last of a name given twice, its value
  * the object that follows, found by its braces outside strings. A member's name is the path as
  * JSON.stringify writes it, then `:`, which in JSON follows a name and never a value.
  */
@@ -87,7 +88,7 @@ export function shardMember<Value = PathTarget>(shard: Buffer, path: string): Va
     else if (byte === OPEN) depth++;
     else if (byte === CLOSE && --depth === 0) return JSON.parse(shard.subarray(start, i + 1).toString()) as Value;
   }
-  throw new Error(`A route shard's member for ${path} does not end`);
+  throw new Error(`A shard's member for ${path} does not end`);
 }
 
 /** Whether the byte at `at` follows an odd run of backslashes. */
