@@ -391,6 +391,32 @@ describe('load cache', () => {
     assert.ok((await readFile(loadCacheFile(site))).equals(kept), 'a failed build leaves the cache as it was');
   });
 
+  for (const edited of ['1.1.0.json', '1.0.0.json']) {
+    test(`a blob key given other content by a changed file is reported as a full load reports it (${edited} changed, the other use cached)`, async () => {
+      const store = await sampleStore(`blob-keys-${edited}`);
+      const cacheFile = path.join(work, `blob-keys-${edited}.cache`);
+      await cachedLoad(store, cacheFile);
+      // The changed file's first artifact takes the key of the other file's first artifact, with its own content.
+      const [file, other] = [edited, edited === '1.1.0.json' ? '1.0.0.json' : '1.1.0.json'].map((name) => path.join(store, 'agent-as-code', name)) as [string, string];
+      type Artifacts = { artifacts: { blob: string }[] };
+      const data = JSON.parse(await readFile(file, 'utf8')) as Artifacts;
+      data.artifacts[0]!.blob = (JSON.parse(await readFile(other, 'utf8')) as Artifacts).artifacts[0]!.blob;
+      await writeJson(file, data);
+
+      const expected = await problemsOf(loadCatalog(store));
+      assert.equal(expected.length, 1, JSON.stringify(expected));
+      // Reported at the later file, in the store's order: the changed one, or the cached one.
+      assert.equal(expected[0]!.file, path.join(store, 'agent-as-code', '1.1.0.json'));
+      assert.match(expected[0]!.message, /is also used by .*1\.0\.0\.json with other content$/);
+      const cache = await openLoadCache(cacheFile, store, LOADER_FINGERPRINT);
+      assert.deepEqual(await problemsOf(loadCatalog(store, { cache })), expected);
+      assert.equal(cache.stats.read.release, 1, 'the other use came from the cache');
+      // A failed load saves no cache: the next one reads the changed file again, and reports it again.
+      const again = await openLoadCache(cacheFile, store, LOADER_FINGERPRINT);
+      assert.deepEqual(await problemsOf(loadCatalog(store, { cache: again })), expected);
+    });
+  }
+
   test('a save that changes a few files appends them; a damaged or cut segment costs only its files, and the next save writes the cache whole', async () => {
     const store = await sampleStore('append');
     const cacheFile = path.join(work, 'append.cache');

@@ -54,16 +54,18 @@ export async function loadCatalog(dir: string, { cache = noLoadCache(), readAhea
     readAheadFrom,
   );
   const products: Product[] = [];
+  // The releases whose files were parsed, not taken from the cache.
+  const parsed: Release[] = [];
   try {
     for (const { dir: productDir, name, files } of listed) {
-      const product = loadProduct(productDir, name, files, cache, report);
+      const product = loadProduct(productDir, name, files, cache, report, parsed);
       if (product) products.push(product);
     }
   } finally {
     await ahead?.close();
   }
   const registry = await readRegistry(dir, report);
-  checkBlobKeys(products, registry, dir, report);
+  checkBlobKeys(products, registry, dir, report, parsed.length < cache.stats.files.release ? parsed : undefined);
   const agentProducts = products.filter((product) => product.layout === 'agent');
   if (agentProducts.length > 1) {
     report(path.join(dir, agentProducts[1]!.name, 'product.json'), 'layout', `only one product can use the agent layout; \`${agentProducts[0]!.name}\` already does`);
@@ -132,7 +134,7 @@ export function validateRelease(file: string, data: unknown, product: Pick<Produ
 }
 
 /** A product directory's settings and releases; `names` are the directory's files but product.json, sorted. */
-function loadProduct(dir: string, dirName: string, names: string[], cache: LoadCache, report: Report): Product | undefined {
+function loadProduct(dir: string, dirName: string, names: string[], cache: LoadCache, report: Report, parsed: Release[]): Product | undefined {
   const productPath = path.join(dir, 'product.json');
   const settings = cache.value(productPath, 'settings', report, (text) => parseValid(productPath, productFile, text, report));
   if (settings && settings.name !== dirName) report(productPath, 'name', `must equal the directory name \`${dirName}\`, got \`${settings.name}\``);
@@ -149,7 +151,9 @@ function loadProduct(dir: string, dirName: string, names: string[], cache: LoadC
     // Kept in the model's form; the checks that involve other files run on every load.
     const release = cache.value(file, 'release', report, (text) => {
       const data = parseValid(file, releaseFile, text, report);
-      return data && toRelease(data);
+      const release = data && toRelease(data);
+      if (release) parsed.push(release);
+      return release;
     });
     if (!release) continue;
     shareRepeated(release);
@@ -328,8 +332,18 @@ function visitBlobs(products: Product[], registry: RegistryPackage[], dir: strin
 /**
  * One blob key names one content everywhere in the catalog. Each key's content is kept, not its
  * uses (a store's are hundreds of thousands): the first use is looked up again only to report it.
+ * With `parsed`, the releases this load parsed (the others came from the load cache, which keeps
+ * only a load that passed, so no two of those disagree), only the keys they and the registry (read
+ * whole each load) name are checked: a rebuild does not gather every key of the store.
  */
-function checkBlobKeys(products: Product[], registry: RegistryPackage[], dir: string, report: Report): void {
+function checkBlobKeys(products: Product[], registry: RegistryPackage[], dir: string, report: Report, parsed?: Release[]): void {
+  let checked: Set<string> | undefined;
+  if (parsed) {
+    checked = new Set();
+    for (const release of parsed) for (const artifact of release.artifacts) checked.add(artifact.blob);
+    for (const pkg of registry) for (const version of pkg.versions) checked.add(version.tarball.blob);
+    if (checked.size === 0) return;
+  }
   const firstFile = (blob: string): string => {
     let file = '';
     visitBlobs(products, registry, dir, (other, _sha256, use) => {
@@ -341,6 +355,7 @@ function checkBlobKeys(products: Product[], registry: RegistryPackage[], dir: st
   };
   const contents = new Map<string, string>();
   visitBlobs(products, registry, dir, (blob, sha256, use) => {
+    if (checked && !checked.has(blob)) return false;
     const known = contents.get(blob);
     if (known === undefined) contents.set(blob, sha256);
     else if (known !== sha256) {
