@@ -4,9 +4,12 @@
 // listing there names the file, and its artifact's bytes are at the key the local site routes it
 // to. The replicas count their own remote publishes, which shows the faults reached them.
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import { readRoutes } from '../../generator/publish/local-dir.ts';
+import { PUBLIC_DIR, currentBuild, readRoutes } from '../../generator/publish/local-dir.ts';
+import { STATE_KEY } from '../../generator/publish/s3-target.ts';
 import { resolve, tableSource, type RouteSource } from '../../generator/render/resolve.ts';
 import type { Replica } from './cluster.ts';
 
@@ -56,7 +59,9 @@ export async function bucketConverged(client: S3Client, bucket: string, site: st
     behindAtFirst ??= missing.size;
     pending = pending.filter((upload) => missing.has(upload));
     if (pending.length === 0 || performance.now() - started >= limitMs) {
-      for (const upload of pending) problems.set(upload, missing.get(upload)!);
+      const diagnoses = new Map<string, Promise<string>>();
+      const diagnosis = (key: string) => diagnoses.get(key) ?? diagnoses.set(key, listingDiagnosis(client, bucket, site, key)).get(key)!;
+      for (const upload of pending) problems.set(upload, `${missing.get(upload)!} (${await diagnosis(upload.listingKey)})`);
       const done = uploads.length - problems.size;
       const ms = pending.length === 0 && unresolved === 0 ? performance.now() - started : undefined;
       return { total: uploads.length, converged: done, ms, behindAtFirst, problems: [...problems.values()].slice(0, 10) };
@@ -102,6 +107,27 @@ async function notYetInBucket(client: S3Client, bucket: string, uploads: Expecte
     }),
   );
   return missing;
+}
+
+/**
+ * Why a listing in the bucket is not the local site's: the SHA-256 of its bytes there, of the
+ * metadata it was written with, of what the deploy state records for it, and of the local file.
+ * Bytes other than their metadata mean an older write landed after a newer one; metadata other
+ * than the state, that the state was recorded for a write that did not land.
+ */
+async function listingDiagnosis(client: S3Client, bucket: string, site: string, key: string): Promise<string> {
+  const short = (sha256: string | undefined) => sha256?.slice(0, 12) ?? 'none';
+  const sha256 = (bytes: Uint8Array | undefined) => bytes && createHash('sha256').update(bytes).digest('hex');
+  try {
+    const build = await currentBuild(site);
+    const local = build ? await readFile(path.join(build, PUBLIC_DIR, key)).catch(() => undefined) : undefined;
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    const state = JSON.parse((await objectBytes(client, bucket, STATE_KEY))?.toString() ?? '{}') as { objects?: Record<string, { sha256: string }>; pending?: string[] };
+    const pending = state.pending?.includes(key) ? ', pending there' : '';
+    return `in the bucket: bytes ${short(sha256(await objectBytes(client, bucket, key)))}, metadata ${short(head?.Metadata?.sha256)}; deploy state ${short(state.objects?.[key]?.sha256)}${pending}; local site ${short(sha256(local))}`;
+  } catch (error) {
+    return `no diagnosis: ${(error as Error).message}`;
+  }
 }
 
 /** The filenames a listing object names, or why there are none. */
