@@ -105,7 +105,11 @@ export async function createSidecar(config: Config, options: SidecarOptions = {}
       // The build thread reads the keys itself: only plain data crosses to it.
       signing: { dataDir: config.dataDir, settings: signingSettings },
       ...(settings.MIRROR_S3_BUCKET ? { remote: remoteSettings(config) } : {}),
-      onBuilt: (_report, ms) => metrics.rebuildDuration.observe(ms / 1000),
+      onBuilt: (report, ms) => {
+        metrics.rebuildDuration.observe(ms / 1000);
+        const { written, unchanged, deleted } = report.publish;
+        logger.info({ ms: Math.round(ms), steps: report.timings, releasesRead: report.load.read.release, units: report.units, written, unchanged, deleted }, 'site rebuilt');
+      },
       onRemoteResult: (error, retryMs) => {
         remoteFailure = error;
         metrics.remotePublishes.inc({ result: error === undefined ? 'ok' : 'failed' });

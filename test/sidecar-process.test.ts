@@ -82,7 +82,7 @@ describe('mirror serve with MIRROR_S3_BUCKET', () => {
   test('the site is published to the bucket at start, and each upload after the local site', async () => {
     const s3 = await startFakeS3();
     await s3.createBucket('uploads');
-    const server = await startSidecarProcess({ ...data.env, MIRROR_S3_BUCKET: 'uploads', MIRROR_S3_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey });
+    const server = await startSidecarProcess({ ...data.env, LOG_LEVEL: 'info', MIRROR_S3_BUCKET: 'uploads', MIRROR_S3_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey });
     const records = () => s3.requests.filter((r) => r.method === 'PUT' && r.key === '.mirror/deploy-state.json').length;
     try {
       // The deploy records its state last: two PUTs of the record, the pending one and the final one.
@@ -101,6 +101,17 @@ describe('mirror serve with MIRROR_S3_BUCKET', () => {
       assert.equal(sha256(Buffer.from(await object.Body!.transformToByteArray())), sha256(bytes));
       const listing = await s3.client.send(new GetObjectCommand({ Bucket: 'uploads', Key: 'binary/releases/agent-as-code/1/18/index.json' }));
       assert.match(await listing.Body!.transformToString(), /agent_as_code_1\.18\.0_linux_amd64\.zip/);
+      // The local rebuild is logged: what it read, rendered and wrote, and each step's time.
+      const rebuilt = server
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"msg":"site rebuilt"'))
+        .map((line) => JSON.parse(line) as { ms: number; steps: Record<string, number>; releasesRead: number; units: { units: number; rendered: number }; written: number; unchanged: number });
+      assert.equal(rebuilt.length, 1, server.output());
+      assert.ok(rebuilt[0]!.releasesRead >= 1, JSON.stringify(rebuilt[0]));
+      assert.ok(rebuilt[0]!.units.rendered > 0 && rebuilt[0]!.units.rendered < rebuilt[0]!.units.units, JSON.stringify(rebuilt[0]));
+      assert.ok(rebuilt[0]!.written > 0 && rebuilt[0]!.unchanged > rebuilt[0]!.written, JSON.stringify(rebuilt[0]));
+      assert.deepEqual(Object.keys(rebuilt[0]!.steps).filter((step) => ['load', 'render', 'publish'].includes(step)), ['load', 'render', 'publish']);
     } finally {
       server.child.kill('SIGTERM');
       assert.equal(await server.exited, 0);
