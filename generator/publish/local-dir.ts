@@ -218,9 +218,10 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined,
         spill.close();
       } else if (partsKept) {
         if (whole) writePiecesSync(writer, table, routeTablePieces(rendered.routes, rendered.routeParts));
-        for (const [name, { body, sha256 }] of routeShards(rendered.routes, rendered.routeParts)) {
-          manifest.shards![name] = sha256;
-          outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body, shard: name, sha256 });
+        for (const [name, file] of routeShards(rendered.routes, rendered.routeParts)) {
+          manifest.shards![name] = file.sha256;
+          // Its text is read only where it is written: most shards are where they were, or linked.
+          outputs.push({ relative: path.join(ROUTE_SHARDS_DIR, name), body: () => file.body, shard: name, sha256: file.sha256 });
         }
       } else {
         if (whole) writePiecesSync(writer, table, routeTablePieces(rendered.routes, rendered.routeParts, { once: true }));
@@ -244,8 +245,9 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined,
               return;
             }
             // A manifest from before shards were hashed: they are compared by their bytes, which are small.
-            if (reusable && output.shard !== undefined && !reusable.manifest.shards && (await sameBytes(target, output.body))) return;
-            await writeReplacing(target, output.body);
+            const body = typeof output.body === 'function' ? output.body() : output.body;
+            if (reusable && output.shard !== undefined && !reusable.manifest.shards && (await sameBytes(target, body))) return;
+            await writeReplacing(target, body);
             if (output.key !== undefined) written++;
           }),
         ),
@@ -427,7 +429,8 @@ export async function readRoutes(build: string): Promise<RouteTable> {
 
 interface Output {
   relative: string;
-  body: string | Uint8Array;
+  /** Or what makes it, when it is needed. */
+  body: string | Uint8Array | (() => string);
   /** Site key of a public file, or name of a route shard, and its hash; the build's own routes.json and site.json have none. */
   key?: string;
   shard?: string;

@@ -45,20 +45,20 @@ export function shardCount(paths: number): number {
  */
 export function routeShards(table: RouteTable, parts: Record<string, PathTarget>[] = [table.paths]): Map<string, ShardFile> {
   const rest = routeRules(table);
-  const shards = shardCount(parts.reduce((sum, part) => sum + serialized(part).members.length, 0));
+  const shards = shardCount(parts.reduce((sum, part) => sum + serialized(part).count, 0));
   // A shard is known by the parts that fill it: made of the same part objects, it is the same text,
   // joined and hashed last time. A rebuild whose memo gave back most units joins only the others'.
   const split = new Map<string, Serialized[]>();
   for (let n = 0; n < shards; n++) split.set(shardName(n), []);
   for (const part of parts) {
     const kept = serialized(part);
-    for (const name of shardsOf(kept, shards).keys()) split.get(name)!.push(kept);
+    for (const name of shardsOf(part, kept, shards).keys()) split.get(name)!.push(kept);
   }
-  const files = new Map<string, ShardFile>([[ROUTE_SHARD_INDEX, shardFile(JSON.stringify({ ...rest, shards } satisfies RouteShardIndex))]]);
+  const files = new Map<string, ShardFile>([[ROUTE_SHARD_INDEX, shardFile(() => JSON.stringify({ ...rest, shards } satisfies RouteShardIndex))]]);
   const made = new Map<string, { filling: Serialized[]; file: ShardFile }>();
   for (const [name, filling] of split) {
     const last = madeShards.get(`${shards} ${name}`);
-    const file = last && sameParts(last.filling, filling) ? last.file : shardFile(`{${filling.map((kept) => kept.shards!.members.get(name)!).join(',')}}`);
+    const file = last && sameParts(last.filling, filling) ? last.file : shardFile(() => `{${filling.map((kept) => shardMembers(kept, shards, name)).join(',')}}`);
     made.set(`${shards} ${name}`, { filling, file });
     files.set(name, file);
   }
@@ -70,14 +70,23 @@ function sameParts(a: Serialized[], b: Serialized[]): boolean {
   return a.length === b.length && a.every((part, i) => part === b[i]);
 }
 
-/** A shard file's text and its SHA-256 (hex), which the build's manifest keeps. */
+/**
+ * A shard file's text and its SHA-256 (hex), which the build's manifest keeps. The text is joined
+ * from its parts' members each time it is read (a shard is read to be written, which most shards
+ * kept from one build to the next are not: the build before holds them), so it is not kept.
+ */
 export interface ShardFile {
-  body: string;
+  readonly body: string;
   sha256: string;
 }
 
-function shardFile(body: string): ShardFile {
-  return { body, sha256: sha256Hex(body) };
+function shardFile(join: () => string): ShardFile {
+  return {
+    sha256: sha256Hex(join()),
+    get body() {
+      return join();
+    },
+  };
 }
 
 /** The shards the last routeShards made, by shard count and name, with the parts that filled them. */
@@ -97,7 +106,7 @@ export function* routeTablePieces(table: RouteTable, parts: Record<string, PathT
   yield head;
   let first = true;
   for (const part of parts) {
-    const joined = once ? Object.keys(part).map((path) => member(path, part[path]!)).join(',') : serialized(part).joined;
+    const joined = once ? Object.keys(part).map((path) => member(path, part[path]!)).join(',') : joinedOf(part);
     if (joined === '') continue;
     yield first ? joined : `,${joined}`;
     first = false;
@@ -187,10 +196,16 @@ export interface ShardMemory {
 /** Shards serialized per pass of routeShardsOnce: about a quarter of a 100,000-release table's. */
 export const BATCH_SHARDS = 1024;
 
-/** A part's members (`"path":target` as JSON.stringify writes them inside an object), and by shard for the last shard count asked. */
+/**
+ * What is kept of a part's serialization (`"path":target` members, as JSON.stringify writes them
+ * inside an object): its members joined per shard, for the last shard count asked, and joined whole
+ * once routes.json asked (only a table small enough to be written whole is). One copy of the members
+ * each way: a 100,000-release table's is 217 MB.
+ */
 interface Serialized {
-  members: { path: string; json: string }[];
-  joined: string;
+  /** The part's paths. */
+  count: number;
+  joined?: string;
   shards?: { count: number; members: Map<string, string> };
 }
 
@@ -199,11 +214,17 @@ const parts = new WeakMap<Record<string, PathTarget>, Serialized>();
 function serialized(part: Record<string, PathTarget>): Serialized {
   let kept = parts.get(part);
   if (!kept) {
-    const members = Object.entries(part).map(([path, target]) => ({ path, json: member(path, target) }));
-    kept = { members, joined: members.map((member) => member.json).join(',') };
+    kept = { count: Object.keys(part).length };
     parts.set(part, kept);
   }
   return kept;
+}
+
+function joinedOf(part: Record<string, PathTarget>): string {
+  const kept = serialized(part);
+  return (kept.joined ??= Object.keys(part)
+    .map((path) => member(path, part[path]!))
+    .join(','));
 }
 
 /** A path and its target as a member of a JSON object. */
@@ -211,12 +232,19 @@ export function member(path: string, target: PathTarget): string {
   return `${JSON.stringify(path)}:${JSON.stringify(target)}`;
 }
 
+/** What shardsOf kept of the part for shard `name` of `count`. */
+function shardMembers(kept: Serialized, count: number, name: string): string {
+  if (kept.shards?.count !== count) throw new Error(`A route shard of ${count} was asked for after its parts were split into ${kept.shards?.count}`);
+  return kept.shards.members.get(name)!;
+}
+
 /** The part's members joined per shard they fall in, of `count` shards, in the part's order. */
-function shardsOf(kept: Serialized, count: number): Map<string, string> {
+function shardsOf(part: Record<string, PathTarget>, kept: Serialized, count: number): Map<string, string> {
   if (kept.shards?.count !== count) {
     const split = new Map<string, string[]>();
-    for (const { path, json } of kept.members) {
+    for (const path in part) {
       const name = shardOf(path, count);
+      const json = member(path, part[path]!);
       const members = split.get(name);
       if (members) members.push(json);
       else split.set(name, [json]);
