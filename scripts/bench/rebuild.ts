@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { DEFAULT_SHAPE, describeShape, filePrefix, productNames, writeSyntheticStore, type StoreShape } from './synthetic-store.ts';
 import type { Row } from './table.ts';
-import { SERVE_COMMAND, median, sleep, startServer, withServer, type Server } from './upload.ts';
+import { SERVE_COMMAND, median, memory, sleep, startServer, withServer, type Server } from './upload.ts';
 
 /** The first two uploads after a start build a fresh folder (the site keeps three builds); from the third on, the steady state. */
 const RUNS = 5;
@@ -49,7 +49,7 @@ export async function benchRebuild(work: string, repo: string, progress: (line: 
   progress(`${name}: writing the synthetic store with its blobs`);
   const releases = await writeSyntheticStore(store.releases, shape, { blobsDir: store.blobs });
   const server = await startServer(work, repo, options.serverNumber ?? SERVER_NUMBER, progress, undefined, store);
-  const { idle, runs } = await withServer(server, async () => {
+  const { idle, runs, peak } = await withServer(server, async () => {
     progress(`${name}: ${IDLE_GETS} × GET ${small} on the idle server`);
     const idle: number[] = [];
     for (let i = 0; i < IDLE_GETS; i++) idle.push(await timedGet(server, small));
@@ -58,7 +58,8 @@ export async function benchRebuild(work: string, repo: string, progress: (line: 
       progress(`${name}: upload ${i + 1} of ${RUNS} with a GET every ${GET_EVERY_MS} ms`);
       runs.push(await uploadWhileReading(server, product, `${shape.majors}.0.${i}`));
     }
-    return { idle, runs };
+    // The server's own and its build thread's, which keeps what the last build loaded and rendered.
+    return { idle, runs, peak: (await memory(server.pid)).hwm };
   });
   // The one-product store's rows read as they always have; others name their products.
   const count = `${releases.toLocaleString('en-US')}${(shape.products ?? 1) > 1 ? ` (${describeShape(shape)})` : ''}`;
@@ -68,11 +69,11 @@ export async function benchRebuild(work: string, repo: string, progress: (line: 
   const upload = `POST /binary/releases/${product}/${shape.majors}/0/upload?version=${shape.majors}.0.N&platform=linux&architecture=amd64 (4 KiB application/zip), then GET the listing until it names the file (${SERVE_COMMAND}, data dir holding the synthetic store)`;
   return [
     {
-      measured: `Upload to listed, ${count} releases, small file (sidecar rebuild): median and max of ${RUNS}`,
-      ours: `median ${ms(median(listed))}, max ${ms(Math.max(...listed))} (runs ${listed.map((value) => value.toFixed(0)).join(', ')})`,
+      measured: `Upload to listed, ${count} releases, small file (sidecar rebuild): median and max of ${RUNS}, and the server's peak RSS from its start to the last (VmHWM; MB = 10^6 bytes)`,
+      ours: `median ${ms(median(listed))}, max ${ms(Math.max(...listed))} (runs ${listed.map((value) => value.toFixed(0)).join(', ')}); server peak RSS ${Math.round(peak / 1e6).toLocaleString('en-US')} MB`,
       reference: '—',
       target: '—',
-      ourCommand: upload,
+      ourCommand: `${upload}; grep VmHWM /proc/<server pid>/status after the last`,
     },
     {
       measured: `Worst latency of GET ${small} (one every ${GET_EVERY_MS} ms) while that upload rebuilds the site, ${count} releases`,
