@@ -234,12 +234,13 @@ describe('the route table in shards', () => {
     assert.deepEqual(shardMember(Buffer.from('{"/a/":{"type":"redirect","location":"/1"},"/a/":{"type":"redirect","location":"/2"}}'), '/a/'), { type: 'redirect', location: '/2' });
   });
 
-  test('a shard filled by the same parts as last time is not joined again; one a new part fills is', () => {
+  test('a shard filled by the same parts as last time is the same file, not hashed again, its text joined when read; one a new part fills is new', () => {
     const table = (paths: Record<string, PathTarget>): RouteTable => ({ version: 1, paths, endpoints: [], fallbacks: [], errorCacheControl: 'no-store' });
     const big: Record<string, PathTarget> = {};
     for (let i = 0; i < 1000; i++) big[`/binary/releases/x/${i}/`] = { type: 'redirect', location: `/x/${i}` };
     const small: Record<string, PathTarget> = { '/one': { type: 'redirect', location: '/1' } };
     const first = routeShards(table({ ...big, ...small }), [big, small]);
+    const texts = new Map([...first].map(([name, file]) => [name, file.body]));
     const again = routeShards(table({ ...big, ...small }), [big, small]);
     for (const [name, file] of first) if (name !== ROUTE_SHARD_INDEX) assert.equal(again.get(name), file, `${name}: the same object`);
     const changed: Record<string, PathTarget> = { '/one': { type: 'redirect', location: '/2' } };
@@ -250,7 +251,11 @@ describe('the route table in shards', () => {
       if (name === filled) {
         assert.notEqual(file, first.get(name));
         assert.equal((JSON.parse(file.body) as Record<string, { location: string }>)['/one']!.location, '/2');
-      } else assert.equal(file, first.get(name), `${name}: the same object`);
+      } else {
+        assert.equal(file, first.get(name), `${name}: the same object`);
+        assert.equal(file.body, texts.get(name), `${name}: the same text, joined again`);
+        assert.equal(file.sha256, createHash('sha256').update(file.body).digest('hex'));
+      }
     }
   });
 
