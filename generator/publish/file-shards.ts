@@ -2,8 +2,8 @@
 // shards by a hash of the key, as the route table's paths are (route-shards.ts), and written beside
 // site.json in each build folder: nginx (with a large route table) and the sidecar read the facts
 // of a file they serve from its shard instead of holding site.json (30 MB at 100,000 releases) in
-// every worker, or parsing it on the event loop whenever a build is swapped in. site.json lists the files shard by shard, so each member is
-// serialized once for both. Pure.
+// every worker, or parsing it on the event loop whenever a build is swapped in. site.json lists
+// the files shard by shard, so each member is serialized once for both. Pure.
 import { shardName, shardNumber } from '../render/route-shard-source.ts';
 import { shardCount } from './route-shards.ts';
 

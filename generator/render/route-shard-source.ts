@@ -66,9 +66,10 @@ export function ownMember<Value>(shard: Record<string, Value>, key: string): Val
 
 /**
  * A shard's value for `path` (a route's target, a file's facts) found in its bytes, without parsing
- * the rest (a tenth of the time in njs): the last member named `path`, as JSON.parse keeps the last of a name given twice, its value
- * the object that follows, found by its braces outside strings. A member's name is the path as
- * JSON.stringify writes it, then `:`, which in JSON follows a name and never a value.
+ * the rest (a tenth of the time in njs): the last member named `path`, as JSON.parse keeps the
+ * last of a name given twice, its value the object that follows, found by its braces outside
+ * strings. A member's name is the path as JSON.stringify writes it, then `:`, which in JSON follows
+ * a name and never a value.
  */
 export function shardMember<Value = PathTarget>(shard: Buffer, path: string): Value | undefined {
   const name = `${JSON.stringify(path)}:`;
