@@ -1,20 +1,22 @@
 // The build and the deploy, step by step: load → render → sign → publish. Each step gets what it
 // needs and returns what it makes; a failing step's error names the step.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { loadCacheFile, noLoadCache, openLoadCache, type LoadCache, type LoadCacheMemory, type LoadStats } from './load/cache.ts';
 import { LOADER_FINGERPRINT, loadCatalog } from './load/index.ts';
 import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
 import type { FileWriterOptions } from './publish/file-writer.ts';
-import { PUBLIC_DIR, currentBuild, withLocalPublish, type LocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
+import { PUBLIC_DIR, currentBuild, keptManifest, withLocalPublish, type LocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, KvsReplayError, checkKvsLimits, kvsEntriesOfParts, kvsEntryStream, kvsPart, type KvsPart } from './publish/cloudfront/kvs-entries.ts';
 import { isSpilled, render, type PathsSink, type RenderedSite, type SpilledSite } from './render/index.ts';
-import { NO_MEMO, createRenderMemo, type KeptRenderMemo, type RenderStats } from './render/memo.ts';
+import { NO_MEMO, createRecordMemo, type KeptRenderMemo, type RecordMemo, type RenderStats } from './render/memo.ts';
 import { openRenderMemoFile, renderMemoFile, type RenderMemoFile } from './publish/render-memo-file.ts';
 import type { PathTarget, RouteRules } from './render/route-table.ts';
-import type { BuiltFile, SiteFile, WrittenFile } from './render/site-file.ts';
+import { recordOf, type BuiltFile, type SiteFile } from './render/site-file.ts';
 import { SAMPLE_STORE } from './sample-store.ts';
 import { packageOrigin } from './render/packages/origin.ts';
 import type { Templates } from './render/html.ts';
@@ -68,11 +70,23 @@ export interface BuildReport {
  */
 export interface BuildMemory {
   load: LoadCacheMemory;
-  render: KeptRenderMemo;
+  render: RecordMemo;
+  /**
+   * One build or deploy at a time loads and renders with the memory: a build until it has
+   * published (its memo's files are then in its build), a deploy until it has signed.
+   */
+  turn: LimitFunction;
 }
 
 export function createBuildMemory(): BuildMemory {
-  return { load: {}, render: createRenderMemo() };
+  return { load: {}, render: createRecordMemo(), turn: pLimit(1) };
+}
+
+/** Before a render with a memory's memo that takes kept files from `build` (the one the site serves). */
+async function renderFrom(memo: RecordMemo, build: string | undefined): Promise<void> {
+  if (build === undefined || memo.holds(build)) return memo.from(build);
+  const manifest = await keptManifest(build);
+  memo.from(build, (key) => manifest?.files[key]?.sha256);
 }
 
 export async function build(options: BuildOptions, memory?: BuildMemory): Promise<BuildReport> {
@@ -88,7 +102,13 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
     // Without a memory, the units rendered last time come from the render memo beside the site.
     const saved = !memory && incremental ? openRenderMemoFile(renderMemoFile(options.site), { from: under.current, to: under.build }, { writer: under.writer }) : undefined;
     try {
-      return await buildUnder(under, saved);
+      if (!memory) return await buildUnder(under, saved);
+      return await memory.turn(async () => {
+        await renderFrom(memory.render, under.current);
+        const report = await buildUnder(under, undefined);
+        memory.render.publishedIn(path.resolve(under.build));
+        return report;
+      });
     } finally {
       saved?.discard();
     }
@@ -102,9 +122,9 @@ export async function build(options: BuildOptions, memory?: BuildMemory): Promis
       memory,
       memo: memory?.render ?? saved,
       saveCache: true,
-      keep: (file) => {
+      keep: (file: BuiltFile) => {
         under.put(file);
-        return memory ? file : writtenRecord(file);
+        return recordOf(file);
       },
       paths: spills ? spillSink(under.paths, kvsParts) : undefined,
     });
@@ -127,13 +147,6 @@ function signs(signing: SigningSettings | undefined): boolean {
   return signing !== undefined && signing.keyring.active.length + signing.keyring.retired.length > 0;
 }
 
-/** A written file as the build keeps it: its record, without the body. */
-function writtenRecord(file: BuiltFile): WrittenFile {
-  if (file.body === undefined) return file;
-  const { body, ...record } = file;
-  return { ...record, sha256: file.sha256!, size: file.size ?? Buffer.byteLength(body) };
-}
-
 /**
  * Loads and renders a store in memory and writes nothing but the load cache: run once by a fresh
  * build thread, so the first real build neither pays for compiling the loader, the templates and
@@ -143,6 +156,8 @@ function writtenRecord(file: BuiltFile): WrittenFile {
 export async function rehearse(target?: { releasesDir: string; site: string; memory: BuildMemory }): Promise<void> {
   const { step } = stepTimer();
   if (target) {
+    // Its units are in no build yet: the first build gives back those the site it serves holds.
+    target.memory.render.from(undefined);
     const primed = await renderStore(target.releasesDir, step, { cacheFile: loadCacheFile(target.site), memory: target.memory, memo: target.memory.render, saveCache: true }).then(
       () => true,
       () => false,
@@ -225,13 +240,22 @@ const SNAPSHOT_RECORD = 'snapshot.json';
  */
 export async function deploy(options: DeployPipelineOptions, kept?: { memory: BuildMemory; site: string }): Promise<{ deploy: DeployReport; signing: SigningReport; timings: Record<string, number> }> {
   const { step, timings } = stepTimer();
-  const { site: rendered } = await renderStore(options.releasesDir, step, { cacheFile: kept && loadCacheFile(kept.site), memory: kept?.memory, memo: kept?.memory.render });
-  // 5. Sign, against the snapshot the target recorded last.
-  const signs = (options.signing?.keyring.active.length ?? 0) > 0;
-  const { site, report: signing } = await step('sign', async () => sign(rendered, options.signing, signs ? ((await options.target.readRecord<PreviousSnapshot>(SNAPSHOT_RECORD)) ?? {}) : {}));
+  // With `kept`, in the memory's turn; the units its memo gives back are the local site's, whose
+  // bodies are read from the build that site serves.
+  const { site, report: signing, read } = kept ? await kept.memory.turn(async () => prepare(kept.memory, await currentBuild(kept.site))) : await prepare(undefined, undefined);
+  async function prepare(memory: BuildMemory | undefined, from: string | undefined) {
+    if (memory) await renderFrom(memory.render, from);
+    const { site: rendered, units } = await renderStore(options.releasesDir, step, { cacheFile: kept && loadCacheFile(kept.site), memory, memo: memory?.render });
+    if (from !== undefined && units?.rendered === 0) memory!.render.publishedIn(from);
+    const read = from === undefined ? undefined : (key: string) => readFileSync(path.join(from, PUBLIC_DIR, key));
+    // 5. Sign, against the snapshot the target recorded last.
+    const signs = (options.signing?.keyring.active.length ?? 0) > 0;
+    const signed = await step('sign', async () => sign(rendered, options.signing, signs ? ((await options.target.readRecord<PreviousSnapshot>(SNAPSHOT_RECORD)) ?? {}) : {}, read));
+    return { ...signed, read };
+  }
   // 6. Deploy: diff against what the target holds, upload in the safe order (the snapshot last),
   //    then the distribution's routes, function and invalidation, delete last.
-  const report = await step('deploy', () => deployToTarget({ ...options, site }));
+  const report = await step('deploy', () => deployToTarget({ ...options, site, read }));
   const snapshot = site.files.find((file) => file.key === SNAPSHOT_KEY);
   if (!options.dryRun && signing.snapshot?.resigned && snapshot) {
     await step('record', () => options.target.writeRecord(SNAPSHOT_RECORD, { version: signing.snapshot!.version, snapshot: String(snapshot.body) } satisfies PreviousSnapshot));
@@ -259,7 +283,7 @@ interface RenderStoreOptions {
  * Loads and renders the store. The catalog is not returned, only its summary, so that past the
  * render a build holds the site, not the store: a one-off build's catalog is let go of here.
  */
-async function renderStore(releasesDir: string, step: Step, options: Omit<RenderStoreOptions, 'memo' | 'keep' | 'paths'> & { memo?: KeptRenderMemo | undefined }): Promise<Rendered<SiteFile>>;
+async function renderStore(releasesDir: string, step: Step, options: Omit<RenderStoreOptions, 'keep' | 'paths'>): Promise<Rendered<BuiltFile>>;
 async function renderStore(releasesDir: string, step: Step, options: RenderStoreOptions & { keep: (file: BuiltFile) => BuiltFile; paths: RenderStoreOptions['paths'] }): Promise<Rendered<BuiltFile, RenderedSite<BuiltFile> | SpilledSite<BuiltFile>>>;
 async function renderStore(releasesDir: string, step: Step, { cacheFile, saveCache = false, memory, memo, keep = (file) => file, paths }: RenderStoreOptions): Promise<Rendered<BuiltFile, RenderedSite<BuiltFile> | SpilledSite<BuiltFile>>> {
   // 1. Read and validate every release file, or with a cache file only those that changed since

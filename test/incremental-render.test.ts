@@ -14,7 +14,8 @@ import { build, createBuildMemory } from '../generator/pipeline.ts';
 import { currentBuild } from '../generator/publish/local-dir.ts';
 import { renderMemoFile } from '../generator/publish/render-memo-file.ts';
 import { render } from '../generator/render/index.ts';
-import { createRenderMemo } from '../generator/render/memo.ts';
+import { createRecordMemo } from '../generator/render/memo.ts';
+import { recordOf, type BuiltFile, type WrittenFile } from '../generator/render/site-file.ts';
 import { mulberry32 } from '../scripts/bench/random.ts';
 import { copySampleStore, removeDir, tempDir } from './helpers/store.ts';
 
@@ -141,6 +142,13 @@ const damageCache: Change = async (_store, _step, _pick) => {
   return 'damage the load caches';
 };
 
+/** A release added, and the builder's site built by another process (without the builder's memory): the builder's next build takes from that one. */
+const buildElsewhere: Change = async (store, step, pick) => {
+  await addRelease(store, step, pick);
+  await build({ releasesDir: store, site: incrementalSite });
+  return 'another process builds the site';
+};
+
 /**
  * The render memo file damaged: a line cut short, another unit's line given a wrong file hash (a
  * build the site no longer serves), and a line of garbage. Those units are rendered again.
@@ -179,6 +187,7 @@ describe('a builder that keeps its last build', () => {
       [removeProduct, 1],
       [damageCache, 1],
       [damageRenderMemo, 1],
+      [buildElsewhere, 1],
     ];
     const weighted = changes.flatMap(([change, weight]) => Array<Change>(weight).fill(change));
     // The one-off builds write through the writer thread from the first file; the fresh ones, in place.
@@ -186,6 +195,7 @@ describe('a builder that keeps its last build', () => {
     await build({ releasesDir: store, site: incrementalSite }, memory);
     await build({ releasesDir: store, site: oneOffSite, writing: threaded });
     let reused = 0;
+    let kept = 0;
     let memoized = 0;
     for (let step = 1; step <= 30; step++) {
       // Some steps change two things between builds.
@@ -198,6 +208,7 @@ describe('a builder that keeps its last build', () => {
       }
       const report = await build({ releasesDir: store, site: incrementalSite }, memory);
       reused += report.load.files.release - report.load.read.release;
+      kept += report.units!.units - report.units!.rendered;
       const oneOff = await build({ releasesDir: store, site: oneOffSite, writing: threaded });
       memoized += oneOff.units!.units - oneOff.units!.rendered;
       const fresh = path.join(work, `fresh-${step}`, 'site');
@@ -209,6 +220,7 @@ describe('a builder that keeps its last build', () => {
     }
     // The builder did reuse what it kept: a test of a builder that loads everything proves nothing.
     assert.ok(reused > 0, 'release files came from the kept load');
+    assert.ok(kept > 0, 'units came from the memory');
     assert.ok(memoized > 0, 'units came from the render memo file');
   });
 });
@@ -218,32 +230,55 @@ describe('a render with a memo', () => {
     const store = path.join(work, 'memo-store');
     await copySampleStore(store, { releases: true });
     const templates = await loadTemplates();
-    const memo = createRenderMemo();
-    render(await loadCatalog(store), templates, memo);
+    const memo = createRecordMemo();
+    memo.from('build-1');
+    const full = render(await loadCatalog(store), templates, memo);
     const first = memo.finish();
     assert.ok(first.rendered === first.units && first.units > 5, `every unit rendered the first time: ${JSON.stringify(first)}`);
+    // Not published yet: its files are in no build, so none is given back.
+    memo.from('build-1');
+    render(await loadCatalog(store), templates, memo);
+    assert.equal(memo.finish().rendered, first.units, 'nothing given back before the render is published');
+    memo.publishedIn('build-1');
 
+    memo.from('build-1');
     render(await loadCatalog(store), templates, memo);
     assert.equal(memo.finish().rendered, 0, 'nothing rendered again when nothing changed');
+    memo.publishedIn('build-1');
 
     await addRelease(store, 1, (items) => items.find((file) => String(file).endsWith(path.join('agent-as-code', '1.12.2.json')))!);
     const catalog = await loadCatalog(store);
+    memo.from('build-1');
     const incremental = render(catalog, templates, memo);
     const stats = memo.finish();
     // The product's listing, the new release's minor and its install script, formula and Scoop
     // manifest; nothing of the other products.
     assert.equal(stats.rendered, 5, `units rendered after one release was added: ${JSON.stringify(stats)}`);
-    assert.deepEqual(stripDigests(incremental), stripDigests(render(catalog, templates)));
+    assert.deepEqual(records(incremental), records(render(catalog, templates)));
+    memo.publishedIn('build-2');
+
+    // Another build (another process's) holds the files whose hashes it has: the units of the others are rendered again.
+    const held = new Map(records(full).files.map((file) => [file.key, file.sha256]));
+    memo.from('build-0', (key) => held.get(key));
+    render(catalog, templates, memo);
+    const other = memo.finish();
+    assert.ok(other.rendered >= 5 && other.rendered < other.units, `units not in the other build rendered again: ${JSON.stringify(other)}`);
+    memo.from('build-9');
+    render(catalog, templates, memo);
+    assert.equal(memo.finish().rendered, other.units, 'a build of unknown files gives nothing back');
+    memo.publishedIn('build-9');
 
     // A template change renders again every page that uses it, and equals a fresh render.
     const changed = { ...templates, minor: `${templates['minor']}<!-- changed -->` };
+    memo.from('build-9');
     const retemplated = render(catalog, changed, memo);
     assert.ok(memo.finish().rendered > 1, 'a template change renders the units again');
-    assert.deepEqual(stripDigests(retemplated), stripDigests(render(catalog, changed)));
+    assert.deepEqual(records(retemplated), records(render(catalog, changed)));
   });
 });
 
-/** A memo's files carry their SHA-256; a render without one leaves most to publish. */
-function stripDigests<T extends { files: { sha256?: string; size?: number }[] }>(site: T): T {
-  return { ...site, files: site.files.map(({ sha256: _sha256, size: _size, ...file }) => file) };
+/** A site's files as a memo keeps them: their records, with SHA-256 and size. */
+function records<T extends { files: BuiltFile[] }>(site: T): T & { files: WrittenFile[] } {
+  return { ...site, files: site.files.map(recordOf) };
 }
+

@@ -2,7 +2,7 @@
 // assets first, then site files from the deepest paths up, so an index is uploaded only after
 // everything it refers to; deletions last. Pure: the remote state is passed in.
 import type { RenderedSite } from '../render/index.ts';
-import { CACHE_IMMUTABLE } from '../render/site-file.ts';
+import { CACHE_IMMUTABLE, sizeOf, type BuiltFile } from '../render/site-file.ts';
 import { sha256Hex } from '../stores/hash.ts';
 import { SNAPSHOT_KEY } from '../trust/snapshot.ts';
 
@@ -35,8 +35,11 @@ export interface PublishPlan {
   unchanged: number;
 }
 
-/** Every object the site needs on a remote target: rendered files, and artifact bytes under their blob keys. */
-export function deployObjects(site: RenderedSite): DeployObject[] {
+/**
+ * Every object the site needs on a remote target: rendered files, and artifact bytes under their
+ * blob keys. A file the site holds only the record of is read with `read` when it is uploaded.
+ */
+export function deployObjects(site: RenderedSite<BuiltFile>, read?: (key: string) => Uint8Array): DeployObject[] {
   const objects: DeployObject[] = [];
   const blobs = new Set<string>();
   for (const target of Object.values(site.routes.paths)) {
@@ -53,7 +56,18 @@ export function deployObjects(site: RenderedSite): DeployObject[] {
     });
   }
   for (const file of site.files) {
-    objects.push({ key: file.key, sha256: file.sha256 ?? sha256Hex(file.body), size: Buffer.byteLength(file.body), contentType: file.contentType, cacheControl: file.cacheControl, source: { type: 'body', body: file.body } });
+    const { key, body } = file;
+    const source: DeployObject['source'] =
+      body !== undefined
+        ? { type: 'body', body }
+        : {
+            type: 'body',
+            get body() {
+              if (!read) throw new Error(`The site file ${key} has no body, and no build to read it from`);
+              return read(key);
+            },
+          };
+    objects.push({ key, sha256: file.sha256 ?? sha256Hex(body!), size: sizeOf(file), contentType: file.contentType, cacheControl: file.cacheControl, source });
   }
   return objects;
 }

@@ -5,6 +5,7 @@
 // the target holds.
 import pLimit from 'p-limit';
 import type { RenderedSite } from '../render/index.ts';
+import type { BuiltFile } from '../render/site-file.ts';
 import type { BlobStore } from '../stores/blob-store.ts';
 import type { CloudFrontTarget, EdgeFunction, KvsRecord } from './cloudfront/cloudfront-target.ts';
 import { diffKvs, invalidationPaths, kvsBatches, withinInvalidationLimits, type KvsChanges } from './cloudfront/edge-plan.ts';
@@ -14,7 +15,9 @@ import { SNAPSHOT_STEP, deployObjects, planPublish, type DeployObject, type Plan
 import type { S3Target } from './s3-target.ts';
 
 export interface DeployOptions {
-  site: RenderedSite;
+  site: RenderedSite<BuiltFile>;
+  /** The body of a file the site holds only the record of (a render memo gave it back): read from the local build that holds it. */
+  read?: ((key: string) => Uint8Array) | undefined;
   blobs: BlobStore;
   target: S3Target;
   /** The distribution in front of the bucket; without one, routes, function and invalidation are left alone. */
@@ -68,7 +71,7 @@ const PUT_CONCURRENCY = 8;
 
 export async function deploy(options: DeployOptions): Promise<DeployReport> {
   const { site, blobs, target, edge } = options;
-  const objects = deployObjects(site);
+  const objects = deployObjects(site, options.read);
   const routes = edge ? kvsEntries(site.routes) : undefined;
   if (routes) checkKvsLimits(routes);
   const remote = await target.list();

@@ -375,7 +375,7 @@ async function manifestIdentity(build: string): Promise<string | undefined> {
 }
 
 /** A build's manifest: the one kept in memory while its site.json is the file it came from; read otherwise. Undefined when it has none. */
-async function keptManifest(build: string): Promise<SiteManifest | undefined> {
+export async function keptManifest(build: string): Promise<SiteManifest | undefined> {
   const identity = await manifestIdentity(build);
   if (identity === undefined) return undefined;
   const kept = manifests.get(build);

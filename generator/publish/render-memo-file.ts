@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../package-root.ts';
-import { measured, type BuiltFile, type SiteFile, type WrittenFile } from '../render/site-file.ts';
+import { measured, recordOf, type BuiltFile, type WrittenFile } from '../render/site-file.ts';
 import type { Kept, KeptRenderMemo, RenderStats } from '../render/memo.ts';
 import type { KeptPaths } from '../render/binary.ts';
 import type { PathTarget } from '../render/route-table.ts';
@@ -293,12 +293,6 @@ function keptOutput(text: string): { files: WrittenFile[]; kept: KeptPaths } | u
 /** What a unit's line holds past its name, fingerprint and digest, as a digest: SHA-256, 128 bits of it. */
 function digestOf(body: string): string {
   return createHash('sha256').update(body).digest('base64url').slice(0, 22);
-}
-
-/** A rendered file as the memo keeps it: everything but its body. */
-function recordOf(file: SiteFile): WrittenFile {
-  const { body, ...record } = measured(file);
-  return record;
 }
 
 let code: string | undefined;

@@ -46,6 +46,7 @@ export function isSpilled<F extends BuiltFile>(site: RenderedSite<F> | SpilledSi
  * `paths`, each unit's route paths are handed to it in order and not kept either.
  */
 export function render(catalog: Catalog, templates: Templates, memo?: RenderMemo): RenderedSite;
+export function render(catalog: Catalog, templates: Templates, memo: RenderMemo<BuiltFile>): RenderedSite<BuiltFile>;
 export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo<BuiltFile>, keep: (file: BuiltFile) => F): RenderedSite<F>;
 export function render<F extends BuiltFile>(catalog: Catalog, templates: Templates, memo: RenderMemo<BuiltFile>, keep: (file: BuiltFile) => F, paths: PathsSink): SpilledSite<F>;
 export function render(

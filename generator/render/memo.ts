@@ -6,11 +6,11 @@
 // the result is the same site either way (test/incremental-render.test.ts). The sidecar's build
 // thread keeps its memo in memory; `mirror build` keeps one in a file (publish/render-memo-file.ts).
 import { createHash } from 'node:crypto';
-import { measured, type BuiltFile, type SiteFile } from './site-file.ts';
+import { recordOf, type BuiltFile, type SiteFile, type WrittenFile } from './site-file.ts';
 
 /**
- * A memo gives back units whose files are `File`: with their bodies (a memo in memory), or only
- * their records (a memo kept in a file, whose bodies are in the build it describes).
+ * A memo gives back units whose files are `File`: a memo that keeps units keeps only their records
+ * (in memory, or in a file), whose bodies are in the build they were published in.
  */
 export interface RenderMemo<File extends BuiltFile = SiteFile> {
   /** `make()`, or what it returned last time for the same name and fingerprint (asked for only by a memo that keeps units). */
@@ -35,23 +35,56 @@ export interface KeptRenderMemo<File extends BuiltFile = SiteFile> extends Rende
   finish(): RenderStats;
 }
 
-/** A memo for a long-lived builder (the sidecar's build thread). Each unit's files get their SHA-256 once, when rendered. */
-export function createRenderMemo(): KeptRenderMemo {
-  let units = new Map<string, { fingerprint: string; output: { files: SiteFile[] } }>();
-  let next = new Map<string, { fingerprint: string; output: { files: SiteFile[] } }>();
+/**
+ * A memo for a long-lived builder (the sidecar's build thread), kept in memory. Like the memo
+ * `mirror build` keeps in a file, it holds each unit's files as their records (key, hash, size,
+ * headers), not their bodies: those are in the build the render was published in, which the next
+ * build links them from. So it gives a unit back only for a render that takes files from a build
+ * holding them: the build it was published in, or any other whose files have the same hashes (a
+ * build another process published, or the one served when the builder started).
+ */
+export interface RecordMemo extends KeptRenderMemo<BuiltFile> {
+  /**
+   * Call before a render whose kept files are taken from `build` (the build the site serves, or
+   * none). Unless the memo's files were all published in that build, `hashOf` tells what it holds
+   * (undefined: nothing), and a unit is given back only while each of its files is there unchanged.
+   */
+  from(build: string | undefined, hashOf?: (key: string) => string | undefined): void;
+  /** Whether the memo's files were all published in `build`: then `from(build)` needs no hashes. */
+  holds(build: string): boolean;
+  /** Call once the last render's files are all in `build`: it published them there, or gave back every unit from there. */
+  publishedIn(build: string): void;
+}
+
+export function createRecordMemo(): RecordMemo {
+  type Unit = { fingerprint: string; output: { files: WrittenFile[] } };
+  let units = new Map<string, Unit>();
+  let next = new Map<string, Unit>();
   let rendered = 0;
+  // The build every file of `units` is in; undefined from a render's start until it is published.
+  let published: string | undefined;
+  // Whether a unit's files are in the build the render takes kept files from.
+  let there: (unit: Unit) => boolean = () => false;
   return {
+    from(build, hashOf) {
+      const trusted = build !== undefined && build === published;
+      there = trusted ? () => true : hashOf ? (unit) => unit.output.files.every((file) => hashOf(file.key) === file.sha256) : () => false;
+      published = undefined;
+    },
+    holds: (build) => build === published,
+    publishedIn(build) {
+      published = build;
+    },
     unit(name, fingerprintOf, make) {
       const kept = units.get(name);
       const fingerprint = fingerprintOf();
-      if (kept && kept.fingerprint === fingerprint) {
+      if (kept && kept.fingerprint === fingerprint && there(kept)) {
         next.set(name, kept);
-        return kept.output as ReturnType<typeof make>;
+        return kept.output as Kept<ReturnType<typeof make>, WrittenFile>;
       }
       rendered++;
       const output = make();
-      output.files.forEach(measured);
-      next.set(name, { fingerprint, output });
+      next.set(name, { fingerprint, output: { ...output, files: output.files.map(recordOf) } });
       return output;
     },
     finish() {

@@ -44,6 +44,13 @@ export function measured(file: SiteFile): SiteFile & { sha256: string; size: num
   return file as SiteFile & { sha256: string; size: number };
 }
 
+/** The file as a build keeps it once written, or a render memo once rendered: its record, without the body. */
+export function recordOf(file: BuiltFile): WrittenFile {
+  if (file.body === undefined) return file;
+  const { body: _body, ...record } = measured(file);
+  return record;
+}
+
 export const CACHE_IMMUTABLE = 'public, max-age=31536000, immutable';
 export const CACHE_SHORT = 'public, max-age=60';
 
