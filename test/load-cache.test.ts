@@ -45,8 +45,8 @@ async function storeFiles(store: string): Promise<string[]> {
 }
 
 /** A load through the cache in `cacheFile`, saved afterwards as a successful build saves it. */
-async function cachedLoad(store: string, cacheFile: string): Promise<{ catalog: Catalog; read: number; files: number; settingsRead: number }> {
-  const cache = await openLoadCache(cacheFile, store, LOADER_FINGERPRINT);
+async function cachedLoad(store: string, cacheFile: string, memory?: LoadCacheMemory): Promise<{ catalog: Catalog; read: number; files: number; settingsRead: number }> {
+  const cache = await openLoadCache(cacheFile, store, LOADER_FINGERPRINT, memory);
   const catalog = await loadCatalog(store, { cache });
   await cache.save();
   return { catalog, read: cache.stats.read.release, files: cache.stats.files.release, settingsRead: cache.stats.read.settings };
@@ -459,25 +459,33 @@ describe('load cache', () => {
     }
   });
 
-  test('once appended segments would pass a quarter of the cache, a save writes it whole, without the lines they replaced', async () => {
-    const store = await sampleStore('compact');
-    const cacheFile = path.join(work, 'compact.cache');
-    await cachedLoad(store, cacheFile);
-    const file = path.join(store, 'agent-as-code', '1.12.2.json');
-    const data = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    const sizes: number[] = [];
-    for (let edit = 0; edit < 12; edit++) {
-      await writeJson(file, { ...data, notes_url: `https://example.com/notes/${edit}` });
-      await ageFile(file);
-      const load = await cachedLoad(store, cacheFile);
-      assert.equal(load.read, 1);
-      assert.deepEqual(load.catalog, await loadCatalog(store));
-      sizes.push((await stat(cacheFile)).size);
-    }
-    const shrank = sizes.findIndex((size, i) => i > 0 && size < sizes[i - 1]!);
-    assert.ok(shrank > 1, `appended at first, then written whole: ${sizes.join(', ')}`);
-    assert.equal((await cachedLoad(store, cacheFile)).read, 0);
-  });
+  for (const builder of ['one-off loads', 'a long-lived loader']) {
+    test(`once appended segments would pass a quarter of the cache, a save writes it whole, without the lines they replaced (${builder})`, async () => {
+      const store = await sampleStore(`compact-${builder.length}`);
+      const cacheFile = path.join(work, `compact-${builder.length}.cache`);
+      // A long-lived loader keeps where each line is in the file, as written whole or appended, and copies it from there.
+      const memory: LoadCacheMemory | undefined = builder === 'a long-lived loader' ? {} : undefined;
+      await cachedLoad(store, cacheFile, memory);
+      // A file at a time in turn: a line appended for one is copied, from where it was appended, by the save that writes the cache whole.
+      const files = (await storeFiles(store)).filter((file) => /\d\.json$/.test(file) && !file.includes(`${path.sep}registry${path.sep}`));
+      const sizes: number[] = [];
+      for (let edit = 0; edit < 12; edit++) {
+        const file = files[edit % files.length]!;
+        const data = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+        await writeJson(file, { ...data, notes_url: `https://example.com/notes/${edit}` });
+        await ageFile(file);
+        const load = await cachedLoad(store, cacheFile, memory);
+        assert.equal(load.read, 1);
+        assert.deepEqual(load.catalog, await loadCatalog(store));
+        sizes.push((await stat(cacheFile)).size);
+      }
+      const shrank = sizes.findIndex((size, i) => i > 0 && size < sizes[i - 1]!);
+      assert.ok(shrank > 1, `appended at first, then written whole: ${sizes.join(', ')}`);
+      // The file as a fresh process reads it: every line checks out.
+      assert.equal((await cachedLoad(store, cacheFile)).read, 0);
+      if (memory) assert.equal((await cachedLoad(store, cacheFile, memory)).read, 0);
+    });
+  }
 
   test('`mirror build` says how many release files it read', async () => {
     const store = await sampleStore('cli');

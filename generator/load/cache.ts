@@ -124,7 +124,7 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
   const prefix = path.join(releasesDir, '_').slice(0, -1);
   const loadedAt = BigInt(Date.now()) * 1_000_000n;
   const remembered = memory?.previous;
-  let previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : readCache(file, store, loader, memory !== undefined);
+  let previous = remembered && remembered.store === store && remembered.loader === loader && remembered.identity === (await identityOf(file)) ? remembered : readCache(file, store, loader);
   // An entry taken from the previous cache keeps its line: saving copies those bytes rather than serializing and hashing it again.
   const kept = new Map<string, Kept>();
   const stats = emptyStats();
@@ -177,8 +177,8 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
 
   /** Writes every kept line into a new file, renamed over the cache: what a long-lived loader keeps of it, or undefined for a one-off load. */
   async function writeWhole(): Promise<Previous | undefined> {
-    // Kept only by a long-lived loader: a one-off save writes its lines a batch at a time and
-    // holds none of them, so a store's whole cache is never in memory twice.
+    // Kept only by a long-lived loader, each line by its place in the new file: a save writes its
+    // lines a batch at a time and holds none of them, so a store's whole cache is never in memory.
     const entries = new Map<string, Kept>();
     // The header's hash and size are over every line, so it is written last, over a placeholder of the same length.
     const headerOf = (sha256: string, bytes: number) => JSON.stringify({ format: FORMAT, loader, store, loadedAt: String(loadedAt), bytes, sha256 } satisfies Header);
@@ -205,15 +205,19 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
           batch = [];
           batchBytes = 0;
         };
-        // A one-off load kept where its lines are in the file it read: copied from there while no
-        // other process has replaced that file, serialized again otherwise.
-        const source = previous?.file !== undefined ? openIfSame(previous.file, previous.identity) : undefined;
+        // The load kept where its lines are in the file it read: copied from there while no other
+        // process has replaced that file, serialized again otherwise.
+        const source = previous ? openIfSame(previous.file, previous.identity) : undefined;
         // Lines that follow each other there are copied as one read, with the line breaks between them.
         const run = new LineRun(source);
+        // Where the next line starts in the new file.
+        let at = headerBytes;
         try {
           for (const [key, { entry, line: known }] of kept) {
             const line = known && (known.bytes !== undefined || source !== undefined) ? known : { bytes: Buffer.from(JSON.stringify([key, entry])) };
-            if (memory) entries.set(key, { entry, line });
+            const length = line.bytes?.length ?? line.at!.length;
+            if (memory) entries.set(key, { entry, line: { at: { offset: at, length } } });
+            at += length + 1;
             if (line.bytes === undefined && run.extend(line.at!)) continue;
             batchBytes += run.flushInto(batch);
             if (!first) batch.push(NEWLINE);
@@ -236,7 +240,7 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
     } finally {
       await rm(temp, { force: true });
     }
-    return memory && { store, loader, loadedAt, entries, identity: await identityOf(file), bodyStart: headerBytes, baseBytes: bytes, appended: 0, end: headerBytes + bytes };
+    return memory && { store, loader, loadedAt, entries, identity: await identityOf(file), file, bodyStart: headerBytes, baseBytes: bytes, appended: 0, end: headerBytes + bytes };
   }
 
   /** A one-off load's values and lines are not needed past its save: a build lets the catalog go once rendered. */
@@ -361,8 +365,8 @@ function isEntry(entry: unknown): entry is Entry {
 const NEWLINE = Buffer.from('\n');
 
 /**
- * An entry's line in the cache file, without its newline. A one-off load keeps where the line is in
- * the file it read instead of its bytes, which its save copies from there.
+ * An entry's line in the cache file, without its newline: where it is in the file read (or
+ * written), whose save copies it from there; its bytes only while a save serializes it.
  */
 interface Line {
   bytes?: Buffer;
@@ -430,8 +434,8 @@ interface Previous {
   entries: Map<string, Kept>;
   /** The file read, by device, inode, size and mtime: a whole write replaces it by a rename, an append changes its size. */
   identity: string | undefined;
-  /** The file read, when its lines were kept by their place in it (a one-off load). */
-  file?: string;
+  /** The file read (or written), where the entries' lines are. */
+  file: string;
   /** Where the lines written whole start, and their bytes. */
   bodyStart: number;
   baseBytes: number;
@@ -467,9 +471,9 @@ async function appendSegment(file: string, previous: Previous, kept: Map<string,
     hash.update(added).update(NEWLINE);
     pieces.push(added, NEWLINE);
     lines++;
+    if (remember) entries.set(key, { entry, line: { at: { offset: previous.end + bytes, length: added.length } }, since: loadedAt });
     bytes += added.length + 1;
     if (bytes > budget) return undefined;
-    if (remember) entries.set(key, { entry, line: { bytes: added }, since: loadedAt });
   }
   const removed: string[] = [];
   for (const key of previous.entries.keys()) if (!kept.has(key)) removed.push(key);
@@ -490,7 +494,7 @@ async function appendSegment(file: string, previous: Previous, kept: Map<string,
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  return { ...previous, entries, identity: await identityOf(file), appended: previous.appended + bytes, end: previous.end + bytes, file: undefined };
+  return { ...previous, entries, identity: await identityOf(file), appended: previous.appended + bytes, end: previous.end + bytes };
 }
 
 /** A trailer's JSON without its hash, as written and as checked. */
@@ -512,12 +516,12 @@ function trailerOf(bytes: Buffer): Trailer | undefined {
 
 /**
  * The previous load's entries, or undefined for a cache that is missing, damaged or not this
- * store's and loader's. Read a line at a time; with `keepBytes` (a long-lived loader) each line's
- * bytes are kept, otherwise only its place in the file. The lines written whole must all check
+ * store's and loader's. Read a line at a time, keeping each line's place in the file (not its
+ * bytes, which a save copies from there). The lines written whole must all check
  * out; an appended segment's are taken once its trailer does, and the first that does not ends
  * what is read (and what a save may append to).
  */
-function readCache(file: string, store: string, loader: string, keepBytes: boolean): Previous | undefined {
+function readCache(file: string, store: string, loader: string): Previous | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
@@ -553,7 +557,7 @@ function readCache(file: string, store: string, loader: string, keepBytes: boole
         if (lines++ > 0) hash.update(NEWLINE);
         hash.update(bytes);
         const [key, entry] = entryOf(bytes);
-        entries.set(key, { entry, line: keepBytes ? { bytes: Buffer.from(bytes) } : { at: { offset: at, length: bytes.length } } });
+        entries.set(key, { entry, line: { at: { offset: at, length: bytes.length } } });
         continue;
       }
       // A segment's line, or its trailer; anything that does not check out ends the read.
@@ -561,7 +565,7 @@ function readCache(file: string, store: string, loader: string, keepBytes: boole
         hash.update(bytes).update(NEWLINE);
         try {
           const [key, entry] = entryOf(bytes);
-          pending.push([key, { entry, line: keepBytes ? { bytes: Buffer.from(bytes) } : { at: { offset: at, length: bytes.length } } }]);
+          pending.push([key, { entry, line: { at: { offset: at, length: bytes.length } } }]);
           continue;
         } catch {
           end = undefined;
@@ -583,7 +587,7 @@ function readCache(file: string, store: string, loader: string, keepBytes: boole
     if (header === undefined || (base && !takeBase())) return undefined;
     // Lines after the last trailer: a segment cut short.
     if (pending.length > 0 || end !== Number(stat.size)) end = undefined;
-    return { store, loader, loadedAt: BigInt(header.loadedAt!), entries, identity: identityString(stat), ...(keepBytes ? {} : { file }), bodyStart, baseBytes: header.bytes!, appended: (end ?? Number(stat.size)) - baseEnd, end };
+    return { store, loader, loadedAt: BigInt(header.loadedAt!), entries, identity: identityString(stat), file, bodyStart, baseBytes: header.bytes!, appended: (end ?? Number(stat.size)) - baseEnd, end };
   } catch {
     return undefined;
   } finally {
