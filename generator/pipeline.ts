@@ -10,7 +10,7 @@ import { loadTemplates } from './load/templates.ts';
 import type { Catalog } from './model/catalog.ts';
 import { deploy as deployToTarget, type DeployOptions, type DeployReport } from './publish/deploy.ts';
 import type { FileWriterOptions } from './publish/file-writer.ts';
-import { PUBLIC_DIR, currentBuild, keptManifest, withLocalPublish, type LocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
+import { PUBLIC_DIR, currentBuild, keptManifest, pinBuild, withLocalPublish, type LocalPublish, type LocalPublishResult } from './publish/local-dir.ts';
 import { KvsLimitError, KvsReplayError, checkKvsLimits, kvsEntriesOfParts, kvsEntryStream, kvsPart, type KvsPart } from './publish/cloudfront/kvs-entries.ts';
 import { isSpilled, render, type PathsSink, type RenderedSite, type SpilledSite } from './render/index.ts';
 import { NO_MEMO, createRecordMemo, type KeptRenderMemo, type RecordMemo, type RenderStats } from './render/memo.ts';
@@ -241,9 +241,24 @@ const SNAPSHOT_RECORD = 'snapshot.json';
 export async function deploy(options: DeployPipelineOptions, kept?: { memory: BuildMemory; site: string }): Promise<{ deploy: DeployReport; signing: SigningReport; timings: Record<string, number> }> {
   const { step, timings } = stepTimer();
   // With `kept`, in the memory's turn; the units its memo gives back are the local site's, whose
-  // bodies are read from the build that site serves.
-  const { site, report: signing, read } = kept ? await kept.memory.turn(async () => prepare(kept.memory, await currentBuild(kept.site))) : await prepare(undefined, undefined);
+  // bodies are read from the build that site serves, kept as it is until the deploy is done.
+  let unpin = () => {};
+  try {
+    const { site, report: signing, read } = kept ? await kept.memory.turn(async () => prepare(kept.memory, await currentBuild(kept.site))) : await prepare(undefined, undefined);
+    // 6. Deploy: diff against what the target holds, upload in the safe order (the snapshot last),
+    //    then the distribution's routes, function and invalidation, delete last.
+    const report = await step('deploy', () => deployToTarget({ ...options, site, read }));
+    const snapshot = site.files.find((file) => file.key === SNAPSHOT_KEY);
+    if (!options.dryRun && signing.snapshot?.resigned && snapshot) {
+      await step('record', () => options.target.writeRecord(SNAPSHOT_RECORD, { version: signing.snapshot!.version, snapshot: String(snapshot.body) } satisfies PreviousSnapshot));
+    }
+    return { deploy: report, signing, timings };
+  } finally {
+    unpin();
+  }
+
   async function prepare(memory: BuildMemory | undefined, from: string | undefined) {
+    if (from !== undefined) unpin = pinBuild(from);
     if (memory) await renderFrom(memory.render, from);
     const { site: rendered, units } = await renderStore(options.releasesDir, step, { cacheFile: kept && loadCacheFile(kept.site), memory, memo: memory?.render });
     if (from !== undefined && units?.rendered === 0) memory!.render.publishedIn(from);
@@ -253,14 +268,6 @@ export async function deploy(options: DeployPipelineOptions, kept?: { memory: Bu
     const signed = await step('sign', async () => sign(rendered, options.signing, signs ? ((await options.target.readRecord<PreviousSnapshot>(SNAPSHOT_RECORD)) ?? {}) : {}, read));
     return { ...signed, read };
   }
-  // 6. Deploy: diff against what the target holds, upload in the safe order (the snapshot last),
-  //    then the distribution's routes, function and invalidation, delete last.
-  const report = await step('deploy', () => deployToTarget({ ...options, site, read }));
-  const snapshot = site.files.find((file) => file.key === SNAPSHOT_KEY);
-  if (!options.dryRun && signing.snapshot?.resigned && snapshot) {
-    await step('record', () => options.target.writeRecord(SNAPSHOT_RECORD, { version: signing.snapshot!.version, snapshot: String(snapshot.body) } satisfies PreviousSnapshot));
-  }
-  return { deploy: report, signing, timings };
 }
 
 type Step = <T>(name: string, run: () => Promise<T> | T) => Promise<T>;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build, createBuildMemory } from '../generator/pipeline.ts';
-import { MANIFEST_FILE, ROUTES_FILE, currentBuild, readRoutes, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
+import { MANIFEST_FILE, ROUTES_FILE, currentBuild, pinBuild, readRoutes, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
 import { FILE_SHARDS_DIR, fileShardCount } from '../generator/publish/file-shards.ts';
 import { openRouteSpill, spillLine } from '../generator/publish/route-spill.ts';
 import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, pathHash, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
@@ -99,6 +99,23 @@ describe('publish to a local directory', () => {
     assert.ok(![first, second, third].some((report) => report.publish.build === fifth.publish.build), 'a fresh folder');
     assert.equal(fifth.publish.removed, 1);
     assert.deepEqual((await readdir(`${site}.builds`)).sort(), [third, fourth, fifth].map((report) => path.basename(report.publish.build)).sort());
+  });
+
+  test('a pinned build (a remote deploy reads its bodies) is neither brought up to date nor removed until unpinned', async () => {
+    const site = path.join(work, 'pinned', 'site');
+    const first = await build({ releasesDir: SAMPLE_RELEASES, site });
+    const files = await tree(first.publish.build);
+    const unpin = pinBuild(first.publish.build);
+    const later = [];
+    for (let i = 0; i < 3; i++) later.push(await build({ releasesDir: SAMPLE_RELEASES, site }));
+    assert.ok(!later.some((report) => report.publish.build === first.publish.build));
+    assert.deepEqual(await tree(first.publish.build), files, 'the pinned build as it was');
+    assert.equal((await readdir(`${site}.builds`)).length, 4, 'three builds kept, and the pinned one');
+    unpin();
+    const inode = (await lstat(first.publish.build)).ino;
+    const next = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.equal((await lstat(next.publish.build)).ino, inode, 'unpinned, it is the oldest: brought up to date in place');
+    assert.equal((await readdir(`${site}.builds`)).length, 3);
   });
 
   test('a rebuild with nothing changed writes only the build manifest and route table', async () => {

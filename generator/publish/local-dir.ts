@@ -442,11 +442,32 @@ function unchangedSince(previous: SiteManifest | undefined, output: Output): boo
   return output.shard !== undefined && previous?.shards?.[output.shard] === output.sha256;
 }
 
+/**
+ * Builds this process still reads from (a remote deploy uploads bodies from the build its render
+ * memo took them from), by resolved path, with how many readers: a publish neither brings one up to
+ * date in place nor removes it.
+ */
+const pinned = new Map<string, number>();
+
+/** Keeps `build` as it is until the function returned is called. */
+export function pinBuild(build: string): () => void {
+  const key = path.resolve(build);
+  pinned.set(key, (pinned.get(key) ?? 0) + 1);
+  let unpinned = false;
+  return () => {
+    if (unpinned) return;
+    unpinned = true;
+    const readers = pinned.get(key)! - 1;
+    if (readers === 0) pinned.delete(key);
+    else pinned.set(key, readers);
+  };
+}
+
 /** The oldest build other than the current one and the one before it, with a manifest: it is complete and serves no one. */
 async function oldestComplete(buildsDir: string, current: string): Promise<{ build: string; manifest: SiteManifest } | undefined> {
   const others = (await readdir(buildsDir).catch(() => [] as string[]))
     .map((name) => path.join(buildsDir, name))
-    .filter((build) => build !== current);
+    .filter((build) => build !== current && !pinned.has(path.resolve(build)));
   // The one before the current build is the one swapped in last: its manifest is the newest.
   const dated = await Promise.all(others.map(async (build) => ({ build, published: (await lstat(path.join(build, MANIFEST_FILE)).catch(() => undefined))?.mtimeMs })));
   const complete = dated.filter((entry): entry is { build: string; published: number } => entry.published !== undefined).sort((a, b) => a.published - b.published);
@@ -500,7 +521,7 @@ async function swapSymlink(site: string, build: string): Promise<void> {
 
 /**
  * Keeps the builds a later publish needs (the current one, the one before, and one complete build
- * to bring up to date): removes incomplete ones and the oldest beyond those.
+ * to bring up to date) and those pinned: removes incomplete ones and the oldest beyond those.
  */
 async function pruneBuilds(buildsDir: string, current: string, previous: string | undefined): Promise<number> {
   const names = (await readdir(buildsDir)).sort();
@@ -508,7 +529,7 @@ async function pruneBuilds(buildsDir: string, current: string, previous: string 
   const candidates: { build: string; published: number | undefined }[] = [];
   for (const name of names) {
     const build = path.join(buildsDir, name);
-    if (!kept.has(build)) candidates.push({ build, published: (await lstat(path.join(build, MANIFEST_FILE)).catch(() => undefined))?.mtimeMs });
+    if (!kept.has(build) && !pinned.has(path.resolve(build))) candidates.push({ build, published: (await lstat(path.join(build, MANIFEST_FILE)).catch(() => undefined))?.mtimeMs });
   }
   const complete = candidates.filter((entry) => entry.published !== undefined).sort((a, b) => b.published! - a.published!);
   const stale = [...candidates.filter((entry) => entry.published === undefined), ...complete.slice(Math.max(0, BUILDS_KEPT - kept.size))];
