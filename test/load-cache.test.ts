@@ -459,6 +459,22 @@ describe('load cache', () => {
     }
   });
 
+  test('a long-lived loader that finds nothing changed since another process saved the cache keeps the file as read: its next load does not read it again', async () => {
+    const store = await sampleStore('kept-as-read');
+    const cacheFile = path.join(work, 'kept-as-read.cache');
+    await cachedLoad(store, cacheFile);
+    // A whole second, which utimes sets exactly, as the file's time throughout.
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000);
+    await utimes(cacheFile, at, at);
+    const memory: LoadCacheMemory = {};
+    assert.equal((await cachedLoad(store, cacheFile, memory)).read, 0);
+    // The same size and time, other bytes: a load that read the file again would find no cache in it.
+    await writeFile(cacheFile, Buffer.alloc((await stat(cacheFile)).size, ' '), { flag: 'r+' });
+    await utimes(cacheFile, at, at);
+    assert.equal((await cachedLoad(store, cacheFile, memory)).read, 0);
+    assert.ok((await cachedLoad(store, cacheFile)).read > 0, 'a load without the memory reads the file, and finds nothing');
+  });
+
   for (const builder of ['one-off loads', 'a long-lived loader']) {
     test(`once appended segments would pass a quarter of the cache, a save writes it whole, without the lines they replaced (${builder})`, async () => {
       const store = await sampleStore(`compact-${builder.length}`);

@@ -166,7 +166,12 @@ export async function openLoadCache(file: string, releasesDir: string, loader: s
       return value === undefined ? value : fingerprinted(value, sha256);
     },
     async save() {
-      if (released || (!changed && kept.size === previous?.entries.size)) return release();
+      if (released) return;
+      if (!changed && kept.size === previous?.entries.size) {
+        // Nothing to write: the next load starts from the file as read (a long-lived loader's first, say).
+        if (memory) memory.previous = previous;
+        return release();
+      }
       await mkdir(path.dirname(file), { recursive: true });
       const written = (previous && (await appendSegment(file, previous, kept, loadedAt, memory !== undefined))) ?? (await writeWhole());
       // What was written: the next load and save start from here.
