@@ -15,6 +15,7 @@ import { KvsLimitError, KvsReplayError, checkKvsLimits, kvsEntriesOfParts, kvsEn
 import { isSpilled, render, type PathsSink, type RenderedSite, type SpilledSite } from './render/index.ts';
 import { NO_MEMO, createRecordMemo, type KeptRenderMemo, type RecordMemo, type RenderStats } from './render/memo.ts';
 import { openRenderMemoFile, renderMemoFile, type RenderMemoFile } from './publish/render-memo-file.ts';
+import { routeShards } from './publish/route-shards.ts';
 import type { PathTarget, RouteRules } from './render/route-table.ts';
 import { recordOf, type BuiltFile, type SiteFile } from './render/site-file.ts';
 import { SAMPLE_STORE } from './sample-store.ts';
@@ -150,19 +151,24 @@ function signs(signing: SigningSettings | undefined): boolean {
 /**
  * Loads and renders a store in memory and writes nothing but the load cache: run once by a fresh
  * build thread, so the first real build neither pays for compiling the loader, the templates and
- * the renderer nor, given the site it will build (with its memory), renders every unit again.
+ * the renderer nor, given the site it will build (with its memory), renders every unit again, nor
+ * checks the served build's hashes or joins every route shard afresh.
  * Without a site, or when the store does not load, the bundled sample store is rendered instead.
  */
 export async function rehearse(target?: { releasesDir: string; site: string; memory: BuildMemory }): Promise<void> {
   const { step } = stepTimer();
   if (target) {
-    // Its units are in no build yet: the first build gives back those the site it serves holds.
+    // Its units are in no build yet: the build the site serves holds them if it has their files unchanged.
     target.memory.render.from(undefined);
-    const primed = await renderStore(target.releasesDir, step, { cacheFile: loadCacheFile(target.site), memory: target.memory, memo: target.memory.render, saveCache: true }).then(
-      () => true,
-      () => false,
-    );
-    if (primed) return;
+    const rendered = await renderStore(target.releasesDir, step, { cacheFile: loadCacheFile(target.site), memory: target.memory, memo: target.memory.render, saveCache: true }).catch(() => undefined);
+    if (rendered) {
+      const current = await currentBuild(target.site);
+      const manifest = current === undefined ? undefined : await keptManifest(current);
+      if (manifest) target.memory.render.adopt(current!, (key) => manifest.files[key]?.sha256);
+      // The shards as the next build's parts fill them, hashed: that build writes only those a change fills otherwise.
+      routeShards(rendered.site.routes, rendered.site.routeParts);
+      return;
+    }
   }
   const { site } = await renderStore(SAMPLE_STORE, step, {});
   kvsProblem(site.routes, [site.routes.paths]);

@@ -266,6 +266,17 @@ describe('a render with a memo', () => {
     memo.from('build-9');
     render(catalog, templates, memo);
     assert.equal(memo.finish().rendered, other.units, 'a build of unknown files gives nothing back');
+
+    // A render that published nothing (a rehearsal) is adopted by a build that has every one of its files unchanged, and only then.
+    const now = new Map(records(render(catalog, templates)).files.map((file) => [file.key, file.sha256]));
+    const [someKey] = now.keys();
+    assert.equal(memo.adopt('build-8', (key) => (key === someKey ? 'other' : now.get(key))), false, 'one file differs');
+    assert.equal(memo.holds('build-8'), false);
+    assert.equal(memo.adopt('build-8', (key) => now.get(key)), true);
+    assert.equal(memo.holds('build-8'), true);
+    memo.from('build-8');
+    render(catalog, templates, memo);
+    assert.equal(memo.finish().rendered, 0, 'the adopted build gives back every unit, no hashes asked');
     memo.publishedIn('build-9');
 
     // A template change renders again every page that uses it, and equals a fresh render.

@@ -54,6 +54,12 @@ export interface RecordMemo extends KeptRenderMemo<BuiltFile> {
   holds(build: string): boolean;
   /** Call once the last render's files are all in `build`: it published them there, or gave back every unit from there. */
   publishedIn(build: string): void;
+  /**
+   * After a render that published nothing (a rehearsal): when `build` has every file of the memo
+   * with the same hash (`hashOf`), it is as if published there, and a render from that build needs
+   * no hashes. Returns whether it was.
+   */
+  adopt(build: string, hashOf: (key: string) => string | undefined): boolean;
 }
 
 export function createRecordMemo(): RecordMemo {
@@ -68,12 +74,17 @@ export function createRecordMemo(): RecordMemo {
   return {
     from(build, hashOf) {
       const trusted = build !== undefined && build === published;
-      there = trusted ? () => true : hashOf ? (unit) => unit.output.files.every((file) => hashOf(file.key) === file.sha256) : () => false;
+      there = trusted ? () => true : hashOf ? (unit) => heldIn(unit, hashOf) : () => false;
       published = undefined;
     },
     holds: (build) => build === published,
     publishedIn(build) {
       published = build;
+    },
+    adopt(build, hashOf) {
+      const held = [...units.values()].every((unit) => heldIn(unit, hashOf));
+      if (held) published = build;
+      return held;
     },
     unit(name, fingerprintOf, make) {
       const kept = units.get(name);
@@ -95,6 +106,11 @@ export function createRecordMemo(): RecordMemo {
       return stats;
     },
   };
+}
+
+/** Whether a build whose files have the hashes `hashOf` gives has every file of the unit unchanged. */
+function heldIn(unit: { output: { files: WrittenFile[] } }, hashOf: (key: string) => string | undefined): boolean {
+  return unit.output.files.every((file) => hashOf(file.key) === file.sha256);
 }
 
 /** One fingerprint for several. */
