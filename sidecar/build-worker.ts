@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { build, createBuildMemory, deploy, rehearse, type BuildMemory, type BuildReport } from '../generator/pipeline.ts';
 import { createCloudFrontTarget } from '../generator/publish/cloudfront/cloudfront-target.ts';
+import { spareBuilds } from '../generator/publish/local-dir.ts';
 import { createS3Target } from '../generator/publish/s3-target.ts';
 import { createFsBlobStore } from '../generator/stores/blob-fs.ts';
 import { loadSigning, type SigningEnv } from '../generator/trust/index.ts';
@@ -47,9 +48,11 @@ const memoryOf = ({ releasesDir, site }: BuildTarget): BuildMemory => {
 
 // A build that arrives while the rehearsal runs waits for it: it would compile the same code and
 // render the same units. The publisher waits for `ready` before it takes the build lock, so no
-// other process waits on a rehearsal.
+// other process waits on a rehearsal. Meanwhile the site gets the builds a publish brings up to
+// date in place, linked in a thread of their own, so that the first two builds, like every later
+// one, write only what changed.
 const target = workerData as BuildTarget | undefined;
-const warm = rehearse(target && { ...target, memory: memoryOf(target) }).catch(() => undefined);
+const warm = Promise.allSettled([rehearse(target && { ...target, memory: memoryOf(target) }), target && spareBuilds({ site: target.site })]);
 void warm.then(() => port.postMessage({ ready: true } satisfies BuildAnswer));
 
 port.on('message', (request: BuildRequest) => {

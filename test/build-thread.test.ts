@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { lstat, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PRODUCT, writeRelease, writeSyntheticStore } from '../scripts/bench/synthetic-store.ts';
 import { openLocks } from '../generator/stores/locks.ts';
+import { currentBuild } from '../generator/publish/local-dir.ts';
 import { createBuildThread } from '../sidecar/build-thread.ts';
 import { createPublisher } from '../sidecar/publisher.ts';
 import { removeDir, tempDir } from './helpers/store.ts';
@@ -138,9 +139,16 @@ describe('the build thread', () => {
     const thread = createBuildThread({ releasesDir, site });
     try {
       await thread.ready();
+      // The site's one build got two spares, linked copies, which the next builds bring up to date in place.
+      const served = await currentBuild(site);
+      const builds = (await readdir(`${site}.builds`)).map((name) => path.join(`${site}.builds`, name));
+      assert.equal(builds.length, 3);
+      const spares = await Promise.all(builds.filter((build) => build !== served).map(async (build) => (await lstat(build)).ino));
       const unchanged = await thread.build({ releasesDir, site });
       assert.ok(unchanged.units && unchanged.units.units > 10, JSON.stringify(unchanged.units));
       assert.equal(unchanged.units.rendered, 0, 'every unit came from the rehearsal');
+      assert.ok(spares.includes((await lstat(unchanged.publish.build)).ino), 'a spare brought up to date, not a fresh folder');
+      assert.equal(unchanged.publish.written, 0);
       await writeRelease(releasesDir, '0.9.10', 100);
       const added = await thread.build({ releasesDir, site });
       // The product's listing and the new release's minor.

@@ -125,6 +125,29 @@ describe('file writer', () => {
     await writer.close();
   });
 
+  test('a tree is linked file by file but for the names left out at its top; a link that fails fails settled', async () => {
+    const dir = path.join(work, 'tree');
+    const source = path.join(dir, 'source');
+    await mkdir(path.join(source, 'a', 'b'), { recursive: true });
+    await mkdir(path.join(source, 'empty'), { recursive: true });
+    await writeFile(path.join(source, 'top.json'), 'left out\n');
+    await writeFile(path.join(source, 'a', 'top.json'), 'not at the top: linked\n');
+    await writeFile(path.join(source, 'a', 'b', 'deep.txt'), 'deep\n');
+    const writer = openFileWriter(THREADED);
+    try {
+      writer.make({ kind: 'tree', source, target: path.join(dir, 'copy'), except: ['top.json'] });
+      await writer.settled();
+      assert.deepEqual(await files(path.join(dir, 'copy')), { 'a/top.json': 'not at the top: linked\n', 'a/b/deep.txt': 'deep\n' });
+      assert.ok(existsSync(path.join(dir, 'copy', 'empty')), 'empty folders too');
+      assert.equal((await stat(path.join(dir, 'copy', 'a', 'b', 'deep.txt'))).ino, (await stat(path.join(source, 'a', 'b', 'deep.txt'))).ino, 'linked');
+      // The same tree again: its files are there already.
+      writer.make({ kind: 'tree', source, target: path.join(dir, 'copy'), except: [] });
+      await assert.rejects(writer.settled(), /EEXIST/);
+    } finally {
+      await writer.close();
+    }
+  });
+
   test('a writer that never started its thread has nothing to close', async () => {
     const writer = openFileWriter();
     assert.deepEqual(writer.drain(), { unlinked: 0 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { build, createBuildMemory } from '../generator/pipeline.ts';
-import { MANIFEST_FILE, ROUTES_FILE, currentBuild, pinBuild, readRoutes, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
+import { MANIFEST_FILE, ROUTES_FILE, currentBuild, pinBuild, readRoutes, spareBuilds, withLocalPublish, type SiteManifest } from '../generator/publish/local-dir.ts';
 import { FILE_SHARDS_DIR, fileShardCount } from '../generator/publish/file-shards.ts';
 import { openRouteSpill, spillLine } from '../generator/publish/route-spill.ts';
 import { ROUTE_SHARD_INDEX, ROUTE_SHARDS_DIR, pathHash, routeShards, routeShardsOnce, routeTableJson, routeTablePieces, shardOf, type RouteShardIndex } from '../generator/publish/route-shards.ts';
@@ -116,6 +116,35 @@ describe('publish to a local directory', () => {
     const next = await build({ releasesDir: SAMPLE_RELEASES, site });
     assert.equal((await lstat(next.publish.build)).ino, inode, 'unpinned, it is the oldest: brought up to date in place');
     assert.equal((await readdir(`${site}.builds`)).length, 3);
+  });
+
+  test('spare builds, linked copies of the current one, are what the next two builds bring up to date in place; the build before the current one stays', async () => {
+    const site = path.join(work, 'spare', 'site');
+    assert.equal(await spareBuilds({ site }), 0, 'no site yet');
+    const first = await build({ releasesDir: SAMPLE_RELEASES, site });
+    const served = await tree(first.publish.build);
+    assert.equal(await spareBuilds({ site }), 2);
+    assert.equal(await currentBuild(site), first.publish.build, 'still served');
+    const spares = (await readdir(`${site}.builds`)).map((name) => path.join(`${site}.builds`, name)).filter((build) => build !== first.publish.build);
+    assert.equal(spares.length, 2);
+    const published = async (build: string) => (await lstat(path.join(build, MANIFEST_FILE))).mtimeMs;
+    for (const spare of spares) {
+      assert.deepEqual(await tree(spare), served, 'the same files');
+      const key = path.join('public', 'index.json');
+      assert.equal((await lstat(path.join(spare, key))).ino, (await lstat(path.join(first.publish.build, key))).ino, 'linked, not copied');
+      assert.notEqual((await lstat(path.join(spare, MANIFEST_FILE))).ino, (await lstat(path.join(first.publish.build, MANIFEST_FILE))).ino, 'but its own site.json');
+      assert.ok((await published(spare)) < (await published(first.publish.build)), 'dated before the current build');
+    }
+    assert.equal(await spareBuilds({ site }), 0, 'the site has its three builds');
+    const [older, newer] = (await Promise.all(spares.map(async (spare) => ({ spare, at: await published(spare) })))).sort((a, b) => a.at - b.at).map(({ spare }) => spare);
+    const inodes = await Promise.all([older!, newer!].map(async (spare) => (await lstat(spare)).ino));
+    const second = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.equal((await lstat(second.publish.build)).ino, inodes[0], 'the older spare, brought up to date in place');
+    assert.equal(second.publish.removed, 0);
+    const third = await build({ releasesDir: SAMPLE_RELEASES, site });
+    assert.equal((await lstat(third.publish.build)).ino, inodes[1], 'then the other; the first build is the one before the second');
+    assert.deepEqual((await readdir(`${site}.builds`)).sort(), [first, second, third].map((report) => path.basename(report.publish.build)).sort());
+    assert.deepEqual(await tree(third.publish.build), await tree(first.publish.build), 'nothing changed, the same site');
   });
 
   test('a rebuild with nothing changed writes only the build manifest and route table', async () => {

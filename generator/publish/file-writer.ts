@@ -23,7 +23,9 @@ export type FileChange =
    */
   | { kind: 'link'; source: string; target: string; replacing: boolean; otherwise?: FileBody; failure?: string }
   /** The body written after what came before it to `fd`: a file the caller opened, and closes once the writer is drained. */
-  | { kind: 'append'; fd: number; body: string };
+  | { kind: 'append'; fd: number; body: string }
+  /** Every file under the folder `source` hard-linked at its place under `target`, its folders made; but for the names `except` directly under `source`. */
+  | { kind: 'tree'; source: string; target: string; except: string[] };
 
 export interface FileWriterOptions {
   /** Changes made in place, on the calling thread, before a writer thread takes the rest (default 2,048). */
@@ -42,6 +44,8 @@ export interface FileWriter {
   make(change: FileChange): void;
   /** Waits until every change is made; throws the first failure. `unlinked`: links written from their `otherwise` body instead. */
   drain(): { unlinked: number };
+  /** The same without blocking the calling thread: for changes made in the background (a long `tree`). */
+  settled(): Promise<{ unlinked: number }>;
   /** Stops the writer thread, dropping the changes not yet made. */
   close(): Promise<void>;
 }
@@ -143,6 +147,13 @@ export function openFileWriter({ threadAfter = THREAD_AFTER, threadAfterBytes = 
       thread.throwFailure();
       return { unlinked: unlinkedInPlace + thread.unlinked() };
     },
+    async settled() {
+      if (!thread) return { unlinked: unlinkedInPlace };
+      send();
+      await thread.settled();
+      thread.throwFailure();
+      return { unlinked: unlinkedInPlace + thread.unlinked() };
+    },
     async close() {
       await thread?.worker.terminate();
     },
@@ -160,6 +171,19 @@ function makeChange(files: typeof fs, random: typeof crypto, change: FileChange)
   }
   if (change.kind === 'append') {
     files.writeSync(change.fd, change.body);
+    return 0;
+  }
+  if (change.kind === 'tree') {
+    const folders = [''];
+    for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+      files.mkdirSync(change.target + folder, { recursive: true });
+      for (const entry of files.readdirSync(change.source + folder, { withFileTypes: true })) {
+        const relative = `${folder}/${entry.name}`;
+        if (folder === '' && change.except.includes(entry.name)) continue;
+        if (entry.isDirectory()) folders.push(relative);
+        else files.linkSync(change.source + relative, change.target + relative);
+      }
+    }
     return 0;
   }
   const into = change.replacing ? `${change.target}.${random.randomUUID().slice(0, 8)}.tmp` : change.target;
@@ -220,9 +244,14 @@ interface WriterThread {
   /** Hands a batch over, first waiting while more than `backlog` is pending. */
   send(changes: FileChange[], weight: number, backlog: number): void;
   waitUntilBelow(weight: number): void;
+  /** Resolves once nothing is pending, leaving the calling thread free meanwhile. */
+  settled(): Promise<void>;
   throwFailure(): void;
   unlinked(): number;
 }
+
+/** `Atomics.waitAsync`, which TypeScript's ES2022 library does not declare. */
+const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeout?: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> } }).waitAsync;
 
 function startThread(): WriterThread {
   const counters = new Int32Array(new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT));
@@ -245,6 +274,15 @@ function startThread(): WriterThread {
       for (let pending = Atomics.load(counters, PENDING); pending >= weight; pending = Atomics.load(counters, PENDING)) {
         const started = Atomics.load(counters, STARTED) === 1;
         if (Atomics.wait(counters, PENDING, pending, started ? undefined : START_TIMEOUT_MS) === 'timed-out' && Atomics.load(counters, STARTED) === 0) {
+          throw new Error(`The writer thread did not start within ${START_TIMEOUT_MS / 1000} s`);
+        }
+      }
+    },
+    async settled() {
+      for (let pending = Atomics.load(counters, PENDING); pending > 0; pending = Atomics.load(counters, PENDING)) {
+        const started = Atomics.load(counters, STARTED) === 1;
+        const wait = waitAsync(counters, PENDING, pending, started ? undefined : START_TIMEOUT_MS);
+        if ((wait.async ? await wait.value : wait.value) === 'timed-out' && Atomics.load(counters, STARTED) === 0) {
           throw new Error(`The writer thread did not start within ${START_TIMEOUT_MS / 1000} s`);
         }
       }

@@ -9,7 +9,7 @@
 // (withLocalPublish), so the rendered site need never be held whole in memory.
 import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { isSpilled, type RenderedSite, type SpilledSite } from '../render/index.ts';
@@ -128,7 +128,7 @@ async function openPublish(site: string, writing: FileWriterOptions | undefined,
   const base = reusable ?? (current ? { build: current, manifest: await keptManifest(current) } : undefined);
   // Always a new name: whatever keeps a build by its path (a server's snapshot of it, an nginx
   // config) never mistakes the reused folder for the build it was.
-  const build = path.join(buildsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`);
+  const build = newBuildFolder(buildsDir);
   if (reusable) {
     await rename(reusable.build, build);
     await unlink(path.join(build, MANIFEST_FILE));
@@ -348,6 +348,50 @@ function writePiecesSync(writer: FileWriter, target: string, pieces: Iterable<st
   }
 }
 
+function newBuildFolder(buildsDir: string): string {
+  return path.join(buildsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`);
+}
+
+/**
+ * Copies of the current build, every file hard-linked, made until the site has the builds a
+ * publish brings up to date in place (BUILDS_KEPT): without them, the first two publishes after a
+ * site's first build each make a fresh folder and link every file of the site into it (120,000 at
+ * 100,000 releases), where one brought up to date writes what changed. Each copy's site.json comes
+ * last, dated before every other build's, so a publish takes the copies first and the build before
+ * the current one stays as it is for the requests still reading it. Returns how many were made.
+ */
+export async function spareBuilds({ site }: Pick<LocalDirTargetOptions, 'site'>): Promise<number> {
+  return fileLocks({ dir: `${site}.lock` }).withLock('publish', async () => {
+    const current = await currentBuild(site);
+    const manifest = current && (await keptManifest(current));
+    if (!current || !manifest) return 0;
+    const buildsDir = `${site}.builds`;
+    const complete = await completeBuilds(buildsDir, current);
+    const missing = BUILDS_KEPT - 1 - complete.length;
+    if (missing <= 0) return 0;
+    const oldest = Math.min((await lstat(path.join(current, MANIFEST_FILE))).mtimeMs, ...complete.map((build) => build.published));
+    const spares = Array.from({ length: missing }, () => newBuildFolder(buildsDir));
+    // The links are made in a thread of their own: the thread that asked is free meanwhile (the
+    // sidecar's build thread renders its rehearsal), as links are the kernel's work.
+    const writer = openFileWriter({ threadAfter: 0 });
+    try {
+      for (const spare of spares) writer.make({ kind: 'tree', source: current, target: spare, except: [MANIFEST_FILE] });
+      await writer.settled();
+    } finally {
+      await writer.close();
+    }
+    for (const [made, spare] of spares.entries()) {
+      const temporary = path.join(spare, `${MANIFEST_FILE}.tmp`);
+      await copyFile(path.join(current, MANIFEST_FILE), temporary);
+      const dated = new Date(oldest - (made + 1) * 1000);
+      await utimes(temporary, dated, dated);
+      await rename(temporary, path.join(spare, MANIFEST_FILE));
+      await keepManifest(spare, manifest);
+    }
+    return missing;
+  });
+}
+
 /** The build folder a site path points at, or undefined before the first build. */
 export async function currentBuild(site: string): Promise<string | undefined> {
   try {
@@ -465,16 +509,20 @@ export function pinBuild(build: string): () => void {
 
 /** The oldest build other than the current one and the one before it, with a manifest: it is complete and serves no one. */
 async function oldestComplete(buildsDir: string, current: string): Promise<{ build: string; manifest: SiteManifest } | undefined> {
-  const others = (await readdir(buildsDir).catch(() => [] as string[]))
-    .map((name) => path.join(buildsDir, name))
-    .filter((build) => build !== current && !pinned.has(path.resolve(build)));
-  // The one before the current build is the one swapped in last: its manifest is the newest.
-  const dated = await Promise.all(others.map(async (build) => ({ build, published: (await lstat(path.join(build, MANIFEST_FILE)).catch(() => undefined))?.mtimeMs })));
-  const complete = dated.filter((entry): entry is { build: string; published: number } => entry.published !== undefined).sort((a, b) => a.published - b.published);
+  const complete = await completeBuilds(buildsDir, current);
   if (complete.length < BUILDS_KEPT - 1) return undefined;
   const oldest = complete[0]!.build;
   const manifest = await keptManifest(oldest);
   return manifest && { build: oldest, manifest };
+}
+
+/** The complete builds other than the current one that no one pinned, oldest first: the one before the current build is the one swapped in last, whose manifest is the newest. */
+async function completeBuilds(buildsDir: string, current: string): Promise<{ build: string; published: number }[]> {
+  const others = (await readdir(buildsDir).catch(() => [] as string[]))
+    .map((name) => path.join(buildsDir, name))
+    .filter((build) => build !== current && !pinned.has(path.resolve(build)));
+  const dated = await Promise.all(others.map(async (build) => ({ build, published: (await lstat(path.join(build, MANIFEST_FILE)).catch(() => undefined))?.mtimeMs })));
+  return dated.filter((entry): entry is { build: string; published: number } => entry.published !== undefined).sort((a, b) => a.published - b.published);
 }
 
 /** Removes the shards a reused build had past the new build's `count`: a shard folder holds its build's shards alone (nginx counts them). */
