@@ -10,7 +10,7 @@ import { DEFAULT_SHAPE, describeShape, filePrefix, productNames, writeSyntheticS
 import type { Row } from './table.ts';
 import { SERVE_COMMAND, median, memory, sleep, startServer, withServer, type Server } from './upload.ts';
 
-/** The first two uploads after a start build a fresh folder (the site keeps three builds); from the third on, the steady state. */
+/** The first upload after a start waits for what is left of the build thread's warm-up; from the second on, the steady state. */
 const RUNS = 5;
 const GET_EVERY_MS = 10;
 const IDLE_GETS = 50;
