@@ -279,12 +279,18 @@ function startThread(): WriterThread {
       }
     },
     async settled() {
-      for (let pending = Atomics.load(counters, PENDING); pending > 0; pending = Atomics.load(counters, PENDING)) {
-        const started = Atomics.load(counters, STARTED) === 1;
-        const wait = waitAsync(counters, PENDING, pending, started ? undefined : START_TIMEOUT_MS);
-        if ((wait.async ? await wait.value : wait.value) === 'timed-out' && Atomics.load(counters, STARTED) === 0) {
-          throw new Error(`The writer thread did not start within ${START_TIMEOUT_MS / 1000} s`);
+      // A wait for Atomics does not keep the process's event loop alive; the thread does, meanwhile.
+      worker.ref();
+      try {
+        for (let pending = Atomics.load(counters, PENDING); pending > 0; pending = Atomics.load(counters, PENDING)) {
+          const started = Atomics.load(counters, STARTED) === 1;
+          const wait = waitAsync(counters, PENDING, pending, started ? undefined : START_TIMEOUT_MS);
+          if ((wait.async ? await wait.value : wait.value) === 'timed-out' && Atomics.load(counters, STARTED) === 0) {
+            throw new Error(`The writer thread did not start within ${START_TIMEOUT_MS / 1000} s`);
+          }
         }
+      } finally {
+        worker.unref();
       }
     },
     throwFailure() {
