@@ -49,8 +49,9 @@ const memoryOf = ({ releasesDir, site }: BuildTarget): BuildMemory => {
 // A build that arrives while the rehearsal runs waits for it: it would compile the same code and
 // render the same units. The publisher waits for `ready` before it takes the build lock, so no
 // other process waits on a rehearsal. Meanwhile the site gets the builds a publish brings up to
-// date in place, linked in a thread of their own, so that the first two builds, like every later
-// one, write only what changed.
+// date in place, linked in a thread of their own under the site's publish lock (another process's
+// publish waits for those links), so that the first two builds, like every later one, write only
+// what changed.
 const target = workerData as BuildTarget | undefined;
 const warm = Promise.allSettled([rehearse(target && { ...target, memory: memoryOf(target) }), target && spareBuilds({ site: target.site })]);
 void warm.then(() => port.postMessage({ ready: true } satisfies BuildAnswer));
